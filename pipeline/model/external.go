@@ -1,0 +1,127 @@
+package model
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+)
+
+// ExternalRef is a parsed external_data entry list of a TensorProto.
+type ExternalRef struct {
+	Location string
+	Offset   int64
+	// Length is -1 when the entry gives none (the data runs to the end of the file).
+	Length int64
+}
+
+// ParseExternal reads tp's external_data entries.
+func ParseExternal(tp *onnxpb.TensorProto) (ExternalRef, error) {
+	r := ExternalRef{Length: -1}
+	for _, e := range tp.GetExternalData() {
+		var err error
+		switch e.GetKey() {
+		case "location":
+			r.Location = e.GetValue()
+		case "offset":
+			r.Offset, err = strconv.ParseInt(e.GetValue(), 10, 64)
+		case "length":
+			r.Length, err = strconv.ParseInt(e.GetValue(), 10, 64)
+		}
+		if err != nil {
+			return r, fmt.Errorf("%w: tensor %q: external data %s %q: %v", ErrInvalid, tp.GetName(), e.GetKey(), e.GetValue(), err)
+		}
+	}
+	if r.Location == "" {
+		return r, fmt.Errorf("%w: tensor %q: external data without a location", ErrInvalid, tp.GetName())
+	}
+	if r.Offset < 0 || r.Length < -1 {
+		return r, fmt.Errorf("%w: tensor %q: negative external data offset or length", ErrInvalid, tp.GetName())
+	}
+	return r, nil
+}
+
+// ResolveLocation turns an external data location into a path under dir. A
+// location that is absolute, climbs out with "..", or reaches outside dir through
+// a symlink is an error naming the tensor.
+func ResolveLocation(dir, location, tensorName string) (string, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("%w: tensor %q: external data location %q %s", ErrInvalid, tensorName, location, why)
+	}
+	if dir == "" {
+		return "", bad("cannot be read: the model was given without its directory")
+	}
+	if filepath.IsAbs(location) || strings.HasPrefix(location, "/") || strings.HasPrefix(location, `\`) {
+		return "", bad("is absolute; it must be relative to the model's directory")
+	}
+	clean := filepath.Clean(filepath.FromSlash(location))
+	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return "", bad("escapes the model's directory")
+	}
+	p := filepath.Join(dir, clean)
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("tensor %q: model directory: %w", tensorName, err)
+	}
+	realP, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return "", fmt.Errorf("%w: tensor %q: external data file %q not found", ErrInvalid, tensorName, location)
+		}
+		return "", fmt.Errorf("tensor %q: external data file %q: %w", tensorName, location, err)
+	}
+	rel, err := filepath.Rel(realDir, realP)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", bad("points outside the model's directory through a symlink")
+	}
+	return p, nil
+}
+
+// OpenExternal opens the byte range that tp's external data points to.
+func (m *Model) OpenExternal(tp *onnxpb.TensorProto) (*io.SectionReader, io.Closer, error) {
+	ref, err := ParseExternal(tp)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := ResolveLocation(m.Dir, ref.Location, tp.GetName())
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
+	}
+	length := ref.Length
+	if length < 0 {
+		length = st.Size() - ref.Offset
+	}
+	if ref.Offset+length > st.Size() || length < 0 {
+		f.Close()
+		return nil, nil, fmt.Errorf("%w: tensor %q: external data [%d, %d) is past the end of %q (%d bytes)",
+			ErrInvalid, tp.GetName(), ref.Offset, ref.Offset+length, ref.Location, st.Size())
+	}
+	return io.NewSectionReader(f, ref.Offset, length), f, nil
+}
+
+// ExternalBytes reads the bytes that tp's external data points to.
+func (m *Model) ExternalBytes(tp *onnxpb.TensorProto) ([]byte, error) {
+	sr, c, err := m.OpenExternal(tp)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	b := make([]byte, sr.Size())
+	if _, err := io.ReadFull(sr, b); err != nil {
+		return nil, fmt.Errorf("tensor %q: reading external data: %w", tp.GetName(), err)
+	}
+	return b, nil
+}

@@ -1,0 +1,107 @@
+// Package model loads and saves ONNX models, resolves their external data, and
+// offers the graph queries that the pipeline's steps share.
+package model
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"google.golang.org/protobuf/proto"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// Error kinds that callers (the server) map to status codes with errors.Is.
+var (
+	// ErrInvalid marks input that is not a valid model: bad bytes, a dangling
+	// reference, an external data location that escapes the model's directory.
+	ErrInvalid = errors.New("invalid model")
+	// ErrTooLarge marks an output that cannot be written as asked (a model over
+	// 2 GB saved inline).
+	ErrTooLarge = errors.New("model too large")
+	// ErrUnsupported marks a valid model that uses something quantprep does not
+	// handle yet.
+	ErrUnsupported = errors.New("unsupported")
+)
+
+// Model is a loaded ONNX model. External data stays on disk until a step needs
+// the values of a tensor.
+type Model struct {
+	Proto *onnxpb.ModelProto
+	// Dir is the directory that external data locations resolve against; empty
+	// when the model came from bytes with no directory, in which case a model
+	// with external data cannot be read.
+	Dir string
+}
+
+// Load reads the model file at path.
+func Load(path string) (*Model, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	m, err := LoadBytes(b, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return m, nil
+}
+
+// LoadBytes parses a serialized ModelProto; dir is where its external data lives.
+func LoadBytes(b []byte, dir string) (*Model, error) {
+	mp := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(b, mp); err != nil {
+		return nil, fmt.Errorf("%w: not an ONNX model: %v", ErrInvalid, err)
+	}
+	if mp.GetGraph() == nil {
+		return nil, fmt.Errorf("%w: not an ONNX model: no graph", ErrInvalid)
+	}
+	if mp.GetIrVersion() <= 0 {
+		return nil, fmt.Errorf("%w: not an ONNX model: ir_version missing", ErrInvalid)
+	}
+	return &Model{Proto: mp, Dir: dir}, nil
+}
+
+// Graph is the model's main graph.
+func (m *Model) Graph() *onnxpb.GraphProto { return m.Proto.GetGraph() }
+
+// Opset returns the version of the operator set imported for domain ("" and
+// "ai.onnx" are the same domain), or 0 if it is not imported.
+func (m *Model) Opset(domain string) int64 {
+	if domain == "ai.onnx" {
+		domain = ""
+	}
+	for _, o := range m.Proto.GetOpsetImport() {
+		d := o.GetDomain()
+		if d == "ai.onnx" {
+			d = ""
+		}
+		if d == domain {
+			return o.GetVersion()
+		}
+	}
+	return 0
+}
+
+// Tensor decodes tp, reading its external data if it has any.
+func (m *Model) Tensor(tp *onnxpb.TensorProto) (*tensor.Tensor, error) {
+	var ext []byte
+	if IsExternal(tp) {
+		var err error
+		if ext, err = m.ExternalBytes(tp); err != nil {
+			return nil, err
+		}
+	}
+	return tensor.Decode(tp, ext)
+}
+
+// IsExternal reports whether tp's data is in an external file.
+func IsExternal(tp *onnxpb.TensorProto) bool {
+	return tp.GetDataLocation() == onnxpb.TensorProto_EXTERNAL
+}
+
+// NodeCount counts the nodes of the main graph.
+func (m *Model) NodeCount() int { return len(m.Graph().GetNode()) }

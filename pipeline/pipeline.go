@@ -1,0 +1,203 @@
+// Package pipeline prepares an ONNX model for quantization in the reference
+// tool's order: symbolic shape inference, graph optimization, ONNX shape
+// inference, then the metadata tag and save. It knows nothing of gRPC or
+// logging: progress goes to a callback and results into a Report.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/quantprep/quantprep/pipeline/infer"
+	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/optimize"
+)
+
+// Phase says where a step is.
+type Phase int
+
+// Phases of a step.
+const (
+	Started Phase = iota + 1
+	Finished
+	Skipped
+)
+
+func (p Phase) String() string {
+	switch p {
+	case Started:
+		return "started"
+	case Finished:
+		return "finished"
+	case Skipped:
+		return "skipped"
+	}
+	return "unknown"
+}
+
+// Event is a progress report.
+type Event struct {
+	Step    string
+	Phase   Phase
+	Index   int // 1-based position of the step
+	Total   int
+	Message string
+}
+
+// StepReport is what one step did.
+type StepReport struct {
+	Name             string
+	Skipped          bool
+	Duration         time.Duration
+	NodesBefore      int
+	NodesAfter       int
+	FullShapesBefore int
+	FullShapesAfter  int
+	Warnings         []string
+	Counts           map[string]int64
+}
+
+// Report is the summary of a run.
+type Report struct {
+	Steps             []StepReport
+	NodesBefore       int
+	NodesAfter        int
+	NodeOutputsBefore int
+	NodeOutputsAfter  int
+	FullShapesBefore  int
+	FullShapesAfter   int
+	Warnings          []string
+	// Files are the paths written, the model first.
+	Files    []string
+	Duration time.Duration
+}
+
+// step is one stage of the pipeline.
+type step struct {
+	name string
+	skip func(Options) bool
+	run  func(ctx context.Context, m *model.Model, o Options, r *StepReport) error
+}
+
+// steps is the pipeline, in the reference tool's order.
+var steps = []step{
+	{name: "symbolic_shape", skip: func(o Options) bool { return o.SkipSymbolicShape }, run: runSymbolic},
+	{name: "optimize", skip: func(o Options) bool { return o.SkipOptimization }, run: runOptimize},
+	{name: "onnx_shape", skip: func(o Options) bool { return o.SkipONNXShape }, run: runONNXShape},
+	{name: "tag", run: runTag},
+}
+
+func runSymbolic(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
+	res, err := infer.Run(ctx, m, infer.Config{
+		Mode: infer.Symbolic, AutoMerge: o.AutoMerge, IntMax: o.IntMax,
+		GuessOutputRank: o.GuessOutputRank, Verbose: o.Verbose,
+	})
+	if err != nil {
+		return err
+	}
+	r.Warnings, r.Counts = res.Warnings, res.Counts
+	return nil
+}
+
+func runOptimize(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
+	res, err := optimize.Run(ctx, m, optimize.Config{Verbose: o.Verbose})
+	if err != nil {
+		return err
+	}
+	r.Warnings, r.Counts = res.Warnings, res.Rewrites
+	return nil
+}
+
+func runONNXShape(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
+	res, err := infer.Run(ctx, m, infer.Config{Mode: infer.ONNX, Verbose: o.Verbose})
+	if err != nil {
+		return err
+	}
+	r.Warnings, r.Counts = res.Warnings, res.Counts
+	return nil
+}
+
+func runTag(_ context.Context, m *model.Model, _ Options, r *StepReport) error {
+	added := int64(0)
+	if m.Tag() {
+		added = 1
+	}
+	r.Counts = map[string]int64{"tagged": added}
+	return nil
+}
+
+// Run pre-processes the model at inPath and writes the result to outPath.
+func Run(ctx context.Context, inPath, outPath string, o Options, progress func(Event)) (*Report, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := model.Load(inPath)
+	if err != nil {
+		return nil, err
+	}
+	return RunModel(ctx, m, outPath, o, progress)
+}
+
+// RunModel runs the pipeline on a loaded model (which it modifies) and saves it to outPath.
+func RunModel(ctx context.Context, m *model.Model, outPath string, o Options, progress func(Event)) (*Report, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if progress == nil {
+		progress = func(Event) {}
+	}
+	start := time.Now()
+	rep := &Report{NodesBefore: m.NodeCount()}
+	rep.NodeOutputsBefore, rep.FullShapesBefore = ShapeStats(m)
+	total := len(steps) + 1
+	for i, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		sr := StepReport{Name: s.name}
+		if s.skip != nil && s.skip(o) {
+			sr.Skipped = true
+			rep.Steps = append(rep.Steps, sr)
+			progress(Event{Step: s.name, Phase: Skipped, Index: i + 1, Total: total})
+			continue
+		}
+		progress(Event{Step: s.name, Phase: Started, Index: i + 1, Total: total})
+		t0 := time.Now()
+		sr.NodesBefore = m.NodeCount()
+		_, sr.FullShapesBefore = ShapeStats(m)
+		if err := s.run(ctx, m, o, &sr); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		sr.Duration = time.Since(t0)
+		sr.NodesAfter = m.NodeCount()
+		_, sr.FullShapesAfter = ShapeStats(m)
+		rep.Warnings = append(rep.Warnings, sr.Warnings...)
+		rep.Steps = append(rep.Steps, sr)
+		progress(Event{Step: s.name, Phase: Finished, Index: i + 1, Total: total,
+			Message: fmt.Sprintf("%d nodes, %d full shapes", sr.NodesAfter, sr.FullShapesAfter)})
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	progress(Event{Step: "save", Phase: Started, Index: total, Total: total})
+	t0 := time.Now()
+	files, err := m.Save(outPath, model.SaveOptions{
+		ExternalData:        o.SaveAsExternalData,
+		AllTensorsToOneFile: o.AllTensorsToOneFile,
+		Location:            o.ExternalDataLocation,
+		SizeThreshold:       o.ExternalDataSizeThreshold,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("save: %w", err)
+	}
+	rep.Steps = append(rep.Steps, StepReport{Name: "save", Duration: time.Since(t0),
+		NodesBefore: m.NodeCount(), NodesAfter: m.NodeCount(),
+		Counts: map[string]int64{"files": int64(len(files))}})
+	progress(Event{Step: "save", Phase: Finished, Index: total, Total: total})
+	rep.Files = files
+	rep.NodesAfter = m.NodeCount()
+	rep.NodeOutputsAfter, rep.FullShapesAfter = ShapeStats(m)
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
