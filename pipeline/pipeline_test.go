@@ -1,0 +1,142 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
+)
+
+// addModel is y = x + b with x: float[N, 4] and b an initializer.
+func addModel() *onnxpb.ModelProto {
+	f := int32(1)
+	dim := func(v int64, p string) *onnxpb.TensorShapeProto_Dimension {
+		if p != "" {
+			return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: p}}
+		}
+		return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: v}}
+	}
+	vi := func(name string) *onnxpb.ValueInfoProto {
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: &f, Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{dim(0, "N"), dim(4, "")}}}}}}
+	}
+	return &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}},
+		Graph: &onnxpb.GraphProto{
+			Name:        proto.String("g"),
+			Node:        []*onnxpb.NodeProto{{Name: proto.String("add"), OpType: proto.String("Add"), Input: []string{"x", "b"}, Output: []string{"y"}}},
+			Initializer: []*onnxpb.TensorProto{{Name: proto.String("b"), DataType: &f, Dims: []int64{4}, FloatData: []float32{1, 2, 3, 4}}},
+			Input:       []*onnxpb.ValueInfoProto{vi("x")},
+			Output:      []*onnxpb.ValueInfoProto{vi("y")},
+		},
+	}
+}
+
+func writeModel(t *testing.T, dir string, mp *onnxpb.ModelProto) string {
+	t.Helper()
+	b, err := proto.Marshal(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "in.onnx")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func skipAll() Options {
+	o := DefaultOptions()
+	o.SkipSymbolicShape, o.SkipOptimization, o.SkipONNXShape = true, true, true
+	return o
+}
+
+func TestRunSkipAllTagsAndSaves(t *testing.T) {
+	dir := t.TempDir()
+	in := writeModel(t, dir, addModel())
+	out := filepath.Join(dir, "out.onnx")
+	var events []string
+	rep, err := Run(context.Background(), in, out, skipAll(), func(e Event) {
+		events = append(events, e.Step+":"+e.Phase.String())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEvents := []string{"symbolic_shape:skipped", "optimize:skipped", "onnx_shape:skipped",
+		"tag:started", "tag:finished", "save:started", "save:finished"}
+	if !reflect.DeepEqual(events, wantEvents) {
+		t.Errorf("events = %v, want %v", events, wantEvents)
+	}
+	if len(rep.Files) != 1 || rep.Files[0] != out {
+		t.Errorf("Files = %v, want [%s]", rep.Files, out)
+	}
+	if rep.NodesBefore != 1 || rep.NodesAfter != 1 || rep.NodeOutputsAfter != 1 || rep.FullShapesAfter != 1 {
+		t.Errorf("report counts = %+v", rep)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := m.Proto.GetMetadataProps()
+	if len(props) != 1 || props[0].GetKey() != model.PreProcessKey || props[0].GetValue() != model.PreProcessValue {
+		t.Errorf("metadata_props = %v, want the pre-process tag", props)
+	}
+}
+
+func TestRunKeepsExistingTag(t *testing.T) {
+	dir := t.TempDir()
+	mp := addModel()
+	mp.MetadataProps = []*onnxpb.StringStringEntryProto{{Key: proto.String(model.PreProcessKey), Value: proto.String("other")}}
+	in := writeModel(t, dir, mp)
+	out := filepath.Join(dir, "out.onnx")
+	if _, err := Run(context.Background(), in, out, skipAll(), nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if props := m.Proto.GetMetadataProps(); len(props) != 1 || props[0].GetValue() != "other" {
+		t.Errorf("metadata_props = %v, want the existing value kept", props)
+	}
+}
+
+func TestRunCanceledWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	in := writeModel(t, dir, addModel())
+	out := filepath.Join(dir, "out.onnx")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, in, out, skipAll(), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run() = %v, want context.Canceled", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("dir holds %d entries, want only the input", len(entries))
+	}
+}
+
+func TestRunRejectsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.onnx")
+	if err := os.WriteFile(in, []byte("this is not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), in, filepath.Join(dir, "out.onnx"), skipAll(), nil)
+	if !errors.Is(err, model.ErrInvalid) {
+		t.Fatalf("Run() = %v, want model.ErrInvalid", err)
+	}
+	o := skipAll()
+	o.Verbose = 2
+	if _, err := Run(context.Background(), in, filepath.Join(dir, "out.onnx"), o, nil); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("Run() = %v, want ErrInvalidOptions", err)
+	}
+}
