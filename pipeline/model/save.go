@@ -166,6 +166,10 @@ func (s *saver) plan() error {
 		}
 		it := &item{tp: v.tp}
 		if IsExternal(v.tp) {
+			if v.tp.GetDataType() == int32(tensor.String) {
+				err = fmt.Errorf("%w: tensor %q: string tensors cannot have external data", ErrInvalid, v.tp.GetName())
+				return
+			}
 			it.src, it.srcOff, it.size, err = s.m.externalSection(v.tp)
 			if err != nil {
 				return
@@ -369,7 +373,19 @@ func safeFileName(name string) string {
 	if len(b) == 0 {
 		return "tensor"
 	}
+	stem, _, _ := strings.Cut(string(b), ".")
+	if windowsReserved[strings.ToUpper(stem)] {
+		return "_" + string(b)
+	}
 	return string(b)
+}
+
+// windowsReserved are device names that Windows refuses as file names, with
+// any extension: data files may be copied there.
+var windowsReserved = map[string]bool{
+	"CON": true, "PRN": true, "AUX": true, "NUL": true,
+	"COM1": true, "COM2": true, "COM3": true, "COM4": true, "COM5": true, "COM6": true, "COM7": true, "COM8": true, "COM9": true,
+	"LPT1": true, "LPT2": true, "LPT3": true, "LPT4": true, "LPT5": true, "LPT6": true, "LPT7": true, "LPT8": true, "LPT9": true,
 }
 
 // uniqueName returns name, or name with the first free suffix "_1", "_2", ...
@@ -428,7 +444,12 @@ func (s *saver) writeData() error {
 			}
 			srcs[it.src] = f
 		}
-		n, err := io.Copy(w, io.NewSectionReader(f, it.srcOff, it.size))
+		// Seek and LimitReader rather than a SectionReader: os.File.ReadFrom
+		// then copies in the kernel (copy_file_range) where it can.
+		n, err := f.Seek(it.srcOff, io.SeekStart)
+		if err == nil {
+			n, err = io.Copy(w, io.LimitReader(f, it.size))
+		}
 		if err == nil && n != it.size {
 			err = fmt.Errorf("external data %s ended after %d of %d bytes", filepath.Base(it.src), n, it.size)
 		}
@@ -549,6 +570,17 @@ func (s *saver) commit() error {
 		if f.backup != "" {
 			os.Remove(f.backup)
 			f.backup = ""
+		}
+	}
+	// Make the renames durable; a failure here changes nothing already done.
+	dirs := map[string]bool{}
+	for _, f := range all {
+		dirs[filepath.Dir(f.final)] = true
+	}
+	for d := range dirs {
+		if df, err := os.Open(d); err == nil {
+			df.Sync()
+			df.Close()
 		}
 	}
 	return nil

@@ -451,6 +451,10 @@ func TestSafeFileName(t *testing.T) {
 		{`x\y<z>|*?"`, "x_y_z_____"},
 		{"poids_é", "poids___"},
 		{strings.Repeat("a", 300), strings.Repeat("a", maxFileName)},
+		{"con", "_con"},
+		{"Nul.weight", "_Nul.weight"},
+		{"com1", "_com1"},
+		{"console", "console"},
 	}
 	for _, tc := range tests {
 		if got := safeFileName(tc.in); got != tc.want {
