@@ -115,5 +115,15 @@ func FuzzLoad(f *testing.F) {
 			m.Tensor(v.tp) // errors are fine, panics are not
 		})
 		exerciseGraph(m.Graph())
+		// Saving what loaded must not panic either; the data file names come
+		// from tensor names, so save one file per tensor.
+		dir := t.TempDir()
+		for _, opt := range []SaveOptions{{}, {ExternalData: true}} {
+			if _, err := m.Save(filepath.Join(dir, "m.onnx"), opt); err == nil {
+				if _, err := Load(filepath.Join(dir, "m.onnx")); err != nil {
+					t.Fatalf("the saved model does not load: %v", err)
+				}
+			}
+		}
 	})
 }

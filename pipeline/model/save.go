@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -56,10 +57,17 @@ const MaxInlineSize = 1<<31 - 1
 // onnx.save_model leaves its model); after an inline save m is unchanged. Save
 // changes m's tensors while it runs, so nothing may read m concurrently.
 func (m *Model) Save(path string, opt SaveOptions) (files []string, err error) {
+	return m.SaveContext(context.Background(), path, opt)
+}
+
+// SaveContext is Save, abandoned (with everything it wrote removed) when ctx
+// is done. It checks ctx between tensors, so a cancel takes effect after at
+// most one tensor's copy.
+func (m *Model) SaveContext(ctx context.Context, path string, opt SaveOptions) (files []string, err error) {
 	if path == "" {
 		return nil, errors.New("save: no output path")
 	}
-	s := &saver{m: m, opt: opt, path: path, dir: filepath.Dir(path), base: filepath.Base(path)}
+	s := &saver{ctx: ctx, m: m, opt: opt, path: path, dir: filepath.Dir(path), base: filepath.Base(path)}
 	defer func() {
 		if err != nil {
 			s.cleanup()
@@ -145,6 +153,7 @@ type saved struct {
 }
 
 type saver struct {
+	ctx        context.Context
 	m          *Model
 	opt        SaveOptions
 	path       string
@@ -428,6 +437,9 @@ func (s *saver) writeData() error {
 		if it.act != external {
 			continue
 		}
+		if err := s.ctx.Err(); err != nil {
+			return fmt.Errorf("save: %w", err)
+		}
 		w := it.out.f
 		name := filepath.Base(it.out.final)
 		if it.src == "" {
@@ -492,6 +504,9 @@ func externalEntries(location string, offset, length int64) []*onnxpb.StringStri
 // writes it to its temporary file.
 func (s *saver) writeModel() error {
 	for _, it := range s.items {
+		if err := s.ctx.Err(); err != nil {
+			return fmt.Errorf("save: %w", err)
+		}
 		tp := it.tp
 		s.mutated = append(s.mutated, saved{tp: tp, raw: tp.RawData, floats: tp.FloatData, int32s: tp.Int32Data,
 			int64s: tp.Int64Data, doubles: tp.DoubleData, uint64s: tp.Uint64Data, ext: tp.ExternalData, loc: tp.DataLocation})
@@ -507,6 +522,9 @@ func (s *saver) writeModel() error {
 			tp.ExternalData = externalEntries(it.out.location, it.offset, it.size)
 			tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
 		}
+	}
+	if err := s.ctx.Err(); err != nil {
+		return fmt.Errorf("save: %w", err)
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.m.Proto)
 	if err != nil {
@@ -539,6 +557,9 @@ func (s *saver) writeModel() error {
 // model last. A file that gets replaced is first hard-linked to a backup name,
 // so that a failed rename can put back what was there.
 func (s *saver) commit() error {
+	if err := s.ctx.Err(); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
 	all := append(append([]*outFile{}, s.files...), &s.model)
 	for i, f := range all {
 		if _, err := os.Lstat(f.final); err == nil {
