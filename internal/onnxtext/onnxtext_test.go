@@ -167,3 +167,47 @@ func TestOracle(t *testing.T) {
 		})
 	}
 }
+
+// TestOracleReadsPrinted feeds our printer's output for the oracle-compatible
+// corpus to ONNX's parser: the printer must write standard syntax, not just
+// text this package reads back.
+func TestOracleReadsPrinted(t *testing.T) {
+	files := corpus(t)
+	dir := t.TempDir()
+	var paths []string
+	models := map[string]*onnxpb.ModelProto{}
+	for _, name := range sortedKeys(files) {
+		if strings.HasPrefix(files[name], "# oracle: skip") {
+			continue
+		}
+		m, err := ParseModel(files[name])
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(Printer{MaxElements: -1}.Model(m)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+		models[p] = m
+	}
+	res := oracle(t, paths)
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			r := res[path]
+			if r["error"] != "" {
+				b, _ := os.ReadFile(path)
+				t.Fatalf("ONNX's parser rejects our printed text: %s\n%s", r["error"], b)
+			}
+			raw, err := base64.StdEncoding.DecodeString(r["model"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := &onnxpb.ModelProto{}
+			if err := proto.Unmarshal(raw, want); err != nil {
+				t.Fatal(err)
+			}
+			equalNormalized(t, want, models[path])
+		})
+	}
+}

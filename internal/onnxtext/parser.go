@@ -452,6 +452,10 @@ func (p *parser) valueInfoOrInit(allowInit bool) (*onnxpb.ValueInfoProto, *onnxp
 		}
 		vi.Type = tp
 	}
+	if t, nt := p.peek(), p.peekAt(1); vi.Type == nil && t.kind == tokIdent && !isTypeKeyword(t.text) &&
+		(nt.kind == tokIdent || nt.kind == tokString || (nt.kind == tokPunct && (nt.text == "[" || nt.text == "("))) {
+		return nil, nil, p.errAt(t, "unknown type %q", t.text)
+	}
 	nameTok := p.peek()
 	name, err := p.quotableIdent("value name")
 	if err != nil {
