@@ -1236,3 +1236,21 @@ func (p *parser) funcParams(f *onnxpb.FunctionProto, what string) ([]string, err
 	}
 	return names, p.expect(")", "closing the function "+what)
 }
+
+// MustParseModel is ParseModel for test tables: it panics on error.
+func MustParseModel(src string) *onnxpb.ModelProto {
+	m, err := ParseModel(src)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// MustParseGraph is ParseGraph for test tables: it panics on error.
+func MustParseGraph(src string) *onnxpb.GraphProto {
+	g, err := ParseGraph(src)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}

@@ -496,6 +496,10 @@ func (w *writer) tensorConst(t *onnxpb.TensorProto) string {
 	if t.GetName() != "" {
 		s += " " + name(t.GetName())
 	}
+	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		// Without "=", `float []` would read as the type float[].
+		return s + " = " + w.tensorData(t)
+	}
 	return s + " " + w.tensorData(t)
 }
 
@@ -660,33 +664,59 @@ func (w *writer) function(f *onnxpb.FunctionProto) {
 		}
 		w.s.WriteString(">")
 	}
-	// Typed parameters print their types; the rest of the value infos go
-	// to the `<...>` list.
-	typed := map[string]*onnxpb.ValueInfoProto{}
-	for _, v := range f.ValueInfo {
-		if _, dup := typed[v.GetName()]; !dup {
-			typed[v.GetName()] = v
-		}
-	}
-	used := map[*onnxpb.ValueInfoProto]bool{}
-	params := func(names []string) string {
-		parts := make([]string, len(names))
-		for i, n := range names {
-			if v, ok := typed[n]; ok && !used[v] {
-				used[v] = true
-				parts[i] = valueInfoText(v)
-			} else {
-				parts[i] = name(n)
+	// Typed parameters print their types and the other value infos go to
+	// the `<...>` list, as long as that keeps the value infos' order (the
+	// parser adds them in reading order); otherwise all go to the list.
+	inline := func() (in, out []string, rest []*onnxpb.ValueInfoProto) {
+		byName := map[string]*onnxpb.ValueInfoProto{}
+		for _, v := range f.ValueInfo {
+			if _, dup := byName[v.GetName()]; !dup && v.Type != nil && v.Type.Value != nil {
+				byName[v.GetName()] = v
 			}
 		}
-		return "(" + strings.Join(parts, ", ") + ")"
-	}
-	w.s.WriteString(" " + params(f.Input) + " => " + params(f.Output))
-	var rest []string
-	for _, v := range f.ValueInfo {
-		if !used[v] {
-			rest = append(rest, valueInfoText(v))
+		used := map[*onnxpb.ValueInfoProto]bool{}
+		var order []*onnxpb.ValueInfoProto
+		params := func(names []string) []string {
+			parts := make([]string, len(names))
+			for i, n := range names {
+				if v, ok := byName[n]; ok && !used[v] {
+					used[v] = true
+					order = append(order, v)
+					parts[i] = valueInfoText(v)
+				} else {
+					parts[i] = name(n)
+				}
+			}
+			return parts
 		}
+		in, out = params(f.Input), params(f.Output)
+		for _, v := range f.ValueInfo {
+			if !used[v] {
+				rest = append(rest, v)
+				order = append(order, v)
+			}
+		}
+		for i, v := range order {
+			if f.ValueInfo[i] != v {
+				return nil, nil, nil
+			}
+		}
+		return in, out, rest
+	}
+	in, out, restVI := inline()
+	if in == nil && out == nil && restVI == nil {
+		for _, n := range f.Input {
+			in = append(in, name(n))
+		}
+		for _, n := range f.Output {
+			out = append(out, name(n))
+		}
+		restVI = f.ValueInfo
+	}
+	w.s.WriteString(" (" + strings.Join(in, ", ") + ") => (" + strings.Join(out, ", ") + ")")
+	var rest []string
+	for _, v := range restVI {
+		rest = append(rest, valueInfoText(v))
 	}
 	if len(rest) > 0 {
 		w.s.WriteString("\n  ")
