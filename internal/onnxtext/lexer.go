@@ -19,6 +19,7 @@ const (
 	tokPunct    // one of ( ) [ ] { } < > , = : @ ? .
 	tokArrow    // =>
 	tokEllipsis // ... (print-only elision marker)
+	tokError    // the lexer failed here; lexer.err says why
 )
 
 // token is one lexeme with its position (1-based line and column, column in bytes).
@@ -44,6 +45,8 @@ func (t token) describe() string {
 		return fmt.Sprintf("string %s", t.text)
 	case tokEllipsis:
 		return "elision marker ..."
+	case tokError:
+		return "invalid text"
 	default:
 		return fmt.Sprintf("%q", t.text)
 	}
@@ -57,77 +60,95 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("onnxtext: %d:%d: %s", e.Line, e.Col, e.Msg) }
 
-// lex splits src into tokens. Comments run from '#' to the end of the line.
-func lex(src string) ([]token, error) {
-	var toks []token
-	line, col := 1, 1
-	i := 0
-	advance := func(n int) {
-		for k := 0; k < n && i < len(src); k++ {
-			if src[i] == '\n' {
-				line++
-				col = 1
-			} else {
-				col++
-			}
-			i++
+// lexer produces tokens on demand. Comments run from '#' to the end of the
+// line. After an error it returns tokError forever and err holds the error.
+type lexer struct {
+	src       string
+	i         int
+	line, col int
+	err       error
+}
+
+func (lx *lexer) advance(n int) {
+	for k := 0; k < n && lx.i < len(lx.src); k++ {
+		if lx.src[lx.i] == '\n' {
+			lx.line++
+			lx.col = 1
+		} else {
+			lx.col++
 		}
+		lx.i++
 	}
-	for i < len(src) {
-		c := src[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-			advance(1)
-			continue
-		case c == '#':
-			for i < len(src) && src[i] != '\n' {
-				advance(1)
-			}
-			continue
-		}
-		start := token{line: line, col: col}
-		switch {
-		case isIdentStart(c):
-			j := i + 1
-			for j < len(src) && isIdentChar(src[j]) {
-				j++
-			}
-			start.kind, start.text = tokIdent, src[i:j]
-			advance(j - i)
-		case isDigit(c) || ((c == '-' || c == '+' || c == '.') && i+1 < len(src) && (isDigit(src[i+1]) || (c != '.' && src[i+1] == '.' && i+2 < len(src) && isDigit(src[i+2])))):
-			j, isFloat := scanNumber(src, i)
-			start.kind, start.text = tokInt, src[i:j]
-			if isFloat {
-				start.kind = tokFloat
-			}
-			advance(j - i)
-		case (c == '-' || c == '+') && strings.HasPrefix(src[i+1:], "inf") && (i+4 >= len(src) || !isIdentChar(src[i+4])):
-			start.kind, start.text = tokFloat, src[i:i+4]
-			advance(4)
-		case c == '"':
-			s, n, err := scanString(src[i:])
-			if err != nil {
-				return nil, &Error{Line: line, Col: col, Msg: err.Error()}
-			}
-			start.kind, start.text, start.str = tokString, src[i:i+n], s
-			advance(n)
-		case c == '=' && i+1 < len(src) && src[i+1] == '>':
-			start.kind, start.text = tokArrow, "=>"
-			advance(2)
-		case c == '.' && strings.HasPrefix(src[i:], "..."):
-			start.kind, start.text = tokEllipsis, "..."
-			advance(3)
-		case strings.IndexByte("()[]{}<>,=:@?.", c) >= 0:
-			start.kind, start.text = tokPunct, src[i:i+1]
-			advance(1)
-		default:
-			r, _ := utf8.DecodeRuneInString(src[i:])
-			return nil, &Error{Line: line, Col: col, Msg: fmt.Sprintf("unexpected character %q", r)}
-		}
-		toks = append(toks, start)
+}
+
+func (lx *lexer) next() token {
+	src := lx.src
+	if lx.err != nil {
+		return token{kind: tokError, line: lx.line, col: lx.col}
 	}
-	toks = append(toks, token{kind: tokEOF, line: line, col: col})
-	return toks, nil
+	for lx.i < len(src) {
+		c := src[lx.i]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			lx.advance(1)
+			continue
+		}
+		if c == '#' {
+			for lx.i < len(src) && src[lx.i] != '\n' {
+				lx.advance(1)
+			}
+			continue
+		}
+		break
+	}
+	t := token{line: lx.line, col: lx.col}
+	i := lx.i
+	if i >= len(src) {
+		t.kind = tokEOF
+		return t
+	}
+	c := src[i]
+	switch {
+	case isIdentStart(c):
+		j := i + 1
+		for j < len(src) && isIdentChar(src[j]) {
+			j++
+		}
+		t.kind, t.text = tokIdent, src[i:j]
+		lx.advance(j - i)
+	case isDigit(c) || ((c == '-' || c == '+' || c == '.') && i+1 < len(src) && (isDigit(src[i+1]) || (c != '.' && src[i+1] == '.' && i+2 < len(src) && isDigit(src[i+2])))):
+		j, isFloat := scanNumber(src, i)
+		t.kind, t.text = tokInt, src[i:j]
+		if isFloat {
+			t.kind = tokFloat
+		}
+		lx.advance(j - i)
+	case (c == '-' || c == '+') && strings.HasPrefix(src[i+1:], "inf") && (i+4 >= len(src) || !isIdentChar(src[i+4])):
+		t.kind, t.text = tokFloat, src[i:i+4]
+		lx.advance(4)
+	case c == '"':
+		s, n, err := scanString(src[i:])
+		if err != nil {
+			lx.err = &Error{Line: lx.line, Col: lx.col, Msg: err.Error()}
+			t.kind = tokError
+			return t
+		}
+		t.kind, t.text, t.str = tokString, src[i:i+n], s
+		lx.advance(n)
+	case c == '=' && i+1 < len(src) && src[i+1] == '>':
+		t.kind, t.text = tokArrow, "=>"
+		lx.advance(2)
+	case c == '.' && strings.HasPrefix(src[i:], "..."):
+		t.kind, t.text = tokEllipsis, "..."
+		lx.advance(3)
+	case strings.IndexByte("()[]{}<>,=:@?.", c) >= 0:
+		t.kind, t.text = tokPunct, src[i:i+1]
+		lx.advance(1)
+	default:
+		r, _ := utf8.DecodeRuneInString(src[i:])
+		lx.err = &Error{Line: lx.line, Col: lx.col, Msg: fmt.Sprintf("unexpected character %q", r)}
+		t.kind = tokError
+	}
+	return t
 }
 
 func isIdentStart(c byte) bool {
@@ -174,6 +195,14 @@ func scanNumber(src string, i int) (int, bool) {
 // scanString decodes a double-quoted string at the start of s and returns its
 // value and source length. Escapes: \\ \" \n \t \r \xHH.
 func scanString(s string) (string, int, error) {
+	for i := 1; i < len(s); i++ {
+		if s[i] == '"' {
+			return s[1:i], i + 1, nil
+		}
+		if s[i] == '\\' || s[i] == '\n' {
+			break
+		}
+	}
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
 		c := s[i]

@@ -59,38 +59,50 @@ func ParseFunction(src string) (*onnxpb.FunctionProto, error) {
 	return f, nil
 }
 
+// parser is a recursive-descent parser over tokens lexed on demand, so that
+// big tensor literals never exist as a token slice.
 type parser struct {
-	toks  []token
-	pos   int
+	lx    lexer
+	ahead []token // lookahead, at most two tokens
 	depth int
 }
 
 func newParser(src string) (*parser, error) {
-	toks, err := lex(src)
-	if err != nil {
-		return nil, err
-	}
-	return &parser{toks: toks}, nil
+	return &parser{lx: lexer{src: src, line: 1, col: 1}}, nil
 }
 
-func (p *parser) peek() token { return p.toks[p.pos] }
-
+// peekAt returns the token n places ahead without consuming anything.
 func (p *parser) peekAt(n int) token {
-	if p.pos+n < len(p.toks) {
-		return p.toks[p.pos+n]
+	for len(p.ahead) <= n {
+		p.ahead = append(p.ahead, p.lx.next())
 	}
-	return p.toks[len(p.toks)-1]
+	return p.ahead[n]
+}
+
+func (p *parser) peek() token { return p.peekAt(0) }
+
+// skip consumes the next token.
+func (p *parser) skip() {
+	p.peek()
+	if p.ahead[0].kind == tokEOF || p.ahead[0].kind == tokError {
+		return
+	}
+	copy(p.ahead, p.ahead[1:])
+	p.ahead = p.ahead[:len(p.ahead)-1]
 }
 
 func (p *parser) next() token {
-	t := p.toks[p.pos]
-	if t.kind != tokEOF {
-		p.pos++
-	}
+	t := p.peek()
+	p.skip()
 	return t
 }
 
+// errAt reports an error at t. Once the lexer has failed, its error wins:
+// whatever the parser expected, the text there is not even made of tokens.
 func (p *parser) errAt(t token, format string, args ...any) error {
+	if p.lx.err != nil {
+		return p.lx.err
+	}
 	return &Error{Line: t.line, Col: t.col, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -103,7 +115,7 @@ func (p *parser) isPunct(s string) bool {
 // accept consumes the punctuation s if it is next.
 func (p *parser) accept(s string) bool {
 	if p.isPunct(s) {
-		p.pos++
+		p.skip()
 		return true
 	}
 	return false
@@ -135,7 +147,7 @@ func (p *parser) ident(what string) (string, error) {
 	if t.kind != tokIdent {
 		return "", p.errAt(t, "expected %s (an identifier), found %s", what, t.describe())
 	}
-	p.pos++
+	p.skip()
 	return t.text, nil
 }
 
@@ -144,10 +156,10 @@ func (p *parser) quotableIdent(what string) (string, error) {
 	t := p.peek()
 	switch t.kind {
 	case tokIdent:
-		p.pos++
+		p.skip()
 		return t.text, nil
 	case tokString:
-		p.pos++
+		p.skip()
 		return t.str, nil
 	}
 	return "", p.errAt(t, "expected %s (an identifier or quoted name), found %s", what, t.describe())
@@ -158,7 +170,7 @@ func (p *parser) str(what string) (string, error) {
 	if t.kind != tokString {
 		return "", p.errAt(t, "expected %s (a quoted string), found %s", what, t.describe())
 	}
-	p.pos++
+	p.skip()
 	return t.str, nil
 }
 
@@ -171,7 +183,7 @@ func (p *parser) int64(what string) (int64, error) {
 	if err != nil {
 		return 0, p.errAt(t, "%s: integer %s out of range", what, t.text)
 	}
-	p.pos++
+	p.skip()
 	return v, nil
 }
 
@@ -184,7 +196,7 @@ func (p *parser) uint64(what string) (uint64, error) {
 	if err != nil {
 		return 0, p.errAt(t, "%s: %s is not an unsigned 64-bit integer", what, t.text)
 	}
-	p.pos++
+	p.skip()
 	return v, nil
 }
 
@@ -197,15 +209,15 @@ func (p *parser) float(what string, bits int) (float64, error) {
 		if err != nil && !isRangeErr(err) {
 			return 0, p.errAt(t, "%s: bad number %s", what, t.text)
 		}
-		p.pos++
+		p.skip()
 		return v, nil
 	case tokIdent:
 		switch t.text {
 		case "inf":
-			p.pos++
+			p.skip()
 			return math.Inf(1), nil
 		case "nan":
-			p.pos++
+			p.skip()
 			return math.NaN(), nil
 		}
 	}
@@ -225,11 +237,11 @@ func (p *parser) model() (*onnxpb.ModelProto, error) {
 	m := &onnxpb.ModelProto{}
 	if p.accept("<") {
 		for {
+			keyTok := p.peek()
 			key, err := p.ident("model header key")
 			if err != nil {
 				return nil, err
 			}
-			keyTok := p.toks[p.pos-1]
 			if err := p.expect(":", "after header key "+key); err != nil {
 				return nil, err
 			}
@@ -468,7 +480,7 @@ func (p *parser) valueInfoOrInit(allowInit bool) (*onnxpb.ValueInfoProto, *onnxp
 	if !allowInit {
 		return nil, nil, p.errAt(p.peek(), "unexpected \"=\": values cannot have initial data here")
 	}
-	p.pos++
+	p.skip()
 	if vi.Type == nil {
 		return nil, nil, p.errAt(nameTok, "initializer %q needs a tensor type", name)
 	}
@@ -602,12 +614,12 @@ func (p *parser) optShape() (*onnxpb.TensorShapeProto, error) {
 		d := &onnxpb.TensorShapeProto_Dimension{}
 		switch {
 		case t.kind == tokPunct && t.text == "?":
-			p.pos++
+			p.skip()
 		case t.kind == tokIdent:
-			p.pos++
+			p.skip()
 			d.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: t.text}
 		case t.kind == tokString:
-			p.pos++
+			p.skip()
 			d.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: t.str}
 		case t.kind == tokInt:
 			v, err := p.int64("dimension")
@@ -632,7 +644,7 @@ func (p *parser) qualifiedIdent(what string) (string, error) {
 		return "", err
 	}
 	for p.isPunct(".") {
-		p.pos++
+		p.skip()
 		n, err := p.ident(what)
 		if err != nil {
 			return "", err
@@ -711,7 +723,7 @@ func (p *parser) tensorData(t *onnxpb.TensorProto, tp *onnxpb.TypeProto, at toke
 			onnxpb.TensorProto_UINT8, onnxpb.TensorProto_UINT16, onnxpb.TensorProto_BOOL:
 			var v int64
 			if tok.kind == tokIdent && et == onnxpb.TensorProto_BOOL && (tok.text == "true" || tok.text == "false") {
-				p.pos++
+				p.skip()
 				if tok.text == "true" {
 					v = 1
 				}
@@ -809,10 +821,10 @@ func (p *parser) nameList(stop string) ([]string, error) {
 		t := p.peek()
 		switch {
 		case t.kind == tokIdent:
-			p.pos++
+			p.skip()
 			out = append(out, t.text)
 		case t.kind == tokString:
-			p.pos++
+			p.skip()
 			out = append(out, t.str)
 		case t.kind == tokPunct && (t.text == "," || t.text == stop):
 			out = append(out, "")
@@ -1044,7 +1056,7 @@ func (p *parser) singleAttrValue(a *onnxpb.AttributeProto, name string, want onn
 	case t.kind == tokEllipsis:
 		return p.errAt(t, "attribute %q: value was elided by the printer (\"...\" is print-only); the text cannot be parsed back", name)
 	case t.kind == tokPunct && t.text == "@":
-		p.pos++
+		p.skip()
 		ref, err := p.quotableIdent("referenced attribute name")
 		if err != nil {
 			return err
@@ -1064,7 +1076,7 @@ func (p *parser) singleAttrValue(a *onnxpb.AttributeProto, name string, want onn
 		}
 		got, a.F = onnxpb.AttributeProto_FLOAT, proto.Float32(float32(v))
 	case t.kind == tokString && !(p.peekAt(1).kind == tokPunct && p.peekAt(1).text == "("):
-		p.pos++
+		p.skip()
 		got, a.S = onnxpb.AttributeProto_STRING, []byte(t.str)
 	case t.kind == tokIdent && isTypeKeyword(t.text):
 		tp, err := p.typ()
@@ -1078,7 +1090,7 @@ func (p *parser) singleAttrValue(a *onnxpb.AttributeProto, name string, want onn
 		}
 		tensor := &onnxpb.TensorProto{}
 		if nt.kind == tokIdent || nt.kind == tokString {
-			p.pos++
+			p.skip()
 			tensor.Name = proto.String(map[bool]string{true: nt.text, false: nt.str}[nt.kind == tokIdent])
 		}
 		p.accept("=")

@@ -507,119 +507,122 @@ func (w *writer) tensorData(t *onnxpb.TensorProto) string {
 	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
 		return strStrText(t.ExternalData)
 	}
-	vals, ok := tensorValues(t)
-	if !ok || (w.pr.MaxElements >= 0 && len(vals) > w.pr.MaxElements) {
+	n, elem, ok := tensorElems(t)
+	if !ok || (w.pr.MaxElements >= 0 && n > w.pr.MaxElements) {
 		return "{...}"
 	}
-	return "{" + strings.Join(vals, ", ") + "}"
+	buf := make([]byte, 0, 2+n*8)
+	buf = append(buf, '{')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			buf = append(buf, ", "...)
+		}
+		buf = elem(buf, i)
+	}
+	buf = append(buf, '}')
+	return string(buf)
 }
 
-// tensorValues renders each element of t, decoding raw_data when present.
-// It reports false for element types the syntax has no literals for.
-func tensorValues(t *onnxpb.TensorProto) ([]string, bool) {
+func appendFloat(b []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, "nan"...)
+	case math.IsInf(f, 1):
+		return append(b, "inf"...)
+	case math.IsInf(f, -1):
+		return append(b, "-inf"...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, bits)
+}
+
+// tensorElems returns the number of elements of t and a function appending
+// the literal of element i, reading raw_data when present. It reports false
+// for element types the syntax has no literals for.
+func tensorElems(t *onnxpb.TensorProto) (int, func([]byte, int) []byte, bool) {
 	et := onnxpb.TensorProto_DataType(t.GetDataType())
 	raw := t.RawData
 	hasRaw := t.RawData != nil
-	var out []string
+	size := map[onnxpb.TensorProto_DataType]int{
+		onnxpb.TensorProto_FLOAT: 4, onnxpb.TensorProto_DOUBLE: 8, onnxpb.TensorProto_FLOAT16: 2, onnxpb.TensorProto_BFLOAT16: 2,
+		onnxpb.TensorProto_INT8: 1, onnxpb.TensorProto_UINT8: 1, onnxpb.TensorProto_BOOL: 1, onnxpb.TensorProto_INT16: 2,
+		onnxpb.TensorProto_UINT16: 2, onnxpb.TensorProto_INT32: 4, onnxpb.TensorProto_INT64: 8, onnxpb.TensorProto_UINT32: 4,
+		onnxpb.TensorProto_UINT64: 8,
+	}[et]
+	if hasRaw && (size == 0 || len(raw)%size != 0) {
+		return 0, nil, false
+	}
+	n := len(raw) / max(size, 1)
+	var rawElem func(b []byte, i int) []byte
 	switch et {
 	case onnxpb.TensorProto_FLOAT:
-		if hasRaw {
-			for i := 0; i+4 <= len(raw); i += 4 {
-				out = append(out, floatText(float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[i:]))), 32))
-			}
-			return out, len(raw)%4 == 0
+		rawElem = func(b []byte, i int) []byte {
+			return appendFloat(b, float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))), 32)
 		}
-		for _, v := range t.FloatData {
-			out = append(out, floatText(float64(v), 32))
+		if !hasRaw {
+			return len(t.FloatData), func(b []byte, i int) []byte { return appendFloat(b, float64(t.FloatData[i]), 32) }, true
 		}
 	case onnxpb.TensorProto_DOUBLE:
-		if hasRaw {
-			for i := 0; i+8 <= len(raw); i += 8 {
-				out = append(out, floatText(math.Float64frombits(binary.LittleEndian.Uint64(raw[i:])), 64))
-			}
-			return out, len(raw)%8 == 0
+		rawElem = func(b []byte, i int) []byte {
+			return appendFloat(b, math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:])), 64)
 		}
-		for _, v := range t.DoubleData {
-			out = append(out, floatText(v, 64))
+		if !hasRaw {
+			return len(t.DoubleData), func(b []byte, i int) []byte { return appendFloat(b, t.DoubleData[i], 64) }, true
 		}
 	case onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_BFLOAT16:
 		conv := f16ToF32
 		if et == onnxpb.TensorProto_BFLOAT16 {
 			conv = bf16ToF32
 		}
-		if hasRaw {
-			for i := 0; i+2 <= len(raw); i += 2 {
-				out = append(out, floatText(float64(conv(binary.LittleEndian.Uint16(raw[i:]))), 32))
-			}
-			return out, len(raw)%2 == 0
+		rawElem = func(b []byte, i int) []byte {
+			return appendFloat(b, float64(conv(binary.LittleEndian.Uint16(raw[2*i:]))), 32)
 		}
-		for _, v := range t.Int32Data {
-			out = append(out, floatText(float64(conv(uint16(v))), 32))
+		if !hasRaw {
+			return len(t.Int32Data), func(b []byte, i int) []byte { return appendFloat(b, float64(conv(uint16(t.Int32Data[i]))), 32) }, true
 		}
 	case onnxpb.TensorProto_INT8, onnxpb.TensorProto_UINT8, onnxpb.TensorProto_BOOL,
 		onnxpb.TensorProto_INT16, onnxpb.TensorProto_UINT16, onnxpb.TensorProto_INT32:
-		if hasRaw {
-			size := map[onnxpb.TensorProto_DataType]int{onnxpb.TensorProto_INT8: 1, onnxpb.TensorProto_UINT8: 1, onnxpb.TensorProto_BOOL: 1,
-				onnxpb.TensorProto_INT16: 2, onnxpb.TensorProto_UINT16: 2, onnxpb.TensorProto_INT32: 4}[et]
-			for i := 0; i+size <= len(raw); i += size {
-				var v int64
-				switch et {
-				case onnxpb.TensorProto_INT8:
-					v = int64(int8(raw[i]))
-				case onnxpb.TensorProto_UINT8, onnxpb.TensorProto_BOOL:
-					v = int64(raw[i])
-				case onnxpb.TensorProto_INT16:
-					v = int64(int16(binary.LittleEndian.Uint16(raw[i:])))
-				case onnxpb.TensorProto_UINT16:
-					v = int64(binary.LittleEndian.Uint16(raw[i:]))
-				default:
-					v = int64(int32(binary.LittleEndian.Uint32(raw[i:])))
-				}
-				out = append(out, strconv.FormatInt(v, 10))
+		rawElem = func(b []byte, i int) []byte {
+			var v int64
+			switch et {
+			case onnxpb.TensorProto_INT8:
+				v = int64(int8(raw[i]))
+			case onnxpb.TensorProto_UINT8, onnxpb.TensorProto_BOOL:
+				v = int64(raw[i])
+			case onnxpb.TensorProto_INT16:
+				v = int64(int16(binary.LittleEndian.Uint16(raw[2*i:])))
+			case onnxpb.TensorProto_UINT16:
+				v = int64(binary.LittleEndian.Uint16(raw[2*i:]))
+			default:
+				v = int64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
 			}
-			return out, len(raw)%size == 0
+			return strconv.AppendInt(b, v, 10)
 		}
-		for _, v := range t.Int32Data {
-			out = append(out, strconv.FormatInt(int64(v), 10))
+		if !hasRaw {
+			return len(t.Int32Data), func(b []byte, i int) []byte { return strconv.AppendInt(b, int64(t.Int32Data[i]), 10) }, true
 		}
 	case onnxpb.TensorProto_INT64:
-		if hasRaw {
-			for i := 0; i+8 <= len(raw); i += 8 {
-				out = append(out, strconv.FormatInt(int64(binary.LittleEndian.Uint64(raw[i:])), 10))
-			}
-			return out, len(raw)%8 == 0
+		rawElem = func(b []byte, i int) []byte {
+			return strconv.AppendInt(b, int64(binary.LittleEndian.Uint64(raw[8*i:])), 10)
 		}
-		for _, v := range t.Int64Data {
-			out = append(out, strconv.FormatInt(v, 10))
+		if !hasRaw {
+			return len(t.Int64Data), func(b []byte, i int) []byte { return strconv.AppendInt(b, t.Int64Data[i], 10) }, true
 		}
 	case onnxpb.TensorProto_UINT32, onnxpb.TensorProto_UINT64:
-		if hasRaw {
-			size := 8
-			if et == onnxpb.TensorProto_UINT32 {
-				size = 4
+		rawElem = func(b []byte, i int) []byte {
+			if size == 4 {
+				return strconv.AppendUint(b, uint64(binary.LittleEndian.Uint32(raw[4*i:])), 10)
 			}
-			for i := 0; i+size <= len(raw); i += size {
-				var v uint64
-				if size == 4 {
-					v = uint64(binary.LittleEndian.Uint32(raw[i:]))
-				} else {
-					v = binary.LittleEndian.Uint64(raw[i:])
-				}
-				out = append(out, strconv.FormatUint(v, 10))
-			}
-			return out, len(raw)%size == 0
+			return strconv.AppendUint(b, binary.LittleEndian.Uint64(raw[8*i:]), 10)
 		}
-		for _, v := range t.Uint64Data {
-			out = append(out, strconv.FormatUint(v, 10))
+		if !hasRaw {
+			return len(t.Uint64Data), func(b []byte, i int) []byte { return strconv.AppendUint(b, t.Uint64Data[i], 10) }, true
 		}
 	case onnxpb.TensorProto_STRING:
-		for _, v := range t.StringData {
-			out = append(out, quote(string(v)))
-		}
+		return len(t.StringData), func(b []byte, i int) []byte { return append(b, quote(string(t.StringData[i]))...) }, true
 	default:
-		return nil, false
+		return 0, nil, false
 	}
-	return out, true
+	return n, rawElem, true
 }
 
 func (w *writer) function(f *onnxpb.FunctionProto) {
