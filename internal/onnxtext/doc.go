@@ -25,10 +25,21 @@
 // gives an empty list its type. Strings accept the escapes \\ \" \n \t \r
 // and \xHH. `#` starts a comment.
 //
-// Extensions over ONNX's parser, all read back by this package only: float
+// ParseModel follows ONNX's grammar and, where they differ, the current ONNX
+// parser rather than Debian's onnx 1.12 (which ignores declared attribute
+// types and drops lists of graphs and tensors). A declared attribute type
+// converts integers (`a: float = 1`, `a: floats = [1, 2]`); an undeclared
+// list mixing integers and floats becomes floats; `name = float[2]` is a
+// type attribute, `name = float[2] {1, 2}` a tensor.
+//
+// Extensions over ONNX's parser, read back by this package only: float
 // literals inf, -inf and nan; float16 and bfloat16 tensor literals written as
-// decimal numbers; string escapes; a leading empty output (`, y = Op (x)`).
+// decimal numbers; string escapes; lists of graphs and of tensors; a leading
+// empty output (`, y = Op (x)`).
+//
 // The printer's elision marker `...` is print-only: tensors larger than
-// Printer.MaxElements print as `{...}`, and ParseModel rejects `...` with a
-// line:column error saying the values were elided.
+// Printer.MaxElements (DefaultMaxElements for PrintModel and PrintGraph)
+// print as `{...}`, and ParseModel rejects `...` with a line:column error
+// saying the values were elided. Normalize and Equal compare protos the way
+// a print/parse round trip sees them.
 package onnxtext

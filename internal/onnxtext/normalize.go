@@ -122,3 +122,12 @@ func decodeRaw(t *onnxpb.TensorProto) {
 	}
 	t.RawData = nil
 }
+
+// Equal reports whether a and b are equal after Normalize, without
+// modifying either.
+func Equal(a, b proto.Message) bool {
+	a, b = proto.Clone(a), proto.Clone(b)
+	Normalize(a)
+	Normalize(b)
+	return proto.Equal(a, b)
+}

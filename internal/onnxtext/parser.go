@@ -16,10 +16,7 @@ const maxDepth = 200
 // ParseModel parses a model in ONNX's textual syntax: an optional header
 // `<key: value, ...>`, a graph, then zero or more model-local functions.
 func ParseModel(src string) (*onnxpb.ModelProto, error) {
-	p, err := newParser(src)
-	if err != nil {
-		return nil, err
-	}
+	p := newParser(src)
 	m, err := p.model()
 	if err != nil {
 		return nil, err
@@ -29,10 +26,7 @@ func ParseModel(src string) (*onnxpb.ModelProto, error) {
 
 // ParseGraph parses a bare graph: `name (inputs) => (outputs) <decls> { nodes }`.
 func ParseGraph(src string) (*onnxpb.GraphProto, error) {
-	p, err := newParser(src)
-	if err != nil {
-		return nil, err
-	}
+	p := newParser(src)
 	g, err := p.graph()
 	if err != nil {
 		return nil, err
@@ -45,10 +39,7 @@ func ParseGraph(src string) (*onnxpb.GraphProto, error) {
 
 // ParseFunction parses one function: `<header> name <attrs> (inputs) => (outputs) { nodes }`.
 func ParseFunction(src string) (*onnxpb.FunctionProto, error) {
-	p, err := newParser(src)
-	if err != nil {
-		return nil, err
-	}
+	p := newParser(src)
 	f, err := p.function()
 	if err != nil {
 		return nil, err
@@ -67,8 +58,8 @@ type parser struct {
 	depth int
 }
 
-func newParser(src string) (*parser, error) {
-	return &parser{lx: lexer{src: src, line: 1, col: 1}}, nil
+func newParser(src string) *parser {
+	return &parser{lx: lexer{src: src, line: 1, col: 1}}
 }
 
 // peekAt returns the token n places ahead without consuming anything.
@@ -839,7 +830,6 @@ func (p *parser) nameList(stop string) ([]string, error) {
 
 func (p *parser) node() (*onnxpb.NodeProto, error) {
 	n := &onnxpb.NodeProto{}
-	start := p.peek()
 	if p.accept("[") {
 		name, err := p.quotableIdent("node name")
 		if err != nil {
@@ -858,7 +848,6 @@ func (p *parser) node() (*onnxpb.NodeProto, error) {
 	if err := p.expect("=", "after the node outputs"); err != nil {
 		return nil, err
 	}
-	opTok := p.peek()
 	op, err := p.ident("operator name")
 	if err != nil {
 		return nil, err
@@ -882,7 +871,6 @@ func (p *parser) node() (*onnxpb.NodeProto, error) {
 		}
 		n.Overload = proto.String(ov)
 	}
-	_ = start
 	hadAttrs := p.isPunct("<")
 	if hadAttrs {
 		if n.Attribute, err = p.attrList(); err != nil {
@@ -903,7 +891,6 @@ func (p *parser) node() (*onnxpb.NodeProto, error) {
 			return nil, err
 		}
 	}
-	_ = opTok
 	return n, nil
 }
 

@@ -2,7 +2,6 @@ package onnxtext
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -746,5 +745,3 @@ func attrText(w *writer, a *onnxpb.AttributeProto, depth int) string {
 	sub.attr(a, depth)
 	return sub.s.String()
 }
-
-var _ = fmt.Sprintf
