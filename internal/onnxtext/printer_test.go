@@ -185,6 +185,10 @@ func TestNormalize(t *testing.T) {
 		t.Errorf("dim_value 0 must stay set: it differs from an unknown dimension")
 	}
 	c := &onnxpb.NodeProto{OpType: proto.String("Relu"), Domain: proto.String("com.microsoft")}
+	explicit := &onnxpb.NodeProto{OpType: proto.String("Relu"), Domain: proto.String("")}
+	if !Equal(explicit, b) || Equal(c, b) || explicit.Domain == nil {
+		t.Errorf("Equal must normalize copies and tell real differences apart")
+	}
 	Normalize(c)
 	if proto.Equal(c, b) {
 		t.Errorf("a real domain difference was normalized away")
