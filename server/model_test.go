@@ -51,16 +51,18 @@ func testModel(n int) *onnxpb.ModelProto {
 	}
 }
 
-// writeModel writes mp to dir/name. With location set, the initializers' data
-// goes to dir/location as external data, one after another.
-func writeModel(t testing.TB, mp *onnxpb.ModelProto, dir, name, location string) string {
+// writeModel writes mp to dir/name. With locations given, initializer i's data
+// goes as external data to dir/locations[i % len(locations)].
+func writeModel(t testing.TB, mp *onnxpb.ModelProto, dir, name string, locations ...string) string {
 	t.Helper()
 	mp = proto.Clone(mp).(*onnxpb.ModelProto)
-	if location != "" {
-		var data []byte
-		for _, tp := range mp.GetGraph().GetInitializer() {
+	files := map[string][]byte{}
+	if len(locations) > 0 {
+		for i, tp := range mp.GetGraph().GetInitializer() {
+			location := locations[i%len(locations)]
+			data := files[location]
 			off, n := len(data), len(tp.GetRawData())
-			data = append(data, tp.GetRawData()...)
+			files[location] = append(data, tp.GetRawData()...)
 			tp.RawData = nil
 			tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
 			tp.ExternalData = []*onnxpb.StringStringEntryProto{
@@ -69,6 +71,8 @@ func writeModel(t testing.TB, mp *onnxpb.ModelProto, dir, name, location string)
 				{Key: proto.String("length"), Value: proto.String(strconv.Itoa(n))},
 			}
 		}
+	}
+	for location, data := range files {
 		p := filepath.Join(dir, filepath.FromSlash(location))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
