@@ -14,7 +14,9 @@ var logOpts = []logging.Option{
 }
 
 // zapLogger adapts zap to the logging middleware, which has no zap module in v2.
+// The caller would always be this adapter, so it is left out.
 func zapLogger(l *zap.Logger) logging.Logger {
+	l = l.WithOptions(zap.WithCaller(false))
 	return logging.LoggerFunc(func(_ context.Context, lvl logging.Level, msg string, fields ...any) {
 		zf := make([]zap.Field, 0, len(fields)/2)
 		for i := 0; i+1 < len(fields); i += 2 {
