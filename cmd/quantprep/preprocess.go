@@ -24,16 +24,16 @@ import (
 
 // preprocessFlags are the reference tool's flags plus ours.
 type preprocessFlags struct {
-	input, output                                  string
-	skipOptimization, skipONNXShape, skipSymbolic  bool
-	autoMerge, guessOutputRank                     bool
-	intMax                                         int64
-	verbose                                        int32
-	saveAsExternalData, allTensorsToOneFile        bool
-	externalDataLocation                           string
-	externalDataSizeThreshold                      int64
-	serverAddr                                     string
-	json                                           bool
+	input, output                                 string
+	skipOptimization, skipONNXShape, skipSymbolic bool
+	autoMerge, guessOutputRank                    bool
+	intMax                                        int64
+	verbose                                       int32
+	saveAsExternalData, allTensorsToOneFile       bool
+	externalDataLocation                          string
+	externalDataSizeThreshold                     int64
+	serverAddr                                    string
+	json                                          bool
 }
 
 func newPreprocessCmd(stdout, stderr io.Writer, f *preprocessFlags) *cobra.Command {
