@@ -81,13 +81,43 @@ func ResolveLocation(dir, location, tensorName string) (string, error) {
 	return p, nil
 }
 
-// OpenExternal opens the byte range that tp's external data points to.
-func (m *Model) OpenExternal(tp *onnxpb.TensorProto) (*io.SectionReader, io.Closer, error) {
+// externalSection resolves tp's external data to a file path and a byte range
+// inside it, checking that the range lies within the file. It reads no data.
+func (m *Model) externalSection(tp *onnxpb.TensorProto) (path string, offset, length int64, err error) {
 	ref, err := ParseExternal(tp)
 	if err != nil {
-		return nil, nil, err
+		return "", 0, 0, err
 	}
 	p, err := ResolveLocation(m.Dir, ref.Location, tp.GetName())
+	if err != nil {
+		return "", 0, 0, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", 0, 0, fmt.Errorf("%w: tensor %q: external data location %q is not a regular file", ErrInvalid, tp.GetName(), ref.Location)
+	}
+	length = ref.Length
+	if length < 0 {
+		length = st.Size() - ref.Offset
+	}
+	if length < 0 || ref.Offset > st.Size() || length > st.Size()-ref.Offset {
+		end := ref.Offset + length
+		if ref.Length < 0 {
+			end = ref.Offset
+		}
+		return "", 0, 0, fmt.Errorf("%w: tensor %q: external data [%d, %d) is past the end of %q (%d bytes)",
+			ErrInvalid, tp.GetName(), ref.Offset, end, ref.Location, st.Size())
+	}
+	return p, ref.Offset, length, nil
+}
+
+// OpenExternal opens the byte range that tp's external data points to. The
+// caller closes the returned Closer.
+func (m *Model) OpenExternal(tp *onnxpb.TensorProto) (*io.SectionReader, io.Closer, error) {
+	p, off, n, err := m.externalSection(tp)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,21 +125,7 @@ func (m *Model) OpenExternal(tp *onnxpb.TensorProto) (*io.SectionReader, io.Clos
 	if err != nil {
 		return nil, nil, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
-	}
-	length := ref.Length
-	if length < 0 {
-		length = st.Size() - ref.Offset
-	}
-	if ref.Offset+length > st.Size() || length < 0 {
-		f.Close()
-		return nil, nil, fmt.Errorf("%w: tensor %q: external data [%d, %d) is past the end of %q (%d bytes)",
-			ErrInvalid, tp.GetName(), ref.Offset, ref.Offset+length, ref.Location, st.Size())
-	}
-	return io.NewSectionReader(f, ref.Offset, length), f, nil
+	return io.NewSectionReader(f, off, n), f, nil
 }
 
 // ExternalBytes reads the bytes that tp's external data points to.

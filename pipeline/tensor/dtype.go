@@ -2,7 +2,10 @@
 // its encoding to and from TensorProto.
 package tensor
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // DType is an ONNX element type; its values are TensorProto.DataType's.
 type DType int32
@@ -111,11 +114,11 @@ func ByName(name string) (DType, bool) {
 }
 
 // RawSize is the number of bytes that n elements of d take in raw_data, or -1
-// where raw_data does not apply.
+// where raw_data does not apply or the size overflows int64.
 func (d DType) RawSize(n int64) int64 {
-	b := d.Bits()
-	if b == 0 {
+	b := int64(d.Bits())
+	if b == 0 || n < 0 || n > (math.MaxInt64-7)/b {
 		return -1
 	}
-	return (n*int64(b) + 7) / 8
+	return (n*b + 7) / 8
 }

@@ -26,11 +26,22 @@ type Tensor struct {
 // decode (complex, float8, 4-bit).
 var ErrUndecodable = errors.New("element type not decodable")
 
-// NumElements is the product of dims (1 for a scalar), or -1 if a dim is negative.
+// NumElements is the product of dims (1 for a scalar), or -1 if a dim is
+// negative or the product overflows int64 (hostile dims must not wrap around to
+// a small count that then matches a short data field).
 func NumElements(dims []int64) int64 {
 	n := int64(1)
 	for _, d := range dims {
 		if d < 0 {
+			return -1
+		}
+		if d != 0 && n > math.MaxInt64/d {
+			// A later zero dim still makes the tensor empty.
+			for _, z := range dims {
+				if z == 0 {
+					return 0
+				}
+			}
 			return -1
 		}
 		n *= d
