@@ -121,20 +121,21 @@ func TestRemoteMatchesInProcess(t *testing.T) {
 		name      string
 		locations []string // input external data files; none for an inline model
 		opts      *quantprepv1.Options
+		files     int // output files, the model included
 	}{
-		{"inline", nil, skipAll()},
-		{"input external", []string{"model.onnx.data"}, skipAll()},
-		{"input external in two files and a subdir", []string{"w.bin", "data/b.bin"}, skipAll()},
-		{"output external", nil, withOpts(func(o *quantprepv1.Options) { o.SaveAsExternalData = true })},
-		{"output external one file named", nil, withOpts(func(o *quantprepv1.Options) {
-			o.SaveAsExternalData, o.AllTensorsToOneFile, o.ExternalDataLocation = true, true, "weights.data"
-		})},
-		{"output external small threshold", nil, withOpts(func(o *quantprepv1.Options) {
-			o.SaveAsExternalData, o.ExternalDataSizeThreshold = true, proto.Int64(0)
-		})},
+		{"inline", nil, skipAll(), 1},
+		{"input external", []string{"model.onnx.data"}, skipAll(), 1},
+		{"input external in two files and a subdir", []string{"w.bin", "data/b.bin"}, skipAll(), 1},
+		{"output external", nil, withOpts(func(o *quantprepv1.Options) { o.SaveAsExternalData = true }), 3},
+		{"output external one file in a subdir", nil, withOpts(func(o *quantprepv1.Options) {
+			o.SaveAsExternalData, o.AllTensorsToOneFile, o.ExternalDataLocation = true, true, "data/weights.data"
+		}), 2},
+		{"output external over the threshold", nil, withOpts(func(o *quantprepv1.Options) {
+			o.SaveAsExternalData, o.ExternalDataSizeThreshold = true, proto.Int64(4096)
+		}), 1},
 		{"external both ways", []string{"in.data"}, withOpts(func(o *quantprepv1.Options) {
 			o.SaveAsExternalData, o.AllTensorsToOneFile = true, true
-		})},
+		}), 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,8 +162,8 @@ func TestRemoteMatchesInProcess(t *testing.T) {
 			}
 
 			local, remote := readTree(t, localDir), readTree(t, remoteDir)
-			if len(local) != len(remote) {
-				t.Errorf("files: in-process %d, remote %d", len(local), len(remote))
+			if len(local) != tt.files || len(remote) != tt.files {
+				t.Errorf("files: in-process %d, remote %d, want %d", len(local), len(remote), tt.files)
 			}
 			for name, b := range local {
 				if !bytes.Equal(b, remote[name]) {
