@@ -51,7 +51,17 @@ func (p *progress) done(s *quantprepv1.Summary) {
 	for _, w := range s.GetWarnings() {
 		fmt.Fprintf(p.w, "warning: %s\n", w)
 	}
-	for _, f := range s.GetFiles() {
-		fmt.Fprintf(p.w, "wrote %s (%d bytes)\n", f.GetName(), f.GetSize())
+	files := s.GetFiles()
+	if len(files) == 0 {
+		return
 	}
+	fmt.Fprintf(p.w, "wrote %s (%d bytes)", files[0].GetName(), files[0].GetSize())
+	if ext := files[1:]; len(ext) > 0 {
+		total := int64(0)
+		for _, f := range ext {
+			total += f.GetSize()
+		}
+		fmt.Fprintf(p.w, " and %d external data file(s) (%d bytes)", len(ext), total)
+	}
+	fmt.Fprintln(p.w)
 }
