@@ -290,6 +290,8 @@ func TestBadRequests(t *testing.T) {
 			codes.InvalidArgument, "sent again"},
 		{"external file missing", 0, []*quantprepv1.PreprocessRequest{optsMsg(named("m.onnx")), modelMsg(ext), extMsg("a.bin", aBin)},
 			codes.InvalidArgument, `"b.bin", which was not uploaded`},
+		{"external files not sent", 0, []*quantprepv1.PreprocessRequest{optsMsg(named("m.onnx")), modelMsg(ext)},
+			codes.InvalidArgument, "a.bin"},
 		{"over the limit", 1000, []*quantprepv1.PreprocessRequest{optsMsg(skipAll()), modelMsg(inline[:600]), modelMsg(inline[600:])},
 			codes.ResourceExhausted, "limit of 1000 bytes"},
 		{"external data over the limit", int64(len(ext) + len(aBin) + 10), []*quantprepv1.PreprocessRequest{optsMsg(named("m.onnx")), modelMsg(ext),
