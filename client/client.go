@@ -10,14 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
-	"sort"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
-	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
 )
 
@@ -186,74 +183,3 @@ func sendExternal(send func(*quantprepv1.PreprocessRequest) error, dir, loc stri
 	}
 }
 
-// ExternalLocations lists, sorted and cleaned, the external-data files that a
-// serialized model's tensors point to.
-func ExternalLocations(modelBytes []byte) ([]string, error) {
-	mp := &onnxpb.ModelProto{}
-	if err := proto.Unmarshal(modelBytes, mp); err != nil {
-		return nil, fmt.Errorf("not an ONNX model: %w", err)
-	}
-	seen := map[string]bool{}
-	var tensor func(*onnxpb.TensorProto)
-	var graph func(*onnxpb.GraphProto)
-	var nodes func([]*onnxpb.NodeProto)
-	tensor = func(t *onnxpb.TensorProto) {
-		if t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
-			return
-		}
-		for _, e := range t.GetExternalData() {
-			if e.GetKey() == "location" && e.GetValue() != "" {
-				seen[path.Clean(e.GetValue())] = true
-			}
-		}
-	}
-	sparse := func(s *onnxpb.SparseTensorProto) {
-		tensor(s.GetValues())
-		tensor(s.GetIndices())
-	}
-	nodes = func(ns []*onnxpb.NodeProto) {
-		for _, n := range ns {
-			for _, a := range n.GetAttribute() {
-				tensor(a.GetT())
-				for _, t := range a.GetTensors() {
-					tensor(t)
-				}
-				if a.GetSparseTensor() != nil {
-					sparse(a.GetSparseTensor())
-				}
-				for _, s := range a.GetSparseTensors() {
-					sparse(s)
-				}
-				if a.GetG() != nil {
-					graph(a.GetG())
-				}
-				for _, g := range a.GetGraphs() {
-					graph(g)
-				}
-			}
-		}
-	}
-	graph = func(g *onnxpb.GraphProto) {
-		for _, t := range g.GetInitializer() {
-			tensor(t)
-		}
-		for _, s := range g.GetSparseInitializer() {
-			sparse(s)
-		}
-		nodes(g.GetNode())
-	}
-	graph(mp.GetGraph())
-	for _, f := range mp.GetFunctions() {
-		nodes(f.GetNode())
-	}
-	for _, ti := range mp.GetTrainingInfo() {
-		graph(ti.GetInitialization())
-		graph(ti.GetAlgorithm())
-	}
-	out := make([]string, 0, len(seen))
-	for l := range seen {
-		out = append(out, l)
-	}
-	sort.Strings(out)
-	return out, nil
-}
