@@ -182,4 +182,3 @@ func sendExternal(send func(*quantprepv1.PreprocessRequest) error, dir, loc stri
 		}
 	}
 }
-

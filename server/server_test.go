@@ -42,6 +42,12 @@ type testEnv struct {
 
 func startServer(t *testing.T, cfg Config, runner Runner) *testEnv {
 	t.Helper()
+	return startServerWith(t, cfg, runner, nil)
+}
+
+// startServerWith lets register add services before the server starts.
+func startServerWith(t *testing.T, cfg Config, runner Runner, register func(*Server)) *testEnv {
+	t.Helper()
 	if cfg.TempDir == "" {
 		cfg.TempDir = t.TempDir()
 	}
@@ -49,6 +55,9 @@ func startServer(t *testing.T, cfg Config, runner Runner) *testEnv {
 	srv, err := New(cfg, zap.New(core), runner)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if register != nil {
+		register(srv)
 	}
 	lis := bufconn.Listen(1 << 20)
 	go srv.Serve(lis)
@@ -517,4 +526,32 @@ func TestHealthAndReflection(t *testing.T) {
 		t.Errorf("reflection lists %v", names)
 	}
 	rs.CloseSend()
+}
+
+func TestHandlerPanicRecovered(t *testing.T) {
+	// A service of the test's own whose handler panics stands in for a bug in
+	// the handler goroutine, which the recovery interceptor must catch.
+	env := startServerWith(t, Config{}, nil, func(s *Server) {
+		s.GRPC().RegisterService(&grpc.ServiceDesc{
+			ServiceName: "test.Panics",
+			HandlerType: (*any)(nil),
+			Streams: []grpc.StreamDesc{{StreamName: "Boom", ServerStreams: true, ClientStreams: true,
+				Handler: func(any, grpc.ServerStream) error { panic("handler bug") }}},
+		}, struct{}{})
+	})
+	stream, err := env.conn.NewStream(context.Background(), &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/test.Panics/Boom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.CloseSend()
+	if err := stream.RecvMsg(&healthpb.HealthCheckResponse{}); status.Code(err) != codes.Internal || strings.Contains(err.Error(), "handler bug") {
+		t.Errorf("got %v, want Internal without the panic's text", err)
+	}
+	logged := env.logs.FilterMessage("handler panicked").All()
+	if len(logged) != 1 || !strings.Contains(logged[0].ContextMap()["stack"].(string), "TestHandlerPanicRecovered") {
+		t.Errorf("panic not logged with its stack: %v", logged)
+	}
+	if _, err := healthpb.NewHealthClient(env.conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("server stopped serving after a handler panic: %v", err)
+	}
 }
