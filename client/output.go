@@ -49,6 +49,13 @@ func (o *output) write(loc string, data []byte) error {
 		if f, err = os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".tmp*"); err != nil {
 			return fmt.Errorf("write output: %w", err)
 		}
+		// CreateTemp makes the file private; outputs get the usual mode, as the
+		// pipeline gives its own.
+		if err := f.Chmod(0o644); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return fmt.Errorf("write output: %w", err)
+		}
 		o.files[loc] = f
 		o.order = append(o.order, loc)
 	} else if loc != o.current {
