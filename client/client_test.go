@@ -157,6 +157,9 @@ func TestNothingHalfWritten(t *testing.T) {
 				if got, _ := os.ReadFile(filepath.Join(outDir, "out.onnx")); string(got) != "abc" {
 					t.Errorf("model %q", got)
 				}
+				if st, err := os.Stat(filepath.Join(outDir, "out.onnx")); err != nil || st.Mode().Perm() != 0o644 {
+					t.Errorf("output mode: %v %v", st.Mode(), err)
+				}
 				if got, _ := os.ReadFile(filepath.Join(outDir, "sub", "w.data")); string(got) != "xyz" {
 					t.Errorf("external data %q", got)
 				}

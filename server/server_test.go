@@ -40,13 +40,13 @@ type testEnv struct {
 	logs *observer.ObservedLogs
 }
 
-func startServer(t *testing.T, cfg Config, runner Runner) *testEnv {
+func startServer(t testing.TB, cfg Config, runner Runner) *testEnv {
 	t.Helper()
 	return startServerWith(t, cfg, runner, nil)
 }
 
 // startServerWith lets register add services before the server starts.
-func startServerWith(t *testing.T, cfg Config, runner Runner, register func(*Server)) *testEnv {
+func startServerWith(t testing.TB, cfg Config, runner Runner, register func(*Server)) *testEnv {
 	t.Helper()
 	if cfg.TempDir == "" {
 		cfg.TempDir = t.TempDir()
