@@ -555,3 +555,41 @@ func TestHandlerPanicRecovered(t *testing.T) {
 		t.Errorf("server stopped serving after a handler panic: %v", err)
 	}
 }
+
+func TestCancelWhileQueued(t *testing.T) {
+	r := newBlockingRunner()
+	env := startServer(t, Config{Workers: 1, QueueSize: 2}, r)
+	dir := t.TempDir()
+	in := writeModel(t, testModel(16), dir, "m.onnx")
+
+	first := preprocessAsync(context.Background(), env.conn, in, filepath.Join(dir, "1.onnx"))
+	<-r.started
+	ctx, cancel := context.WithCancel(context.Background())
+	second := preprocessAsync(ctx, env.conn, in, filepath.Join(dir, "2.onnx"))
+	for deadline := time.Now().Add(5 * time.Second); env.srv.pool.queued() != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second request was never queued")
+		}
+	}
+	cancel()
+	if err := <-second; status.Code(err) != codes.Canceled {
+		t.Errorf("queued request: got %v, want Canceled", err)
+	}
+	// The abandoned request's spool goes at once, while the first still runs.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if entries, _ := os.ReadDir(env.tmp); len(entries) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the queued request's spool directory was not removed")
+		}
+	}
+	close(r.release)
+	if err := <-first; err != nil {
+		t.Errorf("first request: %v", err)
+	}
+	env.assertNoSpool(t)
+	if n := len(r.started); n != 0 {
+		t.Errorf("the abandoned job ran (%d more starts)", n)
+	}
+}
