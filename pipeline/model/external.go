@@ -55,6 +55,9 @@ func ResolveLocation(dir, location, tensorName string) (string, error) {
 	if dir == "" {
 		return "", bad("cannot be read: the model was given without its directory")
 	}
+	if strings.ContainsRune(location, 0) {
+		return "", bad("contains a NUL byte")
+	}
 	if filepath.IsAbs(location) || strings.HasPrefix(location, "/") || strings.HasPrefix(location, `\`) {
 		return "", bad("is absolute; it must be relative to the model's directory")
 	}

@@ -86,7 +86,7 @@ func testModel() *onnxpb.ModelProto {
 }
 
 // writeProto marshals mp to dir/name and returns the path.
-func writeProto(t *testing.T, dir, name string, mp *onnxpb.ModelProto) string {
+func writeProto(t testing.TB, dir, name string, mp *onnxpb.ModelProto) string {
 	t.Helper()
 	b, err := proto.Marshal(mp)
 	if err != nil {

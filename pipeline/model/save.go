@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -56,10 +57,17 @@ const MaxInlineSize = 1<<31 - 1
 // onnx.save_model leaves its model); after an inline save m is unchanged. Save
 // changes m's tensors while it runs, so nothing may read m concurrently.
 func (m *Model) Save(path string, opt SaveOptions) (files []string, err error) {
+	return m.SaveContext(context.Background(), path, opt)
+}
+
+// SaveContext is Save, abandoned (with everything it wrote removed) when ctx
+// is done. It checks ctx between tensors, so a cancel takes effect after at
+// most one tensor's copy.
+func (m *Model) SaveContext(ctx context.Context, path string, opt SaveOptions) (files []string, err error) {
 	if path == "" {
 		return nil, errors.New("save: no output path")
 	}
-	s := &saver{m: m, opt: opt, path: path, dir: filepath.Dir(path), base: filepath.Base(path)}
+	s := &saver{ctx: ctx, m: m, opt: opt, path: path, dir: filepath.Dir(path), base: filepath.Base(path)}
 	defer func() {
 		if err != nil {
 			s.cleanup()
@@ -145,6 +153,7 @@ type saved struct {
 }
 
 type saver struct {
+	ctx        context.Context
 	m          *Model
 	opt        SaveOptions
 	path       string
@@ -166,6 +175,10 @@ func (s *saver) plan() error {
 		}
 		it := &item{tp: v.tp}
 		if IsExternal(v.tp) {
+			if v.tp.GetDataType() == int32(tensor.String) {
+				err = fmt.Errorf("%w: tensor %q: string tensors cannot have external data", ErrInvalid, v.tp.GetName())
+				return
+			}
 			it.src, it.srcOff, it.size, err = s.m.externalSection(v.tp)
 			if err != nil {
 				return
@@ -369,7 +382,19 @@ func safeFileName(name string) string {
 	if len(b) == 0 {
 		return "tensor"
 	}
+	stem, _, _ := strings.Cut(string(b), ".")
+	if windowsReserved[strings.ToUpper(stem)] {
+		return "_" + string(b)
+	}
 	return string(b)
+}
+
+// windowsReserved are device names that Windows refuses as file names, with
+// any extension: data files may be copied there.
+var windowsReserved = map[string]bool{
+	"CON": true, "PRN": true, "AUX": true, "NUL": true,
+	"COM1": true, "COM2": true, "COM3": true, "COM4": true, "COM5": true, "COM6": true, "COM7": true, "COM8": true, "COM9": true,
+	"LPT1": true, "LPT2": true, "LPT3": true, "LPT4": true, "LPT5": true, "LPT6": true, "LPT7": true, "LPT8": true, "LPT9": true,
 }
 
 // uniqueName returns name, or name with the first free suffix "_1", "_2", ...
@@ -412,6 +437,9 @@ func (s *saver) writeData() error {
 		if it.act != external {
 			continue
 		}
+		if err := s.ctx.Err(); err != nil {
+			return fmt.Errorf("save: %w", err)
+		}
 		w := it.out.f
 		name := filepath.Base(it.out.final)
 		if it.src == "" {
@@ -428,7 +456,12 @@ func (s *saver) writeData() error {
 			}
 			srcs[it.src] = f
 		}
-		n, err := io.Copy(w, io.NewSectionReader(f, it.srcOff, it.size))
+		// Seek and LimitReader rather than a SectionReader: os.File.ReadFrom
+		// then copies in the kernel (copy_file_range) where it can.
+		n, err := f.Seek(it.srcOff, io.SeekStart)
+		if err == nil {
+			n, err = io.Copy(w, io.LimitReader(f, it.size))
+		}
 		if err == nil && n != it.size {
 			err = fmt.Errorf("external data %s ended after %d of %d bytes", filepath.Base(it.src), n, it.size)
 		}
@@ -471,6 +504,9 @@ func externalEntries(location string, offset, length int64) []*onnxpb.StringStri
 // writes it to its temporary file.
 func (s *saver) writeModel() error {
 	for _, it := range s.items {
+		if err := s.ctx.Err(); err != nil {
+			return fmt.Errorf("save: %w", err)
+		}
 		tp := it.tp
 		s.mutated = append(s.mutated, saved{tp: tp, raw: tp.RawData, floats: tp.FloatData, int32s: tp.Int32Data,
 			int64s: tp.Int64Data, doubles: tp.DoubleData, uint64s: tp.Uint64Data, ext: tp.ExternalData, loc: tp.DataLocation})
@@ -486,6 +522,9 @@ func (s *saver) writeModel() error {
 			tp.ExternalData = externalEntries(it.out.location, it.offset, it.size)
 			tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
 		}
+	}
+	if err := s.ctx.Err(); err != nil {
+		return fmt.Errorf("save: %w", err)
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.m.Proto)
 	if err != nil {
@@ -518,6 +557,9 @@ func (s *saver) writeModel() error {
 // model last. A file that gets replaced is first hard-linked to a backup name,
 // so that a failed rename can put back what was there.
 func (s *saver) commit() error {
+	if err := s.ctx.Err(); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
 	all := append(append([]*outFile{}, s.files...), &s.model)
 	for i, f := range all {
 		if _, err := os.Lstat(f.final); err == nil {
@@ -549,6 +591,17 @@ func (s *saver) commit() error {
 		if f.backup != "" {
 			os.Remove(f.backup)
 			f.backup = ""
+		}
+	}
+	// Make the renames durable; a failure here changes nothing already done.
+	dirs := map[string]bool{}
+	for _, f := range all {
+		dirs[filepath.Dir(f.final)] = true
+	}
+	for d := range dirs {
+		if df, err := os.Open(d); err == nil {
+			df.Sync()
+			df.Close()
 		}
 	}
 	return nil

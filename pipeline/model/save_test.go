@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -451,6 +452,10 @@ func TestSafeFileName(t *testing.T) {
 		{`x\y<z>|*?"`, "x_y_z_____"},
 		{"poids_é", "poids___"},
 		{strings.Repeat("a", 300), strings.Repeat("a", maxFileName)},
+		{"con", "_con"},
+		{"Nul.weight", "_Nul.weight"},
+		{"com1", "_com1"},
+		{"console", "console"},
 	}
 	for _, tc := range tests {
 		if got := safeFileName(tc.in); got != tc.want {
@@ -479,5 +484,20 @@ func TestSaveFileNameCollisions(t *testing.T) {
 	want := []string{"m.onnx", "a_b", "a_b_1", "A_b_2", "a_b_1_1", "M.ONNX_1"}
 	if !slices.Equal(names, want) {
 		t.Errorf("files = %v, want %v", names, want)
+	}
+}
+
+func TestSaveContextCanceled(t *testing.T) {
+	for _, opt := range []SaveOptions{{}, {ExternalData: true, SizeThreshold: 0}} {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		m := &Model{Proto: testModel()}
+		if _, err := m.SaveContext(ctx, filepath.Join(dir, "m.onnx"), opt); !errors.Is(err, context.Canceled) {
+			t.Errorf("%+v: SaveContext = %v, want context.Canceled", opt, err)
+		}
+		if got := dirFiles(t, dir); len(got) != 0 {
+			t.Errorf("%+v: left %v", opt, got)
+		}
 	}
 }

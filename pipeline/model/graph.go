@@ -1,0 +1,298 @@
+package model
+
+import (
+	"fmt"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+)
+
+// Index answers, for one graph, which node produces a value, which nodes
+// consume it and which initializer holds it. It is a snapshot: rebuild it after
+// changing the graph.
+type Index struct {
+	producer  map[string]int
+	consumers map[string][]int
+	inits     map[string]*onnxpb.TensorProto
+	inputs    map[string]bool
+	outputs   map[string]bool
+}
+
+// NewIndex indexes g's nodes, initializers, inputs and outputs. A node consumes
+// a value when it names it as an input or when one of its subgraphs (If, Loop,
+// Scan bodies) reads it from the enclosing scope: removing or renaming the value
+// affects both.
+func NewIndex(g *onnxpb.GraphProto) *Index {
+	x := &Index{
+		producer:  map[string]int{},
+		consumers: map[string][]int{},
+		inits:     map[string]*onnxpb.TensorProto{},
+		inputs:    map[string]bool{},
+		outputs:   map[string]bool{},
+	}
+	for i, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			if _, dup := x.producer[o]; o != "" && !dup {
+				x.producer[o] = i
+			}
+		}
+		for _, in := range nodeDeps(n) {
+			if c := x.consumers[in]; len(c) == 0 || c[len(c)-1] != i {
+				x.consumers[in] = append(c, i)
+			}
+		}
+	}
+	for _, tp := range g.GetInitializer() {
+		if _, dup := x.inits[tp.GetName()]; !dup {
+			x.inits[tp.GetName()] = tp
+		}
+	}
+	for _, v := range g.GetInput() {
+		x.inputs[v.GetName()] = true
+	}
+	for _, v := range g.GetOutput() {
+		x.outputs[v.GetName()] = true
+	}
+	return x
+}
+
+// Producer returns the index of the node that outputs name, or -1 when no node
+// does (a graph input, an initializer, an outer-scope value or nothing).
+func (x *Index) Producer(name string) int {
+	if i, ok := x.producer[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// Consumers returns the indexes of the nodes that read name, directly or
+// through a subgraph, in increasing order. The slice is the Index's own.
+func (x *Index) Consumers(name string) []int { return x.consumers[name] }
+
+// Initializer returns the initializer named name, or nil.
+func (x *Index) Initializer(name string) *onnxpb.TensorProto { return x.inits[name] }
+
+// IsInput reports whether name is an input of the graph.
+func (x *Index) IsInput(name string) bool { return x.inputs[name] }
+
+// IsOutput reports whether name is an output of the graph.
+func (x *Index) IsOutput(name string) bool { return x.outputs[name] }
+
+// nodeDeps lists the values n reads: its non-empty inputs, then its implicit
+// inputs, without duplicates.
+func nodeDeps(n *onnxpb.NodeProto) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if name != "" && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	for _, in := range n.GetInput() {
+		add(in)
+	}
+	for _, name := range ImplicitInputs(n) {
+		add(name)
+	}
+	return out
+}
+
+// ImplicitInputs returns the values that n's subgraphs read from the scopes
+// around n, in order of first use.
+func ImplicitInputs(n *onnxpb.NodeProto) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range n.GetAttribute() {
+		subs := a.GetGraphs()
+		if a.GetG() != nil {
+			subs = append([]*onnxpb.GraphProto{a.GetG()}, subs...)
+		}
+		for _, g := range subs {
+			for _, name := range OuterNames(g) {
+				if !seen[name] {
+					seen[name] = true
+					out = append(out, name)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// OuterNames returns the values that g, or a graph nested in it, reads but does
+// not define: the names it takes from enclosing scopes, in order of first use.
+func OuterNames(g *onnxpb.GraphProto) []string {
+	defined := definedNames(g)
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			defined[o] = true
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if name != "" && !defined[name] && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	for _, n := range g.GetNode() {
+		for _, name := range nodeDeps(n) {
+			add(name)
+		}
+	}
+	for _, v := range g.GetOutput() {
+		add(v.GetName())
+	}
+	return out
+}
+
+// definedNames is the set of values g defines before its first node: inputs
+// and initializers.
+func definedNames(g *onnxpb.GraphProto) map[string]bool {
+	d := map[string]bool{}
+	for _, v := range g.GetInput() {
+		d[v.GetName()] = true
+	}
+	for _, tp := range g.GetInitializer() {
+		d[tp.GetName()] = true
+	}
+	for _, sp := range g.GetSparseInitializer() {
+		d[sp.GetValues().GetName()] = true
+	}
+	return d
+}
+
+// nodeLabel names a node in error messages: its name, or its position when it
+// has none.
+func nodeLabel(n *onnxpb.NodeProto, i int) string {
+	if n.GetName() != "" {
+		return fmt.Sprintf("node %q (%s)", n.GetName(), n.GetOpType())
+	}
+	return fmt.Sprintf("node #%d (%s)", i, n.GetOpType())
+}
+
+// scope is the chain of names visible in a graph: its own, then its parents'.
+type scope struct {
+	names  map[string]bool
+	parent *scope
+}
+
+func (s *scope) has(name string) bool {
+	for ; s != nil; s = s.parent {
+		if s.names[name] {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckTopological checks that g and its subgraphs are in topological order
+// and in single-assignment form: every node input is a graph input, an
+// initializer, an output of an earlier node or (in a subgraph) a value of an
+// enclosing scope; no value is produced twice in a graph; every graph output
+// is defined. The error wraps ErrInvalid and names the node and value.
+func CheckTopological(g *onnxpb.GraphProto) error { return checkTopo(g, nil) }
+
+func checkTopo(g *onnxpb.GraphProto, parent *scope) error {
+	s := &scope{names: definedNames(g), parent: parent}
+	inGraph := ""
+	if parent != nil {
+		inGraph = fmt.Sprintf(" in graph %q", g.GetName())
+	}
+	for i, n := range g.GetNode() {
+		for _, in := range n.GetInput() {
+			if in != "" && !s.has(in) {
+				return fmt.Errorf("%w: %s%s: input %q is not defined before the node", ErrInvalid, nodeLabel(n, i), inGraph, in)
+			}
+		}
+		for _, a := range n.GetAttribute() {
+			subs := a.GetGraphs()
+			if a.GetG() != nil {
+				subs = append([]*onnxpb.GraphProto{a.GetG()}, subs...)
+			}
+			for _, sub := range subs {
+				if err := checkTopo(sub, s); err != nil {
+					return fmt.Errorf("%s%s, attribute %s: %w", nodeLabel(n, i), inGraph, a.GetName(), err)
+				}
+			}
+		}
+		for _, o := range n.GetOutput() {
+			if o == "" {
+				continue
+			}
+			if s.names[o] {
+				return fmt.Errorf("%w: %s%s: output %q is already defined in the graph", ErrInvalid, nodeLabel(n, i), inGraph, o)
+			}
+			s.names[o] = true
+		}
+	}
+	for _, v := range g.GetOutput() {
+		if !s.has(v.GetName()) {
+			return fmt.Errorf("%w: graph output %q%s is not defined", ErrInvalid, v.GetName(), inGraph)
+		}
+	}
+	return nil
+}
+
+// SortTopologically reorders g's nodes so that each comes after the nodes
+// producing its inputs, including values its subgraphs read. The order is
+// stable: nodes already in order keep their positions, and otherwise each node
+// moves only as far as its dependencies require. A cycle is an error wrapping
+// ErrInvalid. Subgraphs are not reordered.
+func SortTopologically(g *onnxpb.GraphProto) error {
+	nodes := g.GetNode()
+	producer := map[string]int{}
+	for i, n := range nodes {
+		for _, o := range n.GetOutput() {
+			if _, dup := producer[o]; o != "" && !dup {
+				producer[o] = i
+			}
+		}
+	}
+	deps := make([][]int, len(nodes))
+	for i, n := range nodes {
+		for _, name := range nodeDeps(n) {
+			if j, ok := producer[name]; ok {
+				deps[i] = append(deps[i], j)
+			}
+		}
+	}
+	const (
+		unseen = iota
+		visiting
+		done
+	)
+	state := make([]uint8, len(nodes))
+	order := make([]*onnxpb.NodeProto, 0, len(nodes))
+	type frame struct{ node, next int }
+	// Depth-first, with an explicit stack: a long chain must not exhaust the
+	// goroutine stack.
+	for root := range nodes {
+		if state[root] != unseen {
+			continue
+		}
+		stack := []frame{{root, 0}}
+		state[root] = visiting
+		for len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.next < len(deps[top.node]) {
+				j := deps[top.node][top.next]
+				top.next++
+				switch state[j] {
+				case visiting:
+					return fmt.Errorf("%w: the graph has a cycle through %s", ErrInvalid, nodeLabel(nodes[j], j))
+				case unseen:
+					state[j] = visiting
+					stack = append(stack, frame{j, 0})
+				}
+				continue
+			}
+			state[top.node] = done
+			order = append(order, nodes[top.node])
+			stack = stack[:len(stack)-1]
+		}
+	}
+	g.Node = order
+	return nil
+}
