@@ -142,7 +142,6 @@ func TestExitCodes(t *testing.T) {
 		{"location without external data", []string{"preprocess", "--input", in, "--output", out, "--external_data_location", "w"}, exitUsage, "external_data_location"},
 		{"missing input", append([]string{"preprocess", "--input", filepath.Join(dir, "nope.onnx"), "--output", out}, skip...), exitFailure, "nope.onnx"},
 		{"not a model", append([]string{"preprocess", "--input", notModel, "--output", out}, skip...), exitFailure, "not an ONNX model"},
-		{"step not built", []string{"preprocess", "--input", in, "--output", out}, exitFailure, ""},
 		{"ok", append([]string{"preprocess", "--input", in, "--output", out}, skip...), exitOK, ""},
 		{"version", []string{"version"}, exitOK, ""},
 		{"bad env", []string{"serve", "--listen", "127.0.0.1:0"}, exitUsage, "QUANTPREP_WORKERS"},
