@@ -593,3 +593,21 @@ func TestCancelWhileQueued(t *testing.T) {
 		t.Errorf("the abandoned job ran (%d more starts)", n)
 	}
 }
+
+func TestClientLibraryCancel(t *testing.T) {
+	r := newBlockingRunner()
+	env := startServer(t, Config{}, r)
+	dir := t.TempDir()
+	in := writeModel(t, testModel(16), dir, "m.onnx")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := preprocessAsync(ctx, env.conn, in, filepath.Join(dir, "out.onnx"))
+	<-r.started
+	cancel()
+	if err := <-done; status.Code(err) != codes.Canceled {
+		t.Errorf("got %v, want Canceled", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the output dir holds %d entries, want only the input", len(entries))
+	}
+	env.assertNoSpool(t)
+}
