@@ -1,0 +1,104 @@
+package client
+
+import (
+	"path"
+	"sort"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+)
+
+// unmarshalLocations is the slow, obvious ExternalLocations: unmarshal, then
+// walk the Go structs. The fuzz test holds the wire walker to it.
+func unmarshalLocations(b []byte) ([]string, bool) {
+	mp := &onnxpb.ModelProto{}
+	if proto.Unmarshal(b, mp) != nil {
+		return nil, false
+	}
+	seen := map[string]bool{}
+	var graph func(*onnxpb.GraphProto)
+	tensor := func(t *onnxpb.TensorProto) {
+		if t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
+			return
+		}
+		loc := ""
+		for _, e := range t.GetExternalData() {
+			if e.GetKey() == "location" {
+				loc = e.GetValue()
+			}
+		}
+		if loc != "" {
+			seen[path.Clean(loc)] = true
+		}
+	}
+	sparse := func(s *onnxpb.SparseTensorProto) { tensor(s.GetValues()); tensor(s.GetIndices()) }
+	nodes := func(ns []*onnxpb.NodeProto) {
+		for _, n := range ns {
+			for _, a := range n.GetAttribute() {
+				tensor(a.GetT())
+				for _, t := range a.GetTensors() {
+					tensor(t)
+				}
+				sparse(a.GetSparseTensor())
+				for _, s := range a.GetSparseTensors() {
+					sparse(s)
+				}
+				graph(a.GetG())
+				for _, g := range a.GetGraphs() {
+					graph(g)
+				}
+			}
+		}
+	}
+	graph = func(g *onnxpb.GraphProto) {
+		for _, t := range g.GetInitializer() {
+			tensor(t)
+		}
+		for _, s := range g.GetSparseInitializer() {
+			sparse(s)
+		}
+		nodes(g.GetNode())
+	}
+	graph(mp.GetGraph())
+	for _, f := range mp.GetFunctions() {
+		nodes(f.GetNode())
+	}
+	for _, ti := range mp.GetTrainingInfo() {
+		graph(ti.GetInitialization())
+		graph(ti.GetAlgorithm())
+	}
+	var out []string
+	for l := range seen {
+		out = append(out, l)
+	}
+	sort.Strings(out)
+	return out, true
+}
+
+func FuzzExternalLocations(f *testing.F) {
+	sub := &onnxpb.GraphProto{Initializer: []*onnxpb.TensorProto{external("s", "sub/s.bin")}}
+	for _, mp := range []*onnxpb.ModelProto{
+		{Graph: &onnxpb.GraphProto{Initializer: []*onnxpb.TensorProto{external("a", "w.bin"), {Name: proto.String("i"), RawData: []byte{1, 2}}}}},
+		{Graph: &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{{Attribute: []*onnxpb.AttributeProto{{G: sub, T: external("k", "k.bin")}}}}}},
+		{TrainingInfo: []*onnxpb.TrainingInfoProto{{Algorithm: sub}}},
+	} {
+		b, _ := proto.Marshal(mp)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, ok := unmarshalLocations(b)
+		got, err := ExternalLocations(b)
+		if !ok {
+			return // the wire walker may accept what full decoding rejects (bad UTF-8, wrong types)
+		}
+		if err != nil {
+			t.Fatalf("wire walk failed on a decodable model: %v", err)
+		}
+		if strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+}

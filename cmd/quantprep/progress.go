@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
+)
+
+// progress shows the pipeline's steps on a terminal; it is quiet when its
+// writer is not one, so logs and pipes stay clean.
+type progress struct {
+	w     io.Writer
+	on    bool
+	start time.Time
+}
+
+func newProgress(w io.Writer) *progress {
+	on := false
+	if f, ok := w.(*os.File); ok {
+		on = term.IsTerminal(int(f.Fd()))
+	}
+	return &progress{w: w, on: on, start: time.Now()}
+}
+
+func (p *progress) event(e *quantprepv1.Progress) {
+	if !p.on {
+		return
+	}
+	phase := strings.ToLower(strings.TrimPrefix(e.GetPhase().String(), "PHASE_"))
+	line := fmt.Sprintf("[%d/%d] %-15s %s", e.GetIndex(), e.GetTotal(), e.GetStep(), phase)
+	if e.GetMessage() != "" {
+		line += ": " + e.GetMessage()
+	}
+	fmt.Fprintf(p.w, "%s  (%.1fs)\n", line, time.Since(p.start).Seconds())
+}
+
+// done prints a one-paragraph summary.
+func (p *progress) done(s *quantprepv1.Summary) {
+	if !p.on {
+		return
+	}
+	fmt.Fprintf(p.w, "done in %.2fs: %d -> %d nodes, full shapes %d/%d -> %d/%d\n",
+		float64(s.GetWallTimeMicros())/1e6, s.GetNodesBefore(), s.GetNodesAfter(),
+		s.GetFullShapesBefore(), s.GetNodeOutputsBefore(), s.GetFullShapesAfter(), s.GetNodeOutputsAfter())
+	for _, w := range s.GetWarnings() {
+		fmt.Fprintf(p.w, "warning: %s\n", w)
+	}
+	files := s.GetFiles()
+	if len(files) == 0 {
+		return
+	}
+	fmt.Fprintf(p.w, "wrote %s (%d bytes)", files[0].GetName(), files[0].GetSize())
+	if ext := files[1:]; len(ext) > 0 {
+		total := int64(0)
+		for _, f := range ext {
+			total += f.GetSize()
+		}
+		fmt.Fprintf(p.w, " and %d external data file(s) (%d bytes)", len(ext), total)
+	}
+	fmt.Fprintln(p.w)
+}

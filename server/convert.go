@@ -1,0 +1,95 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+
+	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
+	"github.com/quantprep/quantprep/pipeline"
+)
+
+// DefaultModelName names an upload whose options give no model_name.
+const DefaultModelName = "model.onnx"
+
+// PipelineOptions turns the wire options into the pipeline's, applying the
+// reference defaults to the fields left unset. It does not validate them.
+func PipelineOptions(o *quantprepv1.Options) pipeline.Options {
+	po := pipeline.DefaultOptions()
+	po.SkipOptimization = o.GetSkipOptimization()
+	po.SkipONNXShape = o.GetSkipOnnxShape()
+	po.SkipSymbolicShape = o.GetSkipSymbolicShape()
+	po.AutoMerge = o.GetAutoMerge()
+	if o.IntMax != nil {
+		po.IntMax = o.GetIntMax()
+	}
+	po.GuessOutputRank = o.GetGuessOutputRank()
+	po.Verbose = int(o.GetVerbose())
+	po.SaveAsExternalData = o.GetSaveAsExternalData()
+	po.AllTensorsToOneFile = o.GetAllTensorsToOneFile()
+	po.ExternalDataLocation = o.GetExternalDataLocation()
+	if o.ExternalDataSizeThreshold != nil {
+		po.ExternalDataSizeThreshold = o.GetExternalDataSizeThreshold()
+	}
+	return po
+}
+
+// ProgressFromEvent turns a pipeline event into its wire form.
+func ProgressFromEvent(e pipeline.Event) *quantprepv1.Progress {
+	ph := quantprepv1.Progress_PHASE_UNSPECIFIED
+	switch e.Phase {
+	case pipeline.Started:
+		ph = quantprepv1.Progress_PHASE_STARTED
+	case pipeline.Finished:
+		ph = quantprepv1.Progress_PHASE_FINISHED
+	case pipeline.Skipped:
+		ph = quantprepv1.Progress_PHASE_SKIPPED
+	}
+	return &quantprepv1.Progress{Step: e.Step, Phase: ph, Message: e.Message, Index: int32(e.Index), Total: int32(e.Total)}
+}
+
+// SummaryFromReport turns a pipeline report into its wire form. Files are named
+// relative to outDir (the output model's directory), with forward slashes, and
+// sized from the disk.
+func SummaryFromReport(r *pipeline.Report, outDir string) *quantprepv1.Summary {
+	s := &quantprepv1.Summary{
+		NodesBefore:       int64(r.NodesBefore),
+		NodesAfter:        int64(r.NodesAfter),
+		NodeOutputsBefore: int64(r.NodeOutputsBefore),
+		NodeOutputsAfter:  int64(r.NodeOutputsAfter),
+		FullShapesBefore:  int64(r.FullShapesBefore),
+		FullShapesAfter:   int64(r.FullShapesAfter),
+		Warnings:          append([]string(nil), r.Warnings...),
+		WallTimeMicros:    r.Duration.Microseconds(),
+	}
+	for _, st := range r.Steps {
+		ss := &quantprepv1.StepSummary{
+			Name:             st.Name,
+			Skipped:          st.Skipped,
+			WallTimeMicros:   st.Duration.Microseconds(),
+			NodesBefore:      int64(st.NodesBefore),
+			NodesAfter:       int64(st.NodesAfter),
+			FullShapesBefore: int64(st.FullShapesBefore),
+			FullShapesAfter:  int64(st.FullShapesAfter),
+			Warnings:         append([]string(nil), st.Warnings...),
+		}
+		if len(st.Counts) > 0 {
+			ss.Counts = make(map[string]int64, len(st.Counts))
+			for k, v := range st.Counts {
+				ss.Counts[k] = v
+			}
+		}
+		s.Steps = append(s.Steps, ss)
+	}
+	for i, f := range r.Files {
+		name := f
+		if rel, err := filepath.Rel(outDir, f); err == nil {
+			name = filepath.ToSlash(rel)
+		}
+		of := &quantprepv1.OutputFile{Name: name, ExternalData: i > 0}
+		if st, err := os.Stat(f); err == nil {
+			of.Size = st.Size()
+		}
+		s.Files = append(s.Files, of)
+	}
+	return s
+}

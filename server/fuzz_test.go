@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
+)
+
+// fakeStream feeds the handler a fixed list of requests and collects its answers.
+type fakeStream struct {
+	grpc.ServerStream
+	ctx  context.Context
+	reqs []*quantprepv1.PreprocessRequest
+	sent []*quantprepv1.PreprocessResponse
+}
+
+func (f *fakeStream) Context() context.Context { return f.ctx }
+
+func (f *fakeStream) Recv() (*quantprepv1.PreprocessRequest, error) {
+	if len(f.reqs) == 0 {
+		return nil, io.EOF
+	}
+	r := f.reqs[0]
+	f.reqs = f.reqs[1:]
+	return r, nil
+}
+
+func (f *fakeStream) Send(r *quantprepv1.PreprocessResponse) error {
+	f.sent = append(f.sent, r)
+	return nil
+}
+
+// fuzzLocations are the external data names a fuzzed chunk may carry: the
+// test model's own, and bad ones.
+var fuzzLocations = []string{"a.bin", "b.bin", "../a.bin", "/abs", "", "sub/../a.bin", "m.onnx", "c.bin", `..\a.bin`}
+
+// decodeRequests turns fuzz bytes into a request list: each record is a kind
+// byte, a length byte and that many payload bytes.
+func decodeRequests(b []byte, model, aBin, bBin []byte) []*quantprepv1.PreprocessRequest {
+	var reqs []*quantprepv1.PreprocessRequest
+	for len(b) >= 2 {
+		kind, n := b[0], int(b[1])
+		b = b[2:]
+		payload := b[:min(n, len(b))]
+		b = b[len(payload):]
+		switch kind % 8 {
+		case 0: // options, from the payload's bytes if they parse
+			o := &quantprepv1.Options{}
+			if len(payload) == 0 || proto.Unmarshal(payload, o) != nil {
+				o = skipAll()
+			}
+			o.ModelName = "m.onnx"
+			reqs = append(reqs, optsMsg(o))
+		case 1: // the real model, in one piece
+			reqs = append(reqs, modelMsg(model))
+		case 2: // a slice of the model, or raw bytes
+			reqs = append(reqs, modelMsg(payload))
+		case 3, 4: // a real external file
+			loc, data := "a.bin", aBin
+			if kind%8 == 4 {
+				loc, data = "b.bin", bBin
+			}
+			reqs = append(reqs, extMsg(loc, data))
+		case 5: // a named chunk of raw bytes
+			loc := ""
+			if len(payload) > 0 {
+				loc = fuzzLocations[int(payload[0])%len(fuzzLocations)]
+			}
+			reqs = append(reqs, extMsg(loc, payload))
+		case 6:
+			reqs = append(reqs, &quantprepv1.PreprocessRequest{})
+		case 7: // a truncated model
+			reqs = append(reqs, modelMsg(model[:min(n*16, len(model))]))
+		}
+	}
+	return reqs
+}
+
+// FuzzPreprocess drives the stream handler with arbitrary request sequences.
+// Whatever comes, it must not panic, must answer with a client-error status or
+// success (never Internal), and must leave no spool files.
+func FuzzPreprocess(f *testing.F) {
+	dir := f.TempDir()
+	mp := writeModel(f, testModel(32), dir, "m.onnx", "a.bin", "b.bin")
+	read := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	model, aBin, bBin := read(mp), read(filepath.Join(dir, "a.bin")), read(filepath.Join(dir, "b.bin"))
+
+	f.Add([]byte{0, 0, 1, 0, 3, 0, 4, 0})       // a valid request
+	f.Add([]byte{0, 0, 1, 0, 3, 0, 4, 0, 3, 0}) // a.bin again
+	f.Add([]byte{1, 0, 0, 0})                   // model before options
+	f.Add([]byte{0, 0, 7, 3})                   // truncated model
+	f.Add([]byte{0, 0, 2, 5, 'h', 'e', 'l', 'l', 'o'})
+	f.Add([]byte{0, 0, 1, 0, 5, 2, 2, 'x'}) // "../a.bin"
+	f.Add([]byte{0, 4, 0x48, 0x02, 0x50, 0x01, 1, 0, 3, 0, 4, 0})
+
+	tmp := f.TempDir()
+	svc := &preprocessService{
+		cfg:    Config{TempDir: tmp, ChunkSize: 64, MaxUploadBytes: int64(len(model) + len(aBin) + len(bBin) + 64)}.withDefaults(),
+		log:    zap.NewNop(),
+		runner: PipelineRunner,
+		pool:   newPool(1, 4, nil),
+	}
+	f.Cleanup(svc.pool.close)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		stream := &fakeStream{ctx: context.Background(), reqs: decodeRequests(b, model, aBin, bBin)}
+		err := svc.Preprocess(stream)
+		switch c := status.Code(err); c {
+		case codes.OK:
+			if len(stream.sent) == 0 || stream.sent[len(stream.sent)-1].GetSummary() == nil {
+				t.Errorf("success without a summary")
+			}
+		case codes.InvalidArgument, codes.ResourceExhausted, codes.FailedPrecondition:
+		default:
+			t.Errorf("unexpected %v: %v", c, err)
+		}
+		if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
+			t.Errorf("left %d spool entries", len(entries))
+		}
+	})
+}

@@ -1,0 +1,183 @@
+// Package server is quantprep's gRPC transport: it validates requests, spools
+// uploads to disk, runs the pipeline in a bounded worker pool, streams the
+// results back, and maps errors to status codes in one place. The pipeline
+// itself knows nothing of gRPC.
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/validator"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
+	"github.com/quantprep/quantprep/pipeline"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultChunkSize      = 1 << 20
+	DefaultQueueSize      = 16
+	DefaultMaxUploadBytes = 8 << 30
+)
+
+// Config holds the server's limits. Zero fields take defaults (see withDefaults).
+type Config struct {
+	// TempDir is where each request's upload and output are spooled, in a
+	// directory of its own that is removed when the request ends. Default os.TempDir().
+	TempDir string
+	// MaxUploadBytes bounds the model and external data of one request together.
+	MaxUploadBytes int64
+	// Workers is the number of pipeline runs at once. Default runtime.NumCPU().
+	Workers int
+	// QueueSize is the number of finished uploads that may wait for a worker;
+	// beyond it requests get ResourceExhausted.
+	QueueSize int
+	// ChunkSize bounds the data of one response message. Default 1 MiB.
+	ChunkSize int
+	// MaxStreams bounds the Preprocess streams open at once (uploads, queued and
+	// running together); beyond it requests get ResourceExhausted at once.
+	// Default 2*(Workers+QueueSize).
+	MaxStreams int
+}
+
+func (c Config) withDefaults() Config {
+	if c.TempDir == "" {
+		c.TempDir = os.TempDir()
+	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 2 * (c.Workers + c.QueueSize)
+	}
+	return c
+}
+
+// Runner runs the pipeline from a model file to an output file; pipeline.Run
+// is the real one, and tests inject failures through it.
+type Runner interface {
+	Run(ctx context.Context, inPath, outPath string, o pipeline.Options, progress func(pipeline.Event)) (*pipeline.Report, error)
+}
+
+// RunnerFunc adapts a function to Runner.
+type RunnerFunc func(ctx context.Context, inPath, outPath string, o pipeline.Options, progress func(pipeline.Event)) (*pipeline.Report, error)
+
+// Run calls f.
+func (f RunnerFunc) Run(ctx context.Context, inPath, outPath string, o pipeline.Options, progress func(pipeline.Event)) (*pipeline.Report, error) {
+	return f(ctx, inPath, outPath, o, progress)
+}
+
+// PipelineRunner is the Runner that calls pipeline.Run.
+var PipelineRunner Runner = RunnerFunc(pipeline.Run)
+
+// Server is the gRPC server with quantprep's service, health and reflection.
+type Server struct {
+	cfg    Config
+	log    *zap.Logger
+	grpc   *grpc.Server
+	health *health.Server
+	pool   *pool
+}
+
+// New wires the service, its interceptor chain (logging, stream limit,
+// validator, recovery), the health service and reflection. A nil runner means
+// PipelineRunner; a nil logger logs nothing.
+func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if runner == nil {
+		runner = PipelineRunner
+	}
+	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log}
+	s.pool = newPool(cfg.Workers, cfg.QueueSize, func(p any, stack []byte) {
+		log.Error("pipeline worker panicked", zap.Any("panic", p), zap.ByteString("stack", stack))
+	})
+	recoverOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		log.Error("handler panicked", zap.Any("panic", p), zap.Stack("stack"))
+		return status.Error(codes.Internal, "internal error (details are in the server log)")
+	})
+	// The recv-size limit leaves room for a chunk of ChunkSize plus its framing,
+	// and never goes below gRPC's default.
+	maxRecv := max(4<<20, 2*cfg.ChunkSize+64<<10)
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxRecv),
+		// Stop then returns only after every handler has removed its temp files.
+		grpc.WaitForHandlers(true),
+		grpc.ChainUnaryInterceptor(
+			logging.UnaryServerInterceptor(zapLogger(log), logOpts...),
+			validator.UnaryServerInterceptor(),
+			recovery.UnaryServerInterceptor(recoverOpt),
+		),
+		grpc.ChainStreamInterceptor(
+			logging.StreamServerInterceptor(zapLogger(log), logOpts...),
+			newLimiter(cfg.MaxStreams, quantprepv1.PreprocessService_ServiceDesc.ServiceName).stream,
+			validator.StreamServerInterceptor(),
+			recovery.StreamServerInterceptor(recoverOpt),
+		),
+	)
+	quantprepv1.RegisterPreprocessServiceServer(s.grpc, &preprocessService{cfg: cfg, log: log, runner: runner, pool: s.pool})
+	s.health = health.NewServer()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(quantprepv1.PreprocessService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	return s, nil
+}
+
+// GRPC returns the underlying gRPC server.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Serve accepts connections on lis until Stop or GracefulStop.
+func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+
+// GracefulStop reports NOT_SERVING, lets running requests finish, then stops
+// the workers. If ctx ends first, it cancels the requests still open.
+func (s *Server) GracefulStop(ctx context.Context) {
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+	}
+	s.pool.close()
+}
+
+// Stop cancels every request at once and stops the workers.
+func (s *Server) Stop() {
+	s.health.Shutdown()
+	s.grpc.Stop()
+	s.pool.close()
+}
