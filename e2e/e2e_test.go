@@ -91,7 +91,7 @@ func process(t *testing.T, name string, o pipeline.Options) {
 		t.Error(err)
 	}
 	for name, d := range diffs {
-		t.Logf("output %s: max relative difference %.3g, max absolute near zero %.3g", name, d.maxRel, d.maxAbsNearZero)
+		t.Logf("output %s: max relative difference %.3g, max absolute near zero (|value| <= %.3g) %.3g", name, d.maxRel, nearZero*d.scale, d.maxAbsNearZero)
 	}
 	shapesErr := checkShapes(m, dims, got)
 	if o.SkipSymbolicShape {

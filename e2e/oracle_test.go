@@ -22,9 +22,13 @@ import (
 	"github.com/quantprep/quantprep/pipeline/model"
 )
 
-// Tolerances of the output comparison: a relative difference where the
-// reference value is not near zero, an absolute one where it is (there the
-// rounding of larger intermediate terms dominates).
+// Tolerances of the output comparison. A value is near zero when its magnitude
+// is at most nearZero times the output's scale, max(1, largest |value| of that
+// output); other values must agree within relTol relative difference, near-zero
+// ones within absTol times the scale. Float32 rounding of a value grows with the
+// terms it was summed from, not with the value, so a value that is small
+// against its output (a logit near 0 among logits near 2) may legitimately move
+// by a larger fraction of itself when an optimization reassociates the sums.
 const (
 	relTol   = 1e-4
 	nearZero = 1e-3
@@ -340,6 +344,9 @@ func runORT(path string, ins []input) (map[string]output, error) {
 
 // diff is how far one output of a processed model is from the original's.
 type diff struct {
+	// scale is max(1, largest |value| of the output), the unit of the
+	// near-zero threshold and tolerance.
+	scale                  float64
 	maxRel, maxAbsNearZero float64
 }
 
@@ -365,12 +372,20 @@ func compareOutputs(want, got map[string]output) (map[string]diff, error) {
 			continue
 		}
 		var d diff
+		d.scale = 1.0
+		for _, wv := range w.values {
+			if !math.IsNaN(wv) && !math.IsInf(wv, 0) {
+				d.scale = max(d.scale, math.Abs(wv))
+			}
+		}
 		bad, first := 0, -1
 		for i, wv := range w.values {
 			gv := g.values[i]
 			if math.IsNaN(wv) != math.IsNaN(gv) {
 				bad++
-			} else if a := math.Abs(gv - wv); math.Abs(wv) > nearZero {
+			} else if a := math.Abs(gv - wv); math.IsNaN(wv) || a == 0 {
+				// Equal, or NaN in both.
+			} else if math.Abs(wv) > nearZero*d.scale {
 				rel := a / math.Abs(wv)
 				d.maxRel = max(d.maxRel, rel)
 				if rel > relTol {
@@ -378,7 +393,7 @@ func compareOutputs(want, got map[string]output) (map[string]diff, error) {
 				}
 			} else {
 				d.maxAbsNearZero = max(d.maxAbsNearZero, a)
-				if a > absTol {
+				if a > absTol*d.scale {
 					bad++
 				}
 			}
@@ -388,8 +403,8 @@ func compareOutputs(want, got map[string]output) (map[string]diff, error) {
 		}
 		diffs[name] = d
 		if bad > 0 {
-			errs = append(errs, fmt.Errorf("output %q: %d of %d values differ (first at %d: %g, want %g); max relative difference %.3g, max absolute near zero %.3g",
-				name, bad, len(w.values), first, g.values[first], w.values[first], d.maxRel, d.maxAbsNearZero))
+			errs = append(errs, fmt.Errorf("output %q: %d of %d values differ (first at %d: %g, want %g); max relative difference %.3g, max absolute near zero (|value| <= %.3g) %.3g",
+				name, bad, len(w.values), first, g.values[first], w.values[first], d.maxRel, nearZero*d.scale, d.maxAbsNearZero))
 		}
 	}
 	for name := range got {
