@@ -14,12 +14,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
+# Every step runs even after one fails, so that one run shows every failure;
+# the script exits non-zero if any failed.
+failed=()
+check() {
+  local name=$1
+  shift
+  if ! "$@"; then
+    failed+=("$name")
+  fi
+}
 missing() {
   if [[ ${QUANTPREP_REQUIRE_ORACLES:-} == 1 ]]; then
-    echo "test.sh: $* (QUANTPREP_REQUIRE_ORACLES=1)" >&2
-    exit 1
+    echo "test.sh: $2 (QUANTPREP_REQUIRE_ORACLES=1)" >&2
+    failed+=("$1")
+    return
   fi
-  echo "test.sh: skipped: $*"
+  echo "test.sh: skipped: $2"
 }
 
 step gofmt
@@ -27,39 +38,47 @@ unformatted=$(gofmt -l .)
 if [[ -n $unformatted ]]; then
   echo "not gofmt-ed:" >&2
   echo "$unformatted" >&2
-  exit 1
+  failed+=(gofmt)
 fi
 
 step go vet
-go vet ./...
-CGO_ENABLED=1 go vet -tags ortoracle ./e2e/...
+check "go vet" go vet ./...
+check "go vet (ortoracle)" env CGO_ENABLED=1 go vet -tags ortoracle ./e2e/...
+
+generated_code() {
+  local gen stale=0
+  gen=$(mktemp -d)
+  buf generate -o "$gen" || { rm -rf "$gen"; return 1; }
+  while IFS= read -r f; do
+    rel=${f#"$gen"/}
+    if ! cmp -s "$f" "$rel"; then
+      echo "generated code differs from the .proto: $rel (run buf generate)" >&2
+      stale=1
+    fi
+  done < <(find "$gen" -type f -name '*.go')
+  rm -rf "$gen"
+  ((stale == 0)) && echo "generated code matches the .proto files"
+}
 
 step buf
 if command -v buf >/dev/null; then
-  buf lint
+  check "buf lint" buf lint
   if command -v protoc-gen-go >/dev/null && command -v protoc-gen-go-grpc >/dev/null; then
-    gen=$(mktemp -d)
-    trap 'rm -rf "$gen"' EXIT
-    buf generate -o "$gen"
-    stale=0
-    while IFS= read -r f; do
-      rel=${f#"$gen"/}
-      if ! cmp -s "$f" "$rel"; then
-        echo "generated code differs from the .proto: $rel (run buf generate)" >&2
-        stale=1
-      fi
-    done < <(find "$gen" -type f -name '*.go')
-    ((stale == 0)) || exit 1
-    echo "generated code matches the .proto files"
+    check "generated code" generated_code
   else
-    missing "protoc-gen-go and protoc-gen-go-grpc are not on PATH: generated code not checked"
+    missing "protoc plugins" "protoc-gen-go and protoc-gen-go-grpc are not on PATH: generated code not checked"
   fi
 else
-  missing "buf is not installed (npm install -g @bufbuild/buf): buf lint not run"
+  missing "buf" "buf is not installed (npm install -g @bufbuild/buf): buf lint not run"
 fi
 
 step go test
-go test ./...
+check "go test" go test ./...
 
 step oracle tests
-CGO_ENABLED=1 go test -tags ortoracle -timeout 20m ./e2e/...
+check "oracle tests" env CGO_ENABLED=1 go test -tags ortoracle -timeout 20m ./e2e/...
+
+if ((${#failed[@]})); then
+  printf '\ntest.sh: failed: %s\n' "$(IFS=,; echo "${failed[*]}")" >&2
+  exit 1
+fi
