@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -19,6 +20,9 @@ func TestStaticBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the whole binary; skipped with -short")
 	}
+	if runtime.GOOS != "linux" {
+		t.Skip("the image is linux; the ELF checks need a linux build")
+	}
 	root := moduleRoot(t)
 	if _, err := os.Stat(filepath.Join(root, Binary)); errors.Is(err, os.ErrNotExist) {
 		// The command is written on another branch; until it is merged
@@ -27,7 +31,7 @@ func TestStaticBinary(t *testing.T) {
 	}
 	bin := filepath.Join(t.TempDir(), "quantprep")
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "build.sh"), bin)
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("scripts/build.sh: %v\n%s", err, out)
 	}
@@ -52,13 +56,11 @@ func TestStaticBinary(t *testing.T) {
 	if info.Path != module+"/"+Binary {
 		t.Errorf("binary's main package is %s", info.Path)
 	}
-	if runtime := os.Getenv("GOARCH"); runtime == "" || runtime == "amd64" {
-		out, err := exec.Command(bin, "--help").CombinedOutput()
-		if err != nil {
-			t.Errorf("quantprep --help: %v\n%s", err, out)
-		} else if !strings.Contains(string(out), "serve") {
-			t.Errorf("quantprep --help does not mention serve:\n%s", out)
-		}
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	if err != nil {
+		t.Errorf("quantprep --help: %v\n%s", err, out)
+	} else if !strings.Contains(string(out), "serve") {
+		t.Errorf("quantprep --help does not mention serve:\n%s", out)
 	}
 }
 
