@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Runs every check of the project, in the order CI runs them:
+#   gofmt, go vet (with and without the ortoracle tag), buf lint and a check that
+#   the generated API code matches the .proto files, go test ./..., and the
+#   end-to-end oracle tests (cgo, ONNX Runtime, python3-onnx).
+#
+#   scripts/test.sh
+#
+# Tests that need an oracle (Debian's python3-onnx, ONNX Runtime's library, buf
+# and the protoc plugins) skip with a message when it is absent, unless
+# QUANTPREP_REQUIRE_ORACLES=1, as in CI (.ci/run installs them all), where an
+# absent oracle fails. ONNXRUNTIME_LIB names libonnxruntime.so.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+# Every step runs even after one fails, so that one run shows every failure;
+# the script exits non-zero if any failed.
+failed=()
+check() {
+  local name=$1
+  shift
+  if ! "$@"; then
+    failed+=("$name")
+  fi
+}
+missing() {
+  if [[ ${QUANTPREP_REQUIRE_ORACLES:-} == 1 ]]; then
+    echo "test.sh: $2 (QUANTPREP_REQUIRE_ORACLES=1)" >&2
+    failed+=("$1")
+    return
+  fi
+  echo "test.sh: skipped: $2"
+}
+
+step gofmt
+unformatted=$(gofmt -l .)
+if [[ -n $unformatted ]]; then
+  echo "not gofmt-ed:" >&2
+  echo "$unformatted" >&2
+  failed+=(gofmt)
+fi
+
+# The oracle tests use ONNX Runtime through cgo, so they need a C compiler.
+cc=$(go env CC)
+have_cc=0
+command -v "${cc%% *}" >/dev/null && have_cc=1
+
+step go vet
+check "go vet" go vet ./...
+if ((have_cc)); then
+  check "go vet (ortoracle)" env CGO_ENABLED=1 go vet -tags ortoracle ./e2e/...
+fi
+
+generated_code() {
+  local gen stale=0
+  gen=$(mktemp -d)
+  buf generate -o "$gen" || { rm -rf "$gen"; return 1; }
+  while IFS= read -r f; do
+    rel=${f#"$gen"/}
+    if ! cmp -s "$f" "$rel"; then
+      echo "generated code differs from the .proto: $rel (run buf generate)" >&2
+      stale=1
+    fi
+  done < <(find "$gen" -type f -name '*.go')
+  rm -rf "$gen"
+  ((stale == 0)) && echo "generated code matches the .proto files"
+}
+
+step buf
+if command -v buf >/dev/null; then
+  check "buf lint" buf lint
+  if command -v protoc-gen-go >/dev/null && command -v protoc-gen-go-grpc >/dev/null; then
+    check "generated code" generated_code
+  else
+    missing "protoc plugins" "protoc-gen-go and protoc-gen-go-grpc are not on PATH: generated code not checked"
+  fi
+else
+  missing "buf" "buf is not installed (npm install -g @bufbuild/buf): buf lint not run"
+fi
+
+step go test
+check "go test" go test ./...
+
+step oracle tests
+if ((have_cc)); then
+  check "oracle tests" env CGO_ENABLED=1 go test -tags ortoracle -timeout 20m ./e2e/...
+else
+  missing "C compiler" "no C compiler ($cc) for cgo: the oracle tests in e2e/ did not run"
+fi
+
+if ((${#failed[@]})); then
+  printf '\ntest.sh: failed: %s\n' "$(IFS=,; echo "${failed[*]}")" >&2
+  exit 1
+fi
