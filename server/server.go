@@ -11,8 +11,10 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/validator"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -131,12 +133,12 @@ func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
 		// Stop then returns only after every handler has removed its temp files.
 		grpc.WaitForHandlers(true),
 		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(zapLogger(log), logOpts...),
+			selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(zapLogger(log), logOpts...), notHealth),
 			validator.UnaryServerInterceptor(),
 			recovery.UnaryServerInterceptor(recoverOpt),
 		),
 		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(zapLogger(log), logOpts...),
+			selector.StreamServerInterceptor(logging.StreamServerInterceptor(zapLogger(log), logOpts...), notHealth),
 			newLimiter(cfg.MaxStreams, quantprepv1.PreprocessService_ServiceDesc.ServiceName).stream,
 			validator.StreamServerInterceptor(),
 			recovery.StreamServerInterceptor(recoverOpt),
@@ -150,6 +152,12 @@ func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
 	reflection.Register(s.grpc)
 	return s, nil
 }
+
+// notHealth keeps health checks out of the request log: Kubernetes probes call
+// them every few seconds, and two lines per probe would drown the real requests.
+var notHealth = selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+	return c.Service != healthpb.Health_ServiceDesc.ServiceName
+})
 
 // GRPC returns the underlying gRPC server.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }

@@ -29,7 +29,6 @@ import (
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
 	"github.com/quantprep/quantprep/client"
 	"github.com/quantprep/quantprep/pipeline"
-	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // testEnv is a server on an in-memory listener and a client connection to it.
@@ -154,9 +153,6 @@ func TestRemoteMatchesInProcess(t *testing.T) {
 			var localEvents []string
 			rep, err := pipeline.Run(context.Background(), in, filepath.Join(localDir, "out.onnx"), PipelineOptions(tt.opts),
 				func(e pipeline.Event) { localEvents = append(localEvents, e.Step+" "+e.Phase.String()) })
-			if errors.Is(err, model.ErrUnsupported) && strings.Contains(err.Error(), "not built yet") {
-				t.Skipf("the pipeline cannot do this yet: %v", err)
-			}
 			if err != nil {
 				t.Fatalf("in-process run: %v", err)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"io"
 	"io/fs"
 	"math"
@@ -25,7 +24,6 @@ import (
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
 	"github.com/quantprep/quantprep/pipeline"
-	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/server"
 )
 
@@ -202,9 +200,6 @@ func TestOutputEqualsPipeline(t *testing.T) {
 				t.Fatal(err)
 			}
 			rep, err := pipeline.Run(context.Background(), in, filepath.Join(refDir, "out.onnx"), server.PipelineOptions(f.options()), nil)
-			if errors.Is(err, model.ErrUnsupported) && strings.Contains(err.Error(), "not built yet") {
-				t.Skipf("the pipeline cannot do this yet: %v", err)
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
