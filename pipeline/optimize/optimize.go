@@ -1,17 +1,25 @@
 // Package optimize rewrites a model's graph as ONNX Runtime's basic optimization
 // level does: constant folding, redundant node elimination and fusions.
+//
+// Passes run in an ordered table (passes.go); one of them applies the rewrite
+// rules (rules.go) node by node. The table is repeated until nothing changes,
+// at most maxSteps times, as ONNX Runtime's transformer manager does. After
+// every pass the graph's invariants are checked (check.go). Only the main
+// graph is rewritten; subgraphs of control-flow nodes are left as they are,
+// and values they read from the main graph are never removed or renamed.
 package optimize
 
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // Config selects passes.
 type Config struct {
-	// Disabled names passes or rules not to run.
+	// Disabled names passes or rules not to run (see Names).
 	Disabled []string
 	Verbose  int
 }
@@ -23,7 +31,99 @@ type Result struct {
 	Warnings []string
 }
 
+// maxSteps bounds the repetitions of the pass table; ONNX Runtime's default
+// for max_num_graph_transformation_steps is the same.
+const maxSteps = 10
+
+// Names lists the passes and rules in the order they run; these are the values
+// Config.Disabled accepts and the keys of Result.Rewrites.
+func Names() []string {
+	var names []string
+	for _, p := range passes {
+		if p.name == rulePassName {
+			for _, r := range rules {
+				names = append(names, r.name)
+			}
+			continue
+		}
+		names = append(names, p.name)
+	}
+	return names
+}
+
+// run is the state of one optimization run that passes report to.
+type run struct {
+	ctx      context.Context
+	disabled map[string]bool
+	res      *Result
+}
+
+func (r *run) count(name string, n int64) {
+	if n != 0 {
+		r.res.Rewrites[name] += n
+	}
+}
+
+func (r *run) warn(format string, args ...any) {
+	r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(format, args...))
+}
+
 // Run optimizes m in place.
 func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
-	return nil, fmt.Errorf("%w: graph optimization is not built yet", model.ErrUnsupported)
+	if m == nil || m.Graph() == nil {
+		return nil, fmt.Errorf("%w: no graph", model.ErrInvalid)
+	}
+	known := map[string]bool{}
+	for _, n := range Names() {
+		known[n] = true
+	}
+	r := &run{ctx: ctx, disabled: map[string]bool{}, res: &Result{Rewrites: map[string]int64{}}}
+	for _, d := range cfg.Disabled {
+		if !known[d] {
+			names := Names()
+			sort.Strings(names)
+			return nil, fmt.Errorf("optimize: unknown pass or rule %q to disable (known: %v)", d, names)
+		}
+		r.disabled[d] = true
+	}
+	g := newGraph(m)
+	if err := check(g); err != nil {
+		return nil, fmt.Errorf("%w: %v", model.ErrInvalid, err)
+	}
+	for step := 0; step < maxSteps; step++ {
+		changed := false
+		for _, p := range passes {
+			if p.once && step > 0 || r.disabled[p.name] && !p.required {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			before := total(r.res)
+			if err := p.run(g, r); err != nil {
+				return nil, fmt.Errorf("optimize: %s: %w", p.name, err)
+			}
+			pruneValueInfo(g)
+			if err := check(g); err != nil {
+				return nil, fmt.Errorf("optimize: after %s the graph is broken (a bug): %w", p.name, err)
+			}
+			changed = changed || total(r.res) != before
+		}
+		if !changed {
+			break
+		}
+	}
+	removeUnusedInitializers(g)
+	if err := check(g); err != nil {
+		return nil, fmt.Errorf("optimize: after removing unused initializers: %w", err)
+	}
+	return r.res, nil
+}
+
+func total(res *Result) int64 {
+	var n int64
+	for _, v := range res.Rewrites {
+		n += v
+	}
+	return n
 }

@@ -1,0 +1,42 @@
+package optimize
+
+import "fmt"
+
+// shareConstants ("ConstantSharing") makes nodes that read single-element
+// constant initializers of the same type, shape and value read one of them,
+// so that common subexpression elimination sees their consumers as equal.
+// Safe because the values are identical. Initializers that are graph inputs
+// or outputs, or that a subgraph reads, are left alone.
+func shareConstants(g *graph, r *run) error {
+	g.index()
+	first := map[string]string{}
+	var n int64
+	for _, tp := range g.g.GetInitializer() {
+		name := tp.GetName()
+		if g.inputs[name] || g.outputs[name] || g.implicit[name] || len(g.consumers[name]) == 0 {
+			continue
+		}
+		t := g.constant(name)
+		if t == nil || t.Len() != 1 || t.Str != nil {
+			continue
+		}
+		key := fmt.Sprintf("%d|%v|%x", t.DType, t.Dims, t.Raw())
+		if keep, ok := first[key]; ok {
+			for _, c := range g.consumers[name] {
+				for i, in := range c.Input {
+					if in == name {
+						c.Input[i] = keep
+					}
+				}
+			}
+			n++
+			continue
+		}
+		first[key] = name
+	}
+	if n > 0 {
+		g.touch()
+	}
+	r.count("ConstantSharing", n)
+	return nil
+}

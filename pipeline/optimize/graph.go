@@ -1,0 +1,446 @@
+package optimize
+
+import (
+	"fmt"
+	"strconv"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// graph wraps the main graph of a model with the indexes that passes query:
+// producer and consumers of every value, initializers, graph inputs and
+// outputs, and what value_info knows about types and shapes. Indexes are
+// rebuilt lazily after an edit, so a pass edits the proto through the helpers
+// below and never holds a stale index across an edit.
+type graph struct {
+	m     *model.Model
+	g     *onnxpb.GraphProto
+	opset int64
+
+	dirty     bool
+	producer  map[string]*onnxpb.NodeProto
+	consumers map[string][]*onnxpb.NodeProto
+	// implicit holds values that a subgraph of some node reads from this graph.
+	implicit map[string]bool
+	inits    map[string]*onnxpb.TensorProto
+	inputs   map[string]bool
+	outputs  map[string]bool
+	info     map[string]*onnxpb.ValueInfoProto
+
+	// values caches decoded constants by initializer proto.
+	values  map[*onnxpb.TensorProto]*tensor.Tensor
+	removed map[*onnxpb.NodeProto]bool
+	names   map[string]bool
+	seq     int
+}
+
+func newGraph(m *model.Model) *graph {
+	return &graph{m: m, g: m.Graph(), opset: m.Opset(""), dirty: true,
+		values: map[*onnxpb.TensorProto]*tensor.Tensor{}, removed: map[*onnxpb.NodeProto]bool{}}
+}
+
+func (g *graph) touch() { g.dirty = true }
+
+// index rebuilds the indexes if an edit made them stale.
+func (g *graph) index() {
+	if !g.dirty {
+		return
+	}
+	g.dirty = false
+	gp := g.g
+	g.producer = map[string]*onnxpb.NodeProto{}
+	g.consumers = map[string][]*onnxpb.NodeProto{}
+	g.implicit = map[string]bool{}
+	g.inits = map[string]*onnxpb.TensorProto{}
+	g.inputs = map[string]bool{}
+	g.outputs = map[string]bool{}
+	g.info = map[string]*onnxpb.ValueInfoProto{}
+	g.names = map[string]bool{}
+	for _, t := range gp.GetInitializer() {
+		g.inits[t.GetName()] = t
+		g.names[t.GetName()] = true
+	}
+	for _, vi := range gp.GetValueInfo() {
+		g.info[vi.GetName()] = vi
+	}
+	for _, vi := range gp.GetInput() {
+		g.inputs[vi.GetName()] = true
+		g.info[vi.GetName()] = vi
+		g.names[vi.GetName()] = true
+	}
+	for _, vi := range gp.GetOutput() {
+		g.outputs[vi.GetName()] = true
+		g.info[vi.GetName()] = vi
+	}
+	for _, n := range gp.GetNode() {
+		g.names[n.GetName()] = true
+		for _, in := range n.GetInput() {
+			if in != "" {
+				g.consumers[in] = append(g.consumers[in], n)
+			}
+		}
+		for _, out := range n.GetOutput() {
+			if out != "" {
+				g.producer[out] = n
+				g.names[out] = true
+			}
+		}
+		for _, a := range n.GetAttribute() {
+			for _, sg := range subgraphs(a) {
+				for name := range outerRefs(sg) {
+					g.implicit[name] = true
+					g.consumers[name] = append(g.consumers[name], n)
+				}
+			}
+		}
+	}
+}
+
+func subgraphs(a *onnxpb.AttributeProto) []*onnxpb.GraphProto {
+	var gs []*onnxpb.GraphProto
+	if a.GetG() != nil {
+		gs = append(gs, a.GetG())
+	}
+	return append(gs, a.GetGraphs()...)
+}
+
+// outerRefs returns the names a subgraph (and its own subgraphs) reads that it
+// does not define itself.
+func outerRefs(sg *onnxpb.GraphProto) map[string]bool {
+	defined := map[string]bool{"": true}
+	for _, t := range sg.GetInitializer() {
+		defined[t.GetName()] = true
+	}
+	for _, vi := range sg.GetInput() {
+		defined[vi.GetName()] = true
+	}
+	refs := map[string]bool{}
+	for _, n := range sg.GetNode() {
+		for _, in := range n.GetInput() {
+			if !defined[in] {
+				refs[in] = true
+			}
+		}
+		for _, a := range n.GetAttribute() {
+			for _, inner := range subgraphs(a) {
+				for r := range outerRefs(inner) {
+					if !defined[r] {
+						refs[r] = true
+					}
+				}
+			}
+		}
+		for _, out := range n.GetOutput() {
+			defined[out] = true
+		}
+	}
+	for _, vi := range sg.GetOutput() {
+		if !defined[vi.GetName()] {
+			refs[vi.GetName()] = true
+		}
+	}
+	return refs
+}
+
+func (g *graph) nodes() []*onnxpb.NodeProto { return g.g.GetNode() }
+
+func (g *graph) producerOf(name string) *onnxpb.NodeProto { g.index(); return g.producer[name] }
+
+func (g *graph) consumersOf(name string) []*onnxpb.NodeProto { g.index(); return g.consumers[name] }
+
+func (g *graph) isGraphOutput(name string) bool { g.index(); return g.outputs[name] }
+
+func (g *graph) usedBySubgraph(name string) bool { g.index(); return g.implicit[name] }
+
+// producesGraphOutput reports whether any output of n is a graph output.
+func (g *graph) producesGraphOutput(n *onnxpb.NodeProto) bool {
+	for _, out := range n.GetOutput() {
+		if g.isGraphOutput(out) {
+			return true
+		}
+	}
+	return false
+}
+
+// singleUse reports whether the value is read by exactly one node, by no
+// subgraph, and is not a graph output: the conditions for fusing its
+// producer into its consumer.
+func (g *graph) singleUse(name string) bool {
+	return len(g.consumersOf(name)) == 1 && !g.implicit[name] && !g.outputs[name]
+}
+
+// initializer returns the initializer named name if it is a constant: an
+// initializer that is also a graph input can be overridden at run time, so
+// it is not one.
+func (g *graph) initializer(name string) *onnxpb.TensorProto {
+	g.index()
+	if g.inputs[name] {
+		return nil
+	}
+	return g.inits[name]
+}
+
+// constant returns the decoded value of a constant initializer, or nil if name
+// is not one or its data cannot be decoded.
+func (g *graph) constant(name string) *tensor.Tensor {
+	tp := g.initializer(name)
+	if tp == nil {
+		return nil
+	}
+	if t, ok := g.values[tp]; ok {
+		return t
+	}
+	t, err := g.m.Tensor(tp)
+	if err != nil {
+		t = nil
+	}
+	g.values[tp] = t
+	return t
+}
+
+// scalarConst returns the single value of a constant with one element.
+func (g *graph) scalarConst(name string) (float64, bool) {
+	t := g.constant(name)
+	if t == nil || t.Len() != 1 {
+		return 0, false
+	}
+	return t.Float64At(0), true
+}
+
+// elemType is the element type of a value, from initializers, value_info,
+// graph inputs and outputs, or the `to` of a Cast producing it.
+func (g *graph) elemType(name string) tensor.DType {
+	g.index()
+	if tp := g.inits[name]; tp != nil {
+		return tensor.DType(tp.GetDataType())
+	}
+	if vi := g.info[name]; vi != nil {
+		if tt := vi.GetType().GetTensorType(); tt != nil && tt.GetElemType() != 0 {
+			return tensor.DType(tt.GetElemType())
+		}
+	}
+	if p := g.producer[name]; p != nil && p.GetOpType() == "Cast" && p.GetDomain() == "" {
+		for _, a := range p.GetAttribute() {
+			if a.GetName() == "to" {
+				return tensor.DType(a.GetI())
+			}
+		}
+	}
+	return tensor.Undefined
+}
+
+// shape returns a value's dims (-1 for a dim whose value is unknown) and
+// whether its rank is known.
+func (g *graph) shape(name string) ([]int64, bool) {
+	g.index()
+	if tp := g.inits[name]; tp != nil {
+		return append([]int64{}, tp.GetDims()...), true
+	}
+	vi := g.info[name]
+	if vi == nil {
+		return nil, false
+	}
+	tt := vi.GetType().GetTensorType()
+	if tt == nil || tt.GetShape() == nil {
+		return nil, false
+	}
+	var dims []int64
+	for _, d := range tt.GetShape().GetDim() {
+		if d.Value != nil {
+			if v, ok := d.Value.(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && v.DimValue >= 0 {
+				dims = append(dims, v.DimValue)
+				continue
+			}
+		}
+		dims = append(dims, -1)
+	}
+	if dims == nil {
+		dims = []int64{}
+	}
+	return dims, true
+}
+
+// staticShape returns a value's dims when all are known.
+func (g *graph) staticShape(name string) ([]int64, bool) {
+	dims, ok := g.shape(name)
+	if !ok {
+		return nil, false
+	}
+	for _, d := range dims {
+		if d < 0 {
+			return nil, false
+		}
+	}
+	return dims, true
+}
+
+// fresh returns a name for a new value or node that nothing in the graph uses.
+func (g *graph) fresh(base string) string {
+	g.index()
+	for {
+		g.seq++
+		name := base + "_" + strconv.Itoa(g.seq)
+		if !g.names[name] {
+			g.names[name] = true
+			return name
+		}
+	}
+}
+
+// addInitializer adds t as an initializer named name, replacing one of that name.
+func (g *graph) addInitializer(name string, t *tensor.Tensor) {
+	tp := t.Proto(name)
+	g.values[tp] = t
+	g.addInitializerProto(tp)
+}
+
+// addInitializerProto adds tp as an initializer, replacing one of its name.
+func (g *graph) addInitializerProto(tp *onnxpb.TensorProto) {
+	for i, old := range g.g.Initializer {
+		if old.GetName() == tp.GetName() {
+			g.g.Initializer[i] = tp
+			g.touch()
+			return
+		}
+	}
+	g.g.Initializer = append(g.g.Initializer, tp)
+	g.touch()
+}
+
+// removeNodes drops nodes from the graph.
+func (g *graph) removeNodes(ns ...*onnxpb.NodeProto) {
+	drop := map[*onnxpb.NodeProto]bool{}
+	for _, n := range ns {
+		drop[n] = true
+		g.removed[n] = true
+	}
+	kept := g.g.Node[:0]
+	for _, n := range g.g.Node {
+		if !drop[n] {
+			kept = append(kept, n)
+		}
+	}
+	for i := len(kept); i < len(g.g.Node); i++ {
+		g.g.Node[i] = nil
+	}
+	g.g.Node = kept
+	g.touch()
+}
+
+// replaceNode puts repl where old was, keeping topological order when repl's
+// inputs are all defined before old.
+func (g *graph) replaceNode(old, repl *onnxpb.NodeProto) {
+	for i, n := range g.g.Node {
+		if n == old {
+			g.g.Node[i] = repl
+			g.removed[old] = true
+			g.touch()
+			return
+		}
+	}
+}
+
+// insertBefore inserts n before the node at.
+func (g *graph) insertBefore(at *onnxpb.NodeProto, ns ...*onnxpb.NodeProto) {
+	for i, x := range g.g.Node {
+		if x == at {
+			g.g.Node = append(g.g.Node[:i], append(ns, g.g.Node[i:]...)...)
+			g.touch()
+			return
+		}
+	}
+	g.g.Node = append(g.g.Node, ns...)
+	g.touch()
+}
+
+// replaceUses makes every node that reads old read repl instead. Callers check
+// that old is neither a graph output nor read by a subgraph.
+func (g *graph) replaceUses(old, repl string) {
+	for _, n := range g.consumersOf(old) {
+		for i, in := range n.Input {
+			if in == old {
+				n.Input[i] = repl
+			}
+		}
+	}
+	g.touch()
+}
+
+// bypass removes node n, which passes its input in through to its only used
+// output out unchanged in value. If out is a graph output, the producer of in
+// is made to produce out instead, so that graph output names stay stable; it
+// reports false and changes nothing when neither way is safe.
+func (g *graph) bypass(n *onnxpb.NodeProto, in, out string) bool {
+	if g.usedBySubgraph(out) || g.usedBySubgraph(in) && g.isGraphOutput(out) {
+		return false
+	}
+	if !g.isGraphOutput(out) {
+		g.replaceUses(out, in)
+		g.removeNodes(n)
+		return true
+	}
+	p := g.producerOf(in)
+	if p == nil || g.isGraphOutput(in) || len(g.consumersOf(in)) != 1 {
+		return false
+	}
+	for i, o := range p.Output {
+		if o == in {
+			p.Output[i] = out
+		}
+	}
+	g.removeNodes(n)
+	return true
+}
+
+// attr returns n's attribute name, or nil.
+func attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a
+		}
+	}
+	return nil
+}
+
+func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
+	if a := attr(n, name); a != nil {
+		return a.GetI()
+	}
+	return def
+}
+
+func attrFloat(n *onnxpb.NodeProto, name string, def float32) float32 {
+	if a := attr(n, name); a != nil {
+		return a.GetF()
+	}
+	return def
+}
+
+// setAttrInt sets or adds an integer attribute.
+func setAttrInt(n *onnxpb.NodeProto, name string, v int64) {
+	if a := attr(n, name); a != nil {
+		a.I = &v
+		return
+	}
+	t := onnxpb.AttributeProto_INT
+	n.Attribute = append(n.Attribute, &onnxpb.AttributeProto{Name: &name, Type: &t, I: &v})
+}
+
+// input returns n's input i, or "" if it has fewer.
+func input(n *onnxpb.NodeProto, i int) string {
+	if i < len(n.GetInput()) {
+		return n.GetInput()[i]
+	}
+	return ""
+}
+
+// isOp reports whether n is the ONNX-domain operator op.
+func isOp(n *onnxpb.NodeProto, op string) bool {
+	return n != nil && n.GetOpType() == op && (n.GetDomain() == "" || n.GetDomain() == "ai.onnx")
+}
+
+func nodeDesc(n *onnxpb.NodeProto) string {
+	return fmt.Sprintf("node %q (%s)", n.GetName(), n.GetOpType())
+}
