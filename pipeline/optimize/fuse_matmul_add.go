@@ -31,8 +31,8 @@ func fuseMatMulAdd(g *graph, r *run) error {
 			continue
 		}
 		a, b := mm.Input[0], mm.Input[1]
-		ta := g.elemType(a)
-		if ta != g.elemType(add.Input[0]) || ta != tensor.Float && ta != tensor.Float16 && ta != tensor.BFloat16 {
+		ta := g.typeOf(a, 0)
+		if ta != g.typeOf(add.Input[0], 0) || ta != tensor.Float && ta != tensor.Float16 && ta != tensor.BFloat16 {
 			continue
 		}
 		aDims, okA := g.shape(a)

@@ -16,7 +16,7 @@ var eliminateCast = rule{
 		if len(n.GetInput()) != 1 || len(n.GetOutput()) != 1 || attr(n, "to") == nil {
 			return false
 		}
-		in := g.elemType(input(n, 0))
+		in := g.typeOf(input(n, 0), 0)
 		if in == tensor.Undefined || in != tensor.DType(attrInt(n, "to", 0)) {
 			return false
 		}

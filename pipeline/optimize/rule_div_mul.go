@@ -37,7 +37,7 @@ var fuseDivMul = rule{
 		if other == out {
 			other = mul.GetInput()[1]
 		}
-		if g.elemType(other) != one.DType {
+		if g.typeOf(other, 0) != one.DType {
 			return false
 		}
 		mul.OpType = div.OpType

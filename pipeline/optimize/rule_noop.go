@@ -30,7 +30,7 @@ var eliminateNoop = rule{
 			if c == nil || c.Len() != 1 || c.Float64At(0) != neutral || g.constant(x) != nil {
 				continue
 			}
-			if xt := g.elemType(x); xt == tensor.Undefined || xt != c.DType {
+			if xt := g.typeOf(x, 0); xt == tensor.Undefined || xt != c.DType {
 				continue
 			}
 			if len(c.Dims) > 0 {

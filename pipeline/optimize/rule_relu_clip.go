@@ -35,7 +35,7 @@ var fuseReluClip = rule{
 					return false
 				}
 			} else {
-				d := g.elemType(relu.GetInput()[0])
+				d := g.typeOf(relu.GetInput()[0], 0)
 				if !d.IsFloat() && !d.IsInt() {
 					return false
 				}
