@@ -16,6 +16,7 @@ var nnOps = []Op{
 	{Name: "GlobalAveragePool", Since: 1, Eval: evalGlobalAveragePool},
 	{Name: "Softmax", Since: 13, Eval: evalSoftmax},
 	{Name: "Clip", Since: 11, Eval: evalClip},
+	{Name: "LayerNormalization", Since: 17, Eval: evalLayerNorm},
 }
 
 // window describes a convolution or pooling window over the spatial axes.
@@ -283,6 +284,49 @@ func evalClip(c *Ctx) ([]*tensor.Tensor, error) {
 	out := make([]float64, x.Len())
 	for i := range out {
 		out[i] = math.Min(math.Max(x.Float64At(i), lo), hi)
+	}
+	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
+}
+
+func evalLayerNorm(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 2); err != nil {
+		return nil, err
+	}
+	x, scale, bias := c.In[0], c.In[1], c.Input(2)
+	if c.NumOutputs > 1 || !x.DType.IsFloat() {
+		return nil, unsupported("LayerNormalization with statistics outputs or of %s", x.DType)
+	}
+	axis := c.Attrs.Int("axis", -1)
+	if axis < 0 {
+		axis += int64(len(x.Dims))
+	}
+	if axis < 0 || axis >= int64(len(x.Dims)) {
+		return nil, fmt.Errorf("axis %d out of range for rank %d", axis, len(x.Dims))
+	}
+	eps := float64(c.Attrs.Float("epsilon", 1e-5))
+	norm := tensor.NumElements(x.Dims[axis:])
+	if scale.Len() != norm && scale.Len() != 1 || bias != nil && bias.Len() != norm && bias.Len() != 1 {
+		return nil, unsupported("LayerNormalization scale or bias that broadcast partially")
+	}
+	out := make([]float64, x.Len())
+	for o := int64(0); o < x.Len()/max(norm, 1); o++ {
+		mean, sq := 0.0, 0.0
+		for i := int64(0); i < norm; i++ {
+			mean += x.Float64At(int(o*norm + i))
+		}
+		mean /= float64(norm)
+		for i := int64(0); i < norm; i++ {
+			d := x.Float64At(int(o*norm+i)) - mean
+			sq += d * d
+		}
+		inv := 1 / math.Sqrt(sq/float64(norm)+eps)
+		for i := int64(0); i < norm; i++ {
+			v := (x.Float64At(int(o*norm+i)) - mean) * inv * scale.Float64At(int(i%scale.Len()))
+			if bias != nil {
+				v += bias.Float64At(int(i % bias.Len()))
+			}
+			out[o*norm+i] = v
+		}
 	}
 	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
 }

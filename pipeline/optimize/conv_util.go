@@ -83,7 +83,7 @@ func channelValues(t *tensor.Tensor, rank int, m int64) ([]float64, bool) {
 func rewriteConv(g *graph, conv, fused *onnxpb.NodeProto, w *tensor.Tensor, wv, b []float64, out string) {
 	wName := g.fresh(input(conv, 1) + "_fused")
 	g.addInitializer(wName, floatTensor(w.DType, w.Dims, wv))
-	bName := g.fresh(conv.GetName() + "_bias_fused")
+	bName := g.fresh(baseName(conv) + "_bias_fused")
 	if input(conv, 2) != "" {
 		bName = g.fresh(input(conv, 2) + "_fused")
 	}

@@ -63,7 +63,7 @@ func fuseMatMulAdd(g *graph, r *run) error {
 		if !valid {
 			continue
 		}
-		gemm := &onnxpb.NodeProto{Name: strPtr(g.fresh(mm.GetName() + "/MatMulAddFusion")), OpType: strPtr("Gemm"),
+		gemm := &onnxpb.NodeProto{Name: strPtr(g.fresh(baseName(mm) + "/MatMulAddFusion")), OpType: strPtr("Gemm"),
 			Input: []string{a, b, bias}, Output: []string{add.Output[0]}}
 		if !reshape {
 			g.replaceNode(add, gemm)

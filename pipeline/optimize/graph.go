@@ -394,6 +394,14 @@ func (g *graph) bypass(n *onnxpb.NodeProto, in, out string) bool {
 	return true
 }
 
+// baseName is a stem for names derived from n: its name, else its first output.
+func baseName(n *onnxpb.NodeProto) string {
+	if n.GetName() != "" {
+		return n.GetName()
+	}
+	return outputAt(n, 0)
+}
+
 // attr returns n's attribute name, or nil.
 func attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
 	for _, a := range n.GetAttribute() {

@@ -43,7 +43,7 @@ var fuseReluClip = rule{
 			}
 			if lo.Float64At(0) < 0 || input(clip, 1) == "" {
 				zero := tensor.New(lo.DType, nil)
-				name := g.fresh(clip.GetName() + "_min")
+				name := g.fresh(baseName(clip) + "_min")
 				g.addInitializer(name, zero)
 				for len(clip.Input) < 2 {
 					clip.Input = append(clip.Input, "")
