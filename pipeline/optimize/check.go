@@ -11,6 +11,7 @@ import (
 // node), every value defined once, every graph output defined, and no
 // value_info for a value that does not exist.
 func check(g *graph) error {
+	g.compact()
 	gp := g.g
 	defined := map[string]bool{"": true}
 	for _, t := range gp.GetInitializer() {
@@ -66,12 +67,14 @@ func pruneValueInfo(g *graph) {
 		name := vi.GetName()
 		if g.producer[name] != nil || g.inits[name] != nil || g.inputs[name] {
 			kept = append(kept, vi)
+		} else if !g.outputs[name] {
+			delete(g.info, name)
 		}
 	}
-	if len(kept) != len(gp.ValueInfo) {
-		gp.ValueInfo = kept
-		g.touch()
+	for i := len(kept); i < len(gp.ValueInfo); i++ {
+		gp.ValueInfo[i] = nil
 	}
+	gp.ValueInfo = kept
 }
 
 // removeUnusedInitializers drops initializers that nothing reads, as ONNX
@@ -85,12 +88,14 @@ func removeUnusedInitializers(g *graph) {
 		name := t.GetName()
 		if len(g.consumers[name]) > 0 || g.outputs[name] || g.inputs[name] {
 			kept = append(kept, t)
+		} else {
+			delete(g.inits, name)
 		}
 	}
-	if len(kept) != len(gp.Initializer) {
-		gp.Initializer = kept
-		g.touch()
+	for i := len(kept); i < len(gp.Initializer); i++ {
+		gp.Initializer[i] = nil
 	}
+	gp.Initializer = kept
 	pruneValueInfo(g)
 }
 

@@ -22,20 +22,11 @@ func shareConstants(g *graph, r *run) error {
 		}
 		key := fmt.Sprintf("%d|%v|%x", t.DType, t.Dims, t.Raw())
 		if keep, ok := first[key]; ok {
-			for _, c := range g.consumers[name] {
-				for i, in := range c.Input {
-					if in == name {
-						c.Input[i] = keep
-					}
-				}
-			}
+			g.replaceUses(name, keep)
 			n++
 			continue
 		}
 		first[key] = name
-	}
-	if n > 0 {
-		g.touch()
 	}
 	r.count("ConstantSharing", n)
 	return nil

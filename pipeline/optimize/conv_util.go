@@ -88,9 +88,9 @@ func rewriteConv(g *graph, conv, fused *onnxpb.NodeProto, w *tensor.Tensor, wv, 
 		bName = g.fresh(input(conv, 2) + "_fused")
 	}
 	g.addInitializer(bName, floatTensor(w.DType, []int64{w.Dims[0]}, b))
-	conv.Input = []string{input(conv, 0), wName, bName}
-	conv.Output[0] = out
+	g.setInputs(conv, input(conv, 0), wName, bName)
 	g.removeNodes(fused)
+	g.setOutput(conv, 0, out)
 }
 
 // convConsumerOperand returns the Conv feeding binary node n and n's other,

@@ -32,13 +32,17 @@ type graph struct {
 	// values caches decoded constants by initializer proto.
 	values  map[*onnxpb.TensorProto]*tensor.Tensor
 	removed map[*onnxpb.NodeProto]bool
+	// pending says removed or inserted nodes wait for compact.
+	pending bool
+	inserts map[*onnxpb.NodeProto][]*onnxpb.NodeProto
 	names   map[string]bool
 	seq     int
 }
 
 func newGraph(m *model.Model) *graph {
 	return &graph{m: m, g: m.Graph(), opset: m.Opset(""), dirty: true,
-		values: map[*onnxpb.TensorProto]*tensor.Tensor{}, removed: map[*onnxpb.NodeProto]bool{}}
+		values: map[*onnxpb.TensorProto]*tensor.Tensor{}, removed: map[*onnxpb.NodeProto]bool{},
+		inserts: map[*onnxpb.NodeProto][]*onnxpb.NodeProto{}}
 }
 
 func (g *graph) touch() { g.dirty = true }
@@ -48,6 +52,7 @@ func (g *graph) index() {
 	if !g.dirty {
 		return
 	}
+	g.compact()
 	g.dirty = false
 	gp := g.g
 	g.producer = map[string]*onnxpb.NodeProto{}
@@ -144,7 +149,12 @@ func outerRefs(sg *onnxpb.GraphProto) map[string]bool {
 	return refs
 }
 
-func (g *graph) nodes() []*onnxpb.NodeProto { return g.g.GetNode() }
+// nodes returns the current node list; edits during a walk over it do not
+// change it (removed nodes stay in it until the next call: check g.removed).
+func (g *graph) nodes() []*onnxpb.NodeProto {
+	g.compact()
+	return append([]*onnxpb.NodeProto{}, g.g.GetNode()...)
+}
 
 func (g *graph) producerOf(name string) *onnxpb.NodeProto { g.index(); return g.producer[name] }
 
@@ -298,74 +308,192 @@ func (g *graph) addInitializer(name string, t *tensor.Tensor) {
 
 // addInitializerProto adds tp as an initializer, replacing one of its name.
 func (g *graph) addInitializerProto(tp *onnxpb.TensorProto) {
-	for i, old := range g.g.Initializer {
-		if old.GetName() == tp.GetName() {
-			g.g.Initializer[i] = tp
-			g.touch()
-			return
+	g.index()
+	name := tp.GetName()
+	if old := g.inits[name]; old != nil {
+		for i, t := range g.g.Initializer {
+			if t == old {
+				g.g.Initializer[i] = tp
+				break
+			}
+		}
+	} else {
+		g.g.Initializer = append(g.g.Initializer, tp)
+	}
+	g.inits[name] = tp
+	g.names[name] = true
+}
+
+// The edits below keep the indexes up to date, so that a rewrite costs time
+// in proportion to what it touches, not to the graph's size. Removed nodes
+// and inserted ones reach the node list when compact runs (at the start of
+// each walk over the nodes, and after each pass).
+
+// unlink removes one occurrence of n from the readers of name.
+func (g *graph) unlink(name string, n *onnxpb.NodeProto) {
+	cs := g.consumers[name]
+	for i, c := range cs {
+		if c == n {
+			g.consumers[name] = append(cs[:i:i], cs[i+1:]...)
+			break
 		}
 	}
-	g.g.Initializer = append(g.g.Initializer, tp)
-	g.touch()
+	if len(g.consumers[name]) == 0 {
+		delete(g.consumers, name)
+	}
+}
+
+// link records a new node's inputs and outputs in the indexes.
+func (g *graph) link(n *onnxpb.NodeProto) {
+	g.names[n.GetName()] = true
+	for _, in := range n.GetInput() {
+		if in != "" {
+			g.consumers[in] = append(g.consumers[in], n)
+		}
+	}
+	for _, out := range n.GetOutput() {
+		if out != "" {
+			g.producer[out] = n
+			g.names[out] = true
+		}
+	}
+	for _, a := range n.GetAttribute() {
+		if len(subgraphs(a)) > 0 {
+			g.touch() // implicit reads: rebuild rather than track
+		}
+	}
+}
+
+// setInput makes input i of n read name.
+func (g *graph) setInput(n *onnxpb.NodeProto, i int, name string) {
+	g.index()
+	for len(n.Input) <= i {
+		n.Input = append(n.Input, "")
+	}
+	if old := n.Input[i]; old != "" {
+		g.unlink(old, n)
+	}
+	n.Input[i] = name
+	if name != "" {
+		g.consumers[name] = append(g.consumers[name], n)
+	}
+}
+
+// setInputs replaces all inputs of n.
+func (g *graph) setInputs(n *onnxpb.NodeProto, names ...string) {
+	g.index()
+	for _, old := range n.Input {
+		if old != "" {
+			g.unlink(old, n)
+		}
+	}
+	n.Input = append([]string{}, names...)
+	for _, name := range names {
+		if name != "" {
+			g.consumers[name] = append(g.consumers[name], n)
+		}
+	}
+}
+
+// setOutput makes output i of n be name.
+func (g *graph) setOutput(n *onnxpb.NodeProto, i int, name string) {
+	g.index()
+	if old := n.Output[i]; old != "" && g.producer[old] == n {
+		delete(g.producer, old)
+	}
+	n.Output[i] = name
+	if name != "" {
+		g.producer[name] = n
+		g.names[name] = true
+	}
 }
 
 // removeNodes drops nodes from the graph.
 func (g *graph) removeNodes(ns ...*onnxpb.NodeProto) {
-	drop := map[*onnxpb.NodeProto]bool{}
+	g.index()
 	for _, n := range ns {
-		drop[n] = true
+		if g.removed[n] {
+			continue
+		}
 		g.removed[n] = true
-	}
-	kept := g.g.Node[:0]
-	for _, n := range g.g.Node {
-		if !drop[n] {
-			kept = append(kept, n)
+		g.pending = true
+		for _, in := range n.GetInput() {
+			if in != "" {
+				g.unlink(in, n)
+			}
+		}
+		for _, out := range n.GetOutput() {
+			if out != "" && g.producer[out] == n {
+				delete(g.producer, out)
+			}
+		}
+		for _, a := range n.GetAttribute() {
+			if len(subgraphs(a)) > 0 {
+				g.touch()
+			}
 		}
 	}
-	for i := len(kept); i < len(g.g.Node); i++ {
-		g.g.Node[i] = nil
+}
+
+// insertBefore inserts ns before the node at, which must be in the graph.
+func (g *graph) insertBefore(at *onnxpb.NodeProto, ns ...*onnxpb.NodeProto) {
+	g.index()
+	g.inserts[at] = append(g.inserts[at], ns...)
+	g.pending = true
+	for _, n := range ns {
+		g.link(n)
 	}
-	g.g.Node = kept
-	g.touch()
 }
 
 // replaceNode puts repl where old was, keeping topological order when repl's
 // inputs are all defined before old.
 func (g *graph) replaceNode(old, repl *onnxpb.NodeProto) {
-	for i, n := range g.g.Node {
-		if n == old {
-			g.g.Node[i] = repl
-			g.removed[old] = true
-			g.touch()
-			return
-		}
-	}
+	g.insertBefore(old, repl)
+	g.removeNodes(old)
 }
 
-// insertBefore inserts n before the node at.
-func (g *graph) insertBefore(at *onnxpb.NodeProto, ns ...*onnxpb.NodeProto) {
-	for i, x := range g.g.Node {
-		if x == at {
-			g.g.Node = append(g.g.Node[:i], append(ns, g.g.Node[i:]...)...)
-			g.touch()
-			return
+// compact applies pending removals and insertions to the node list.
+func (g *graph) compact() {
+	if !g.pending {
+		return
+	}
+	g.pending = false
+	var out []*onnxpb.NodeProto
+	var emit func(n *onnxpb.NodeProto)
+	emit = func(n *onnxpb.NodeProto) {
+		for _, x := range g.inserts[n] {
+			emit(x)
+		}
+		if !g.removed[n] {
+			out = append(out, n)
 		}
 	}
-	g.g.Node = append(g.g.Node, ns...)
-	g.touch()
+	for _, n := range g.g.Node {
+		emit(n)
+	}
+	g.g.Node = out
+	g.inserts = map[*onnxpb.NodeProto][]*onnxpb.NodeProto{}
 }
 
 // replaceUses makes every node that reads old read repl instead. Callers check
 // that old is neither a graph output nor read by a subgraph.
 func (g *graph) replaceUses(old, repl string) {
-	for _, n := range g.consumersOf(old) {
-		for i, in := range n.Input {
-			if in == old {
-				n.Input[i] = repl
+	g.index()
+	users := g.consumers[old]
+	delete(g.consumers, old)
+	done := map[*onnxpb.NodeProto]bool{}
+	for _, n := range users {
+		if !done[n] {
+			done[n] = true
+			for i, in := range n.Input {
+				if in == old {
+					n.Input[i] = repl
+				}
 			}
 		}
+		// One entry per occurrence of old, each now an occurrence of repl.
+		g.consumers[repl] = append(g.consumers[repl], n)
 	}
-	g.touch()
 }
 
 // bypass removes node n, which passes its input in through to its only used
@@ -385,12 +513,12 @@ func (g *graph) bypass(n *onnxpb.NodeProto, in, out string) bool {
 	if p == nil || g.isGraphOutput(in) || len(g.consumersOf(in)) != 1 {
 		return false
 	}
+	g.removeNodes(n)
 	for i, o := range p.Output {
 		if o == in {
-			p.Output[i] = out
+			g.setOutput(p, i, out)
 		}
 	}
-	g.removeNodes(n)
 	return true
 }
 

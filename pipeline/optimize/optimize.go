@@ -103,6 +103,7 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 			if err := p.run(g, r); err != nil {
 				return nil, fmt.Errorf("optimize: %s: %w", p.name, err)
 			}
+			g.compact()
 			pruneValueInfo(g)
 			if err := check(g); err != nil {
 				return nil, fmt.Errorf("optimize: after %s the graph is broken (a bug): %w", p.name, err)

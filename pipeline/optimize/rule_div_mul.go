@@ -41,8 +41,8 @@ var fuseDivMul = rule{
 			return false
 		}
 		mul.OpType = div.OpType
-		mul.Input = []string{other, x}
 		g.removeNodes(div)
+		g.setInputs(mul, other, x)
 		return true
 	},
 }

@@ -31,8 +31,9 @@ var fuseGemmTranspose = rule{
 				}
 			}
 			setAttrInt(gemm, flag, 1-attrInt(gemm, flag, 0))
-			gemm.Input[i] = input(t, 0)
+			src := input(t, 0)
 			g.removeNodes(t)
+			g.setInput(gemm, i, src)
 			done = true
 		}
 		return done

@@ -21,11 +21,11 @@ var fuseNotWhere = rule{
 				return false
 			}
 		}
-		for _, u := range users {
-			u.Input[0] = not.GetInput()[0]
-			u.Input[1], u.Input[2] = u.Input[2], u.Input[1]
-		}
+		src := not.GetInput()[0]
 		g.removeNodes(not)
+		for _, u := range append([]*onnxpb.NodeProto{}, users...) {
+			g.setInputs(u, src, u.Input[2], u.Input[1])
+		}
 		return true
 	},
 }

@@ -45,14 +45,12 @@ var fuseReluClip = rule{
 				zero := tensor.New(lo.DType, nil)
 				name := g.fresh(baseName(clip) + "_min")
 				g.addInitializer(name, zero)
-				for len(clip.Input) < 2 {
-					clip.Input = append(clip.Input, "")
-				}
-				clip.Input[1] = name
+				g.setInput(clip, 1, name)
 			}
 		}
-		clip.Input[0] = relu.GetInput()[0]
+		src := relu.GetInput()[0]
 		g.removeNodes(relu)
+		g.setInput(clip, 0, src)
 		return true
 	},
 }
