@@ -20,6 +20,7 @@ var movementOps = []Op{
 	{Name: "Split", Since: 13, Eval: evalSplit},
 	{Name: "Expand", Since: 8, Eval: evalExpand},
 	{Name: "Tile", Since: 6, Eval: evalTile},
+	{Name: "Pad", Since: 11, Eval: evalPad},
 }
 
 // forEachIndex calls f with every multi-index of dims in row-major order.
@@ -353,4 +354,73 @@ func evalTile(c *Ctx) ([]*tensor.Tensor, error) {
 		idx = append(idx, s)
 	})
 	return []*tensor.Tensor{pick(x, dims, idx)}, nil
+}
+
+// evalPad handles constant mode (the value defaults to zero) with optional axes.
+func evalPad(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 2); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if mode := c.Attrs.String("mode", "constant"); mode != "constant" {
+		return nil, unsupported("Pad mode %q", mode)
+	}
+	pads, err := ints(c.In[1])
+	if err != nil {
+		return nil, fmt.Errorf("pads: %w", err)
+	}
+	rank := len(x.Dims)
+	axes := make([]int64, rank)
+	for i := range axes {
+		axes[i] = int64(i)
+	}
+	if t := c.Input(3); t != nil {
+		if axes, err = ints(t); err != nil {
+			return nil, err
+		}
+	}
+	if len(pads) != 2*len(axes) {
+		return nil, fmt.Errorf("%d pads for %d axes", len(pads), len(axes))
+	}
+	begin, end := make([]int64, rank), make([]int64, rank)
+	for i, a := range axes {
+		ax, err := normAxis(a, rank)
+		if err != nil {
+			return nil, err
+		}
+		begin[ax], end[ax] = pads[i], pads[len(axes)+i]
+	}
+	dims := make([]int64, rank)
+	for i := range dims {
+		dims[i] = x.Dims[i] + begin[i] + end[i]
+		if dims[i] < 0 {
+			return nil, fmt.Errorf("pads %v remove more than dim %d", pads, x.Dims[i])
+		}
+	}
+	fill := tensor.New(x.DType, nil)
+	if t := c.Input(2); t != nil {
+		if t.DType != x.DType || t.Len() != 1 {
+			return nil, fmt.Errorf("constant_value must be one %s", x.DType)
+		}
+		fill = t
+	}
+	both := concatFlat(x, fill)
+	st := strides(x.Dims)
+	idx := make([]int64, 0, tensor.NumElements(dims))
+	forEachIndex(dims, func(ix []int64) {
+		s := int64(0)
+		for a, v := range ix {
+			p := v - begin[a]
+			if p < 0 || p >= x.Dims[a] {
+				s = -1
+				break
+			}
+			s += p * st[a]
+		}
+		if s < 0 {
+			s = x.Len()
+		}
+		idx = append(idx, s)
+	})
+	return []*tensor.Tensor{pick(both, dims, idx)}, nil
 }

@@ -37,7 +37,7 @@ func fuseMatMulAdd(g *graph, r *run) error {
 		}
 		aDims, okA := g.shape(a)
 		bDims, okB := g.shape(b)
-		if !okA || !okB || len(bDims) != 2 {
+		if !okA || !okB || len(aDims) == 0 || len(bDims) != 2 {
 			continue
 		}
 		reshape := len(aDims) != 2
@@ -57,10 +57,7 @@ func fuseMatMulAdd(g *graph, r *run) error {
 		if !ok || n < 0 {
 			continue
 		}
-		valid := len(cDims) == 1 && cDims[0] == n ||
-			!reshape && len(cDims) == 2 && cDims[0] == 1 && cDims[1] == n ||
-			!reshape && len(cDims) == 2 && cDims[0] >= 0 && cDims[0] == aDims[0] && (cDims[1] == 1 || cDims[1] == n)
-		if !valid {
+		if !gemmBiasFits(cDims, aDims[0], n, !reshape) {
 			continue
 		}
 		gemm := &onnxpb.NodeProto{Name: strPtr(g.fresh(baseName(mm) + "/MatMulAddFusion")), OpType: strPtr("Gemm"),

@@ -24,11 +24,14 @@ var rules = []rule{
 	eliminateNoop,
 	fuseDivMul,
 	fuseReluClip,
+	fuseGemmSum,
 	fuseGemmTranspose,
 	fuseNotWhere,
 	fuseConvAdd,
 	fuseConvMul,
 	fuseConvBN,
+	fusePad,
+	fuseMatMulBN,
 }
 
 // applyRules walks the nodes in order and tries each rule registered for a
