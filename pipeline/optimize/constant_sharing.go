@@ -1,12 +1,20 @@
 package optimize
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// shareable are the element types whose constants are shared.
+var shareable = map[tensor.DType]bool{tensor.Float: true, tensor.Float16: true, tensor.Double: true, tensor.Int32: true, tensor.Int64: true}
 
 // shareConstants ("ConstantSharing") makes nodes that read single-element
-// constant initializers of the same type, shape and value read one of them,
-// so that common subexpression elimination sees their consumers as equal.
-// Safe because the values are identical. Initializers that are graph inputs
-// or outputs, or that a subgraph reads, are left alone.
+// constant initializers (scalars or shape (1), of the types ONNX Runtime
+// shares) of the same type, shape and value read one of them, so that common
+// subexpression elimination sees their consumers as equal. Safe because the
+// values are bit-identical (so 0 and -0 stay apart). Initializers that are
+// graph inputs or outputs, or that a subgraph reads, are left alone.
 func shareConstants(g *graph, r *run) error {
 	g.index()
 	first := map[string]string{}
@@ -17,7 +25,7 @@ func shareConstants(g *graph, r *run) error {
 			continue
 		}
 		t := g.constant(name)
-		if t == nil || t.Len() != 1 || t.Str != nil {
+		if t == nil || !shareable[t.DType] || len(t.Dims) > 1 || t.Len() != 1 {
 			continue
 		}
 		key := fmt.Sprintf("%d|%v|%x", t.DType, t.Dims, t.Raw())

@@ -13,7 +13,8 @@ import (
 // node that computes what an earlier node computes: same domain, operator,
 // attributes and inputs. Its readers read the earlier node's outputs
 // instead. Safe for deterministic operators without subgraphs; a node
-// whose output is a graph output or read by a subgraph stays.
+// whose output is a graph output or read by a subgraph stays, and so do
+// DequantizeLinear nodes, which the quantizer wants one per QDQ group.
 func eliminateCommonSubexpressions(g *graph, r *run) error {
 	seen := map[string]*onnxpb.NodeProto{}
 	var dups []*onnxpb.NodeProto
@@ -59,7 +60,8 @@ func eliminateCommonSubexpressions(g *graph, r *run) error {
 // cseKey identifies what a node computes, or reports false for a node that
 // must not be merged.
 func cseKey(n *onnxpb.NodeProto) (string, bool) {
-	if nondeterministic[n.GetOpType()] || len(n.GetOutput()) == 0 {
+	// DequantizeLinear nodes stay apart so that each QDQ group keeps its own.
+	if nondeterministic[n.GetOpType()] || len(n.GetOutput()) == 0 || isOp(n, "DequantizeLinear") {
 		return "", false
 	}
 	var b strings.Builder

@@ -1,6 +1,8 @@
 package optimize
 
 import (
+	"errors"
+
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/eval"
 	"github.com/quantprep/quantprep/pipeline/tensor"
@@ -57,6 +59,9 @@ func foldConstants(g *graph, r *run) error {
 			}
 			var err error
 			if outs, err = eval.Run(n, g.opset, ins); err != nil {
+				if !errors.Is(err, eval.ErrNoKernel) && !errors.Is(err, eval.ErrUnsupportedInput) {
+					r.warn("constant folding skipped %s: %v", nodeDesc(n), err)
+				}
 				continue
 			}
 		}

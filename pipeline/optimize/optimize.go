@@ -56,6 +56,7 @@ type run struct {
 	ctx      context.Context
 	disabled map[string]bool
 	res      *Result
+	warned   map[string]bool
 }
 
 func (r *run) count(name string, n int64) {
@@ -64,8 +65,13 @@ func (r *run) count(name string, n int64) {
 	}
 }
 
+// warn records a warning once, however many steps repeat it.
 func (r *run) warn(format string, args ...any) {
-	r.res.Warnings = append(r.res.Warnings, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if !r.warned[msg] {
+		r.warned[msg] = true
+		r.res.Warnings = append(r.res.Warnings, msg)
+	}
 }
 
 // Run optimizes m in place.
@@ -77,7 +83,7 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 	for _, n := range Names() {
 		known[n] = true
 	}
-	r := &run{ctx: ctx, disabled: map[string]bool{}, res: &Result{Rewrites: map[string]int64{}}}
+	r := &run{ctx: ctx, disabled: map[string]bool{}, res: &Result{Rewrites: map[string]int64{}}, warned: map[string]bool{}}
 	for _, d := range cfg.Disabled {
 		if !known[d] {
 			names := Names()
