@@ -14,6 +14,9 @@ func check(g *graph) error {
 	g.compact()
 	gp := g.g
 	defined := map[string]bool{"": true}
+	for k := range g.outer {
+		defined[k] = true
+	}
 	for _, t := range gp.GetInitializer() {
 		defined[t.GetName()] = true
 	}

@@ -18,6 +18,10 @@ type graph struct {
 	m     *model.Model
 	g     *onnxpb.GraphProto
 	opset int64
+	// outer holds the names defined in enclosing graphs (nil for the main
+	// graph); where prefixes error messages about a subgraph.
+	outer map[string]bool
+	where string
 
 	dirty     bool
 	producer  map[string]*onnxpb.NodeProto
@@ -39,10 +43,52 @@ type graph struct {
 	seq     int
 }
 
-func newGraph(m *model.Model) *graph {
-	return &graph{m: m, g: m.Graph(), opset: m.Opset(""), dirty: true,
+func newGraph(m *model.Model) *graph { return newScope(m, m.Graph(), nil, "") }
+
+func newScope(m *model.Model, gp *onnxpb.GraphProto, outer map[string]bool, where string) *graph {
+	return &graph{m: m, g: gp, opset: m.Opset(""), dirty: true, outer: outer, where: where,
 		values: map[*onnxpb.TensorProto]*tensor.Tensor{}, removed: map[*onnxpb.NodeProto]bool{},
 		inserts: map[*onnxpb.NodeProto][]*onnxpb.NodeProto{}}
+}
+
+// subgraphs returns the graphs of n's attributes, each as a scope whose outer
+// names are everything visible in g. Their own inputs play the part of graph
+// inputs and their outputs of graph outputs; values of enclosing graphs are
+// read like graph inputs (never constants, never renamed).
+func (g *graph) subgraphs() []*graph {
+	var subs []*graph
+	var visible map[string]bool
+	for _, n := range g.g.GetNode() {
+		for _, a := range n.GetAttribute() {
+			for _, sg := range subgraphs(a) {
+				if visible == nil {
+					visible = g.visibleNames()
+				}
+				subs = append(subs, newScope(g.m, sg, visible, fmt.Sprintf("%ssubgraph %s of %s: ", g.where, a.GetName(), nodeDesc(n))))
+			}
+		}
+	}
+	return subs
+}
+
+// visibleNames are the names defined in g and its enclosing graphs.
+func (g *graph) visibleNames() map[string]bool {
+	v := map[string]bool{}
+	for k := range g.outer {
+		v[k] = true
+	}
+	for _, t := range g.g.GetInitializer() {
+		v[t.GetName()] = true
+	}
+	for _, vi := range g.g.GetInput() {
+		v[vi.GetName()] = true
+	}
+	for _, n := range g.g.GetNode() {
+		for _, o := range n.GetOutput() {
+			v[o] = true
+		}
+	}
+	return v
 }
 
 func (g *graph) touch() { g.dirty = true }
@@ -292,7 +338,7 @@ func (g *graph) fresh(base string) string {
 	for {
 		g.seq++
 		name := base + "_" + strconv.Itoa(g.seq)
-		if !g.names[name] {
+		if !g.names[name] && !g.outer[name] {
 			g.names[name] = true
 			return name
 		}

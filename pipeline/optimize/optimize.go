@@ -4,9 +4,10 @@
 // Passes run in an ordered table (passes.go); one of them applies the rewrite
 // rules (rules.go) node by node. The table is repeated until nothing changes,
 // at most maxSteps times, as ONNX Runtime's transformer manager does. After
-// every pass the graph's invariants are checked (check.go). Only the main
-// graph is rewritten; subgraphs of control-flow nodes are left as they are,
-// and values they read from the main graph are never removed or renamed.
+// every pass the graph's invariants are checked (check.go). The main graph
+// and its subgraphs (bodies of If, Loop, Scan) are rewritten, each in its own
+// scope, innermost first; values that a subgraph reads from an enclosing
+// graph are never removed or renamed, and are not constants inside it.
 package optimize
 
 import (
@@ -93,7 +94,7 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 		r.disabled[d] = true
 	}
 	g := newGraph(m)
-	if err := check(g); err != nil {
+	if err := checkAll(g); err != nil {
 		return nil, fmt.Errorf("%w: %v", model.ErrInvalid, err)
 	}
 	for step := 0; step < maxSteps; step++ {
@@ -102,17 +103,9 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 			if p.once && step > 0 || r.disabled[p.name] && !p.required {
 				continue
 			}
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
 			before := total(r.res)
-			if err := p.run(g, r); err != nil {
-				return nil, fmt.Errorf("optimize: %s: %w", p.name, err)
-			}
-			g.compact()
-			pruneValueInfo(g)
-			if err := check(g); err != nil {
-				return nil, fmt.Errorf("optimize: after %s the graph is broken (a bug): %w", p.name, err)
+			if err := r.runPass(p, g); err != nil {
+				return nil, err
 			}
 			changed = changed || total(r.res) != before
 		}
@@ -120,11 +113,64 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 			break
 		}
 	}
-	removeUnusedInitializers(g)
-	if err := check(g); err != nil {
+	if err := finish(g); err != nil {
 		return nil, fmt.Errorf("optimize: after removing unused initializers: %w", err)
 	}
 	return r.res, nil
+}
+
+// runPass runs p on the subgraphs of g, innermost first, then on g, and
+// checks each graph after it.
+func (r *run) runPass(p pass, g *graph) error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	subs := g.subgraphs()
+	for _, sub := range subs {
+		if err := r.runPass(p, sub); err != nil {
+			return err
+		}
+	}
+	if len(subs) > 0 {
+		g.touch() // what the subgraphs read from g may have changed
+	}
+	if err := p.run(g, r); err != nil {
+		return fmt.Errorf("optimize: %s%s: %w", g.where, p.name, err)
+	}
+	g.compact()
+	pruneValueInfo(g)
+	if err := check(g); err != nil {
+		return fmt.Errorf("optimize: %safter %s the graph is broken (a bug): %w", g.where, p.name, err)
+	}
+	return nil
+}
+
+// checkAll checks g and its subgraphs.
+func checkAll(g *graph) error {
+	for _, sub := range g.subgraphs() {
+		if err := checkAll(sub); err != nil {
+			return err
+		}
+	}
+	if err := check(g); err != nil {
+		return fmt.Errorf("%s%w", g.where, err)
+	}
+	return nil
+}
+
+// finish removes unused initializers in g and its subgraphs.
+func finish(g *graph) error {
+	subs := g.subgraphs()
+	for _, sub := range subs {
+		if err := finish(sub); err != nil {
+			return err
+		}
+	}
+	if len(subs) > 0 {
+		g.touch()
+	}
+	removeUnusedInitializers(g)
+	return checkAll(g)
 }
 
 func total(res *Result) int64 {
