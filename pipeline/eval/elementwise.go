@@ -35,6 +35,7 @@ var elementwiseOps = []Op{
 	{Name: "Erf", Since: 9, Eval: unary(math.Erf, nil)},
 	{Name: "Sin", Since: 7, Eval: unary(math.Sin, nil)},
 	{Name: "Cos", Since: 7, Eval: unary(math.Cos, nil)},
+	{Name: "Gelu", Since: 20, Eval: evalGelu},
 	{Name: "Identity", Since: 1, Eval: evalIdentity},
 	{Name: "Cast", Since: 6, Eval: evalCast},
 }
@@ -239,4 +240,14 @@ func evalCast(c *Ctx) ([]*tensor.Tensor, error) {
 		}
 	}
 	return []*tensor.Tensor{r}, nil
+}
+
+func evalGelu(c *Ctx) ([]*tensor.Tensor, error) {
+	f := func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
+	if c.Attrs.String("approximate", "none") == "tanh" {
+		f = func(x float64) float64 {
+			return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+		}
+	}
+	return unary(f, nil)(c)
 }

@@ -41,7 +41,7 @@ type Op struct {
 }
 
 // families lists every family's table once.
-var families = [][]Op{elementwiseOps, logicOps, shapeOps, movementOps, generatorOps, linalgOps, nnOps}
+var families = [][]Op{elementwiseOps, logicOps, shapeOps, movementOps, generatorOps, linalgOps, nnOps, reduceOps}
 
 type key struct{ domain, name string }
 

@@ -24,4 +24,6 @@ var passes = []pass{
 	{name: "CommonSubexpressionElimination", run: eliminateCommonSubexpressions},
 	{name: "ConstantFolding", run: foldConstants},
 	{name: "MatMulAddFusion", run: fuseMatMulAdd},
+	{name: "GeluFusion", run: fuseGelu},
+	{name: "LayerNormFusion", run: fuseLayerNorm},
 }
