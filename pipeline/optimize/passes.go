@@ -26,4 +26,5 @@ var passes = []pass{
 	{name: "MatMulAddFusion", run: fuseMatMulAdd},
 	{name: "GeluFusion", run: fuseGelu},
 	{name: "LayerNormFusion", run: fuseLayerNorm},
+	{name: "TransposeOptimizer", run: optimizeTransposes},
 }
