@@ -9,8 +9,17 @@ import (
 func floats(t *tensor.Tensor) []float64 {
 	n := int(t.Len())
 	v := make([]float64, n)
-	for i := range v {
-		v[i] = t.Float64At(i)
+	switch {
+	case t.F32 != nil:
+		for i, x := range t.F32[:n] {
+			v[i] = float64(x)
+		}
+	case t.F64 != nil:
+		copy(v, t.F64)
+	default:
+		for i := range v {
+			v[i] = t.Float64At(i)
+		}
 	}
 	return v
 }

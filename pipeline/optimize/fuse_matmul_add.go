@@ -12,12 +12,14 @@ import (
 // float16 or bfloat16; B has rank 2; C has shape (N), or, when A has rank 2,
 // (1, N), (M, 1) or (M, N). When A has another rank its shape must be fully
 // static, and A is reshaped to (M, K) before the Gemm and the result back
-// after it; such a MatMul is left alone when it projects attention output
-// (Softmax, MatMul, Transpose, Reshape before it) or is one of the projections
-// of an attention block after a LayerNormalization, which attention fusion
-// at higher levels wants intact.
+// after it; such a MatMul is left alone when it is one of the projections of
+// an attention block after a LayerNormalization, or its output projection,
+// which attention fusion at higher levels wants intact (ONNX Runtime 1.30's
+// test; newer versions also skip any MatMul reading Softmax, MatMul,
+// Transpose, Reshape).
 func fuseMatMulAdd(g *graph, r *run) error {
 	var count int64
+	attn := &attentionCache{ln: map[*onnxpb.NodeProto]bool{}, add: map[*onnxpb.NodeProto]bool{}}
 	for _, mm := range append([]*onnxpb.NodeProto{}, g.nodes()...) {
 		if g.removed[mm] || !isOp(mm, "MatMul") || len(mm.GetInput()) != 2 || len(mm.GetOutput()) != 1 {
 			continue
@@ -44,7 +46,7 @@ func fuseMatMulAdd(g *graph, r *run) error {
 		k, n := bDims[0], bDims[1]
 		var m int64
 		if reshape {
-			if _, static := g.staticShape(a); !static || k < 0 || n < 0 || attentionProjection(g, mm) || attentionBlockInput(g, mm, add) {
+			if _, static := g.staticShape(a); !static || k < 0 || n < 0 || attn.inAttention(g, mm, add) {
 				continue
 			}
 			m = tensor.NumElements(aDims[:max(len(aDims)-1, 0)])
@@ -89,33 +91,22 @@ func fuseMatMulAdd(g *graph, r *run) error {
 
 func strPtr(s string) *string { return &s }
 
-// attentionProjection reports whether the MatMul projects the output of an
-// attention block: Softmax -> MatMul -> Transpose -> Reshape -> this MatMul.
-func attentionProjection(g *graph, mm *onnxpb.NodeProto) bool {
-	p := g.producerOf(input(mm, 0))
-	if p != nil && (p.GetOpType() == "Attention" || p.GetOpType() == "MultiHeadAttention") {
-		return true
-	}
-	if !isOp(p, "Reshape") {
-		return false
-	}
-	t := g.producerOf(input(p, 0))
-	if !isOp(t, "Transpose") {
-		return false
-	}
-	av := g.producerOf(input(t, 0))
-	if !isOp(av, "MatMul") {
-		return false
-	}
-	return isOp(g.producerOf(input(av, 0)), "Softmax")
+// attentionCache remembers, during one pass, the attention blocks found so
+// far: the LayerNormalization feeding the Q, K and V projections, and the
+// Add that ends the block's output projection.
+type attentionCache struct {
+	ln, add map[*onnxpb.NodeProto]bool
 }
 
-// attentionBlockInput reports whether the MatMul is one of the Q, K, V
-// projections after a LayerNormalization that feeds three MatMuls and one
-// residual Add (and otherwise only Shape nodes), the Add's other input
-// coming from an Add.
-func attentionBlockInput(g *graph, mm, add *onnxpb.NodeProto) bool {
+// inAttention reports whether the MatMul (with its bias Add) belongs to an
+// attention block: it reads a LayerNormalization that feeds three MatMuls
+// and one residual Add (and otherwise only Shape nodes), or its Add ends
+// the output projection that such a residual Add reads.
+func (c *attentionCache) inAttention(g *graph, mm, add *onnxpb.NodeProto) bool {
 	ln := g.producerOf(input(mm, 0))
+	if c.ln[ln] || c.add[add] {
+		return true
+	}
 	if ln == nil || ln.GetOpType() != "LayerNormalization" || len(ln.GetOutput()) == 0 {
 		return false
 	}
@@ -141,5 +132,10 @@ func attentionBlockInput(g *graph, mm, add *onnxpb.NodeProto) bool {
 	if other == lnOut {
 		other = input(lnAdd, 1)
 	}
-	return isOp(g.producerOf(other), "Add")
+	if p := g.producerOf(other); isOp(p, "Add") {
+		c.ln[ln] = true
+		c.add[p] = true
+		return true
+	}
+	return false
 }

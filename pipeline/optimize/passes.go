@@ -24,6 +24,7 @@ var passes = []pass{
 	{name: "CommonSubexpressionElimination", run: eliminateCommonSubexpressions},
 	{name: "ConstantFolding", run: foldConstants},
 	{name: "MatMulAddFusion", run: fuseMatMulAdd},
+	{name: "ReshapeFusion", run: fuseReshapes},
 	{name: "GeluFusion", run: fuseGelu},
 	{name: "LayerNormFusion", run: fuseLayerNorm},
 	{name: "TransposeOptimizer", run: optimizeTransposes},
