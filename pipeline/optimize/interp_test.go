@@ -74,6 +74,23 @@ var errNoInterp = fmt.Errorf("not interpretable")
 
 // interpret runs m's main graph on inputs and returns its outputs by name.
 func interpret(m *model.Model, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	vals, err := interpretAll(m, inputs)
+	if err != nil {
+		return nil, err
+	}
+	res := map[string]*tensor.Tensor{}
+	for _, vi := range m.Graph().GetOutput() {
+		v, ok := vals[vi.GetName()]
+		if !ok {
+			return nil, fmt.Errorf("output %q not computed", vi.GetName())
+		}
+		res[vi.GetName()] = v
+	}
+	return res, nil
+}
+
+// interpretAll runs m's main graph and returns every value it computes.
+func interpretAll(m *model.Model, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
 	vals := map[string]*tensor.Tensor{}
 	for _, tp := range m.Graph().GetInitializer() {
 		t, err := m.Tensor(tp)
@@ -124,15 +141,7 @@ func interpret(m *model.Model, inputs map[string]*tensor.Tensor) (map[string]*te
 			}
 		}
 	}
-	res := map[string]*tensor.Tensor{}
-	for _, vi := range m.Graph().GetOutput() {
-		v, ok := vals[vi.GetName()]
-		if !ok {
-			return nil, fmt.Errorf("output %q not computed", vi.GetName())
-		}
-		res[vi.GetName()] = v
-	}
-	return res, nil
+	return vals, nil
 }
 
 func constantNode(n *onnxpb.NodeProto) (*tensor.Tensor, error) {
