@@ -3,6 +3,7 @@ package optimize
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
@@ -58,6 +59,25 @@ func BenchmarkChain(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				m := chainModel(blocks)
+				b.StartTimer()
+				if _, err := Run(context.Background(), m, Config{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkModels optimizes the committed transformer models.
+func BenchmarkModels(b *testing.B) {
+	for _, file := range []string{"bert-tiny.onnx", "gpt2-tiny.onnx"} {
+		b.Run(file, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				m, err := model.Load(filepath.Join("..", "..", "testdata", "models", file))
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.StartTimer()
 				if _, err := Run(context.Background(), m, Config{}); err != nil {
 					b.Fatal(err)

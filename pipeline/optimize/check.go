@@ -1,10 +1,6 @@
 package optimize
 
-import (
-	"fmt"
-
-	onnxpb "github.com/quantprep/quantprep/api/onnx"
-)
+import "fmt"
 
 // check verifies the invariants every pass must keep: nodes in topological
 // order, every input defined (by a graph input, an initializer or an earlier
@@ -100,10 +96,4 @@ func removeUnusedInitializers(g *graph) {
 	}
 	gp.Initializer = kept
 	pruneValueInfo(g)
-}
-
-// valueInfoFor returns the value_info entry of name, or nil.
-func valueInfoFor(g *graph, name string) *onnxpb.ValueInfoProto {
-	g.index()
-	return g.info[name]
 }

@@ -14,9 +14,13 @@ type pass struct {
 // individually in Names, Config.Disabled and Result.Rewrites.
 const rulePassName = "Level1_RuleBasedTransformer"
 
-// passes is ONNX Runtime's level-1 transformer list, in its order, with what
-// this package implements. Turning Constant nodes into initializers is what
-// ONNX Runtime does when it loads a graph, before any transformer.
+// passes is ONNX Runtime's level-1 transformer list (1.30), in its order.
+// Turning Constant nodes into initializers is what ONNX Runtime does when it
+// loads a graph, before any transformer. Not here: DoubleQDQPairsRemover,
+// QDQPropagationTransformer, WeightBiasQuantization and
+// EnsureUniqueDQForNodeUnit (they act on models that are quantized already,
+// which pre-processing does not see), FreeDimensionOverrideTransformer (no
+// overrides are ever configured) and RocmBlasAltImpl (ROCm only).
 var passes = []pass{
 	{name: "ConstantToInitializer", required: true, once: true, run: constantsToInitializers},
 	{name: rulePassName, run: applyRules},
