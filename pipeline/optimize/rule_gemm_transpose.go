@@ -14,6 +14,9 @@ var fuseGemmTranspose = rule{
 	name: "GemmTransposeFusion",
 	ops:  []string{"Gemm"},
 	apply: func(g *graph, gemm *onnxpb.NodeProto) bool {
+		if len(gemm.GetInput()) < 2 || len(gemm.GetOutput()) != 1 {
+			return false
+		}
 		done := false
 		for i, flag := range []string{"transA", "transB"} {
 			in := input(gemm, i)
