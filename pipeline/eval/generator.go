@@ -50,6 +50,9 @@ func evalRange(c *Ctx) ([]*tensor.Tensor, error) {
 	if s.DType != l.DType || s.DType != d.DType {
 		return nil, fmt.Errorf("input types differ")
 	}
+	if s.Len() != 1 || l.Len() != 1 || d.Len() != 1 {
+		return nil, fmt.Errorf("start, limit and delta must be scalars")
+	}
 	if s.I64 != nil {
 		start, limit, delta := s.I64[0], l.I64[0], d.I64[0]
 		if delta == 0 {

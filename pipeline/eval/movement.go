@@ -315,6 +315,11 @@ func evalExpand(c *Ctx) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shape: %w", err)
 	}
+	for _, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("negative dim in shape %v", shape)
+		}
+	}
 	dims, err := broadcastDims(x.Dims, shape)
 	if err != nil {
 		return nil, err

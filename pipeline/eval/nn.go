@@ -275,11 +275,13 @@ func evalClip(c *Ctx) ([]*tensor.Tensor, error) {
 		return nil, unsupported("Clip of %s", x.DType)
 	}
 	lo, hi := math.Inf(-1), math.Inf(1)
-	if t := c.Input(1); t != nil {
-		lo = t.Float64At(0)
-	}
-	if t := c.Input(2); t != nil {
-		hi = t.Float64At(0)
+	for i, p := range []*float64{&lo, &hi} {
+		if t := c.Input(i + 1); t != nil {
+			if t.Len() != 1 || t.DType != x.DType {
+				return nil, fmt.Errorf("bound %d must be one %s", i+1, x.DType)
+			}
+			*p = t.Float64At(0)
+		}
 	}
 	out := make([]float64, x.Len())
 	for i := range out {

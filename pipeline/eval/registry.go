@@ -78,13 +78,20 @@ func Lookup(domain, name string, opset int64) (Kernel, bool) {
 	return nil, false
 }
 
-// Run evaluates one node on its constant inputs.
-func Run(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+// Run evaluates one node on its constant inputs. A kernel that panics on
+// inputs it should have rejected (a bug) yields an error, so that folding
+// skips the node instead of taking the process down.
+func Run(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor) (out []*tensor.Tensor, err error) {
 	k, ok := Lookup(n.GetDomain(), n.GetOpType(), opset)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoKernel, n.GetOpType())
 	}
-	out, err := k(&Ctx{In: in, Attrs: Attrs(n.GetAttribute()), NumOutputs: len(n.GetOutput()), Opset: opset})
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("node %q (%s): kernel failed (a bug): %v", n.GetName(), n.GetOpType(), p)
+		}
+	}()
+	out, err = k(&Ctx{In: in, Attrs: Attrs(n.GetAttribute()), NumOutputs: len(n.GetOutput()), Opset: opset})
 	if err != nil {
 		return nil, fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
 	}
