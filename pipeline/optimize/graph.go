@@ -9,11 +9,12 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-// graph wraps the main graph of a model with the indexes that passes query:
-// producer and consumers of every value, initializers, graph inputs and
-// outputs, and what value_info knows about types and shapes. Indexes are
-// rebuilt lazily after an edit, so a pass edits the proto through the helpers
-// below and never holds a stale index across an edit.
+// graph wraps one graph of a model (the main graph or a subgraph) with the
+// indexes that passes query: producer and consumers of every value,
+// initializers, graph inputs and outputs, and what value_info knows about
+// types and shapes. Passes edit the proto only through the helpers below,
+// which keep the indexes current; a full rebuild happens on first use and
+// after edits that touch nodes with subgraphs.
 type graph struct {
 	m     *model.Model
 	g     *onnxpb.GraphProto

@@ -91,6 +91,11 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 			sort.Strings(names)
 			return nil, fmt.Errorf("optimize: unknown pass or rule %q to disable (known: %v)", d, names)
 		}
+		for _, p := range passes {
+			if p.name == d && p.required {
+				return nil, fmt.Errorf("optimize: %s cannot be disabled: the other passes rely on it", d)
+			}
+		}
 		r.disabled[d] = true
 	}
 	g := newGraph(m)

@@ -73,6 +73,7 @@ g (float[2] x) => (float[2] y) { a = Identity (x) b = Relu (a) c = Relu (a) y = 
 		{[]string{"EliminateIdentity"}, 3, map[string]int64{"CommonSubexpressionElimination": 1}, ""},
 		{[]string{"EliminateIdentity", "CommonSubexpressionElimination"}, 4, map[string]int64{}, ""},
 		{[]string{"NoSuchPass"}, 0, nil, `unknown pass or rule "NoSuchPass"`},
+		{[]string{"ConstantToInitializer"}, 0, nil, "cannot be disabled"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.disabled, ","), func(t *testing.T) {
