@@ -3,6 +3,7 @@ package optimize
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,6 +115,12 @@ func TestNames(t *testing.T) {
 	}
 	if !seen["ConstantFolding"] || !seen["ConvBNFusion"] || seen[rulePassName] {
 		t.Errorf("Names() = %v", Names())
+	}
+	// Every pass and rule has golden cases.
+	for n := range seen {
+		if files, _ := filepath.Glob(filepath.Join("testdata", n, "*.txtar")); len(files) == 0 {
+			t.Errorf("no testdata/%s/*.txtar", n)
+		}
 	}
 }
 
