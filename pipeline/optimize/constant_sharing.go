@@ -24,7 +24,7 @@ func shareConstants(g *graph, r *run) error {
 		if g.inputs[name] || g.outputs[name] || g.implicit[name] || len(g.consumers[name]) == 0 {
 			continue
 		}
-		t := g.constant(name)
+		t := g.small(name, 1)
 		if t == nil || !shareable[t.DType] || len(t.Dims) > 1 || t.Len() != 1 {
 			continue
 		}

@@ -257,9 +257,27 @@ func (g *graph) constant(name string) *tensor.Tensor {
 	return t
 }
 
+// small returns the value of a constant of at most max elements, judged from
+// its dims before anything is decoded: rules that look for a scalar or a
+// shape must not decode (or read from external data) every large weight
+// they meet.
+func (g *graph) small(name string, max int64) *tensor.Tensor {
+	tp := g.initializer(name)
+	if tp == nil {
+		return nil
+	}
+	if n := tensor.NumElements(tp.GetDims()); n < 0 || n > max {
+		return nil
+	}
+	return g.constant(name)
+}
+
+// maxShapeElems bounds the constants read as shapes, axes or indices.
+const maxShapeElems = 1 << 12
+
 // scalarConst returns the single value of a constant with one element.
 func (g *graph) scalarConst(name string) (float64, bool) {
-	t := g.constant(name)
+	t := g.small(name, 1)
 	if t == nil || t.Len() != 1 {
 		return 0, false
 	}

@@ -14,7 +14,7 @@ var fuseDivMul = rule{
 		if len(div.GetInput()) != 2 || len(div.GetOutput()) != 1 {
 			return false
 		}
-		one := g.constant(input(div, 0))
+		one := g.small(input(div, 0), 1)
 		if one == nil || one.Len() != 1 || one.Float64At(0) != 1 || !one.DType.IsFloat() {
 			return false
 		}

@@ -25,9 +25,9 @@ var eliminateNoop = rule{
 			if ci == 0 && !commutes {
 				break
 			}
-			c := g.constant(n.GetInput()[ci])
+			c := g.small(n.GetInput()[ci], 1)
 			x := n.GetInput()[1-ci]
-			if c == nil || c.Len() != 1 || c.Float64At(0) != neutral || g.constant(x) != nil {
+			if c == nil || c.Len() != 1 || c.Float64At(0) != neutral || g.initializer(x) != nil {
 				continue
 			}
 			if xt := g.typeOf(x, 0); xt == tensor.Undefined || xt != c.DType {

@@ -30,7 +30,7 @@ var fusePad = rule{
 				return false
 			}
 			if v := input(pad, 2); v != "" {
-				c := g.constant(v)
+				c := g.small(v, 1)
 				if c == nil || c.Len() != 1 || c.Float64At(0) != 0 {
 					return false
 				}

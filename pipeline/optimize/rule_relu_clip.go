@@ -31,7 +31,7 @@ var fuseReluClip = rule{
 		} else {
 			var lo *tensor.Tensor
 			if name := input(clip, 1); name != "" {
-				if lo = g.constant(name); lo == nil || lo.Len() != 1 {
+				if lo = g.small(name, 1); lo == nil || lo.Len() != 1 {
 					return false
 				}
 			} else {

@@ -73,7 +73,7 @@ var eliminateSlice = rule{
 
 // constInts returns the values of a constant integer initializer.
 func constInts(g *graph, name string) ([]int64, bool) {
-	t := g.constant(name)
+	t := g.small(name, maxShapeElems)
 	if t == nil || !t.DType.IsInt() {
 		return nil, false
 	}

@@ -24,7 +24,7 @@ var eliminateUnsqueeze = rule{
 		}
 		ins := []*tensor.Tensor{x}
 		if axes := input(n, 1); axes != "" {
-			a := g.constant(axes)
+			a := g.small(axes, maxShapeElems)
 			if a == nil {
 				return false
 			}
