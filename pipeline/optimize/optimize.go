@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/quantprep/quantprep/pipeline/model"
 )
@@ -29,7 +30,10 @@ type Config struct {
 type Result struct {
 	// Rewrites counts the rewrites of each pass or rule, by name.
 	Rewrites map[string]int64
-	Warnings []string
+	// Durations is the time each pass took, summed over steps and subgraphs,
+	// by pass name; the rules run inside "Level1_RuleBasedTransformer".
+	Durations map[string]time.Duration
+	Warnings  []string
 }
 
 // maxSteps bounds the repetitions of the pass table; ONNX Runtime's default
@@ -84,7 +88,7 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 	for _, n := range Names() {
 		known[n] = true
 	}
-	r := &run{ctx: ctx, disabled: map[string]bool{}, res: &Result{Rewrites: map[string]int64{}}, warned: map[string]bool{}}
+	r := &run{ctx: ctx, disabled: map[string]bool{}, res: &Result{Rewrites: map[string]int64{}, Durations: map[string]time.Duration{}}, warned: map[string]bool{}}
 	for _, d := range cfg.Disabled {
 		if !known[d] {
 			names := Names()
@@ -139,7 +143,10 @@ func (r *run) runPass(p pass, g *graph) error {
 	if len(subs) > 0 {
 		g.touch() // what the subgraphs read from g may have changed
 	}
-	if err := p.run(g, r); err != nil {
+	start := time.Now()
+	err := p.run(g, r)
+	r.res.Durations[p.name] += time.Since(start)
+	if err != nil {
 		return fmt.Errorf("optimize: %s%s: %w", g.where, p.name, err)
 	}
 	g.compact()
