@@ -89,6 +89,7 @@ func removeUnusedInitializers(g *graph) {
 			kept = append(kept, t)
 		} else {
 			delete(g.inits, name)
+			delete(g.values, t)
 		}
 	}
 	for i := len(kept); i < len(gp.Initializer); i++ {
