@@ -1,17 +1,27 @@
 // Package optimize rewrites a model's graph as ONNX Runtime's basic optimization
 // level does: constant folding, redundant node elimination and fusions.
+//
+// Passes run in an ordered table (passes.go); one of them applies the rewrite
+// rules (rules.go) node by node. The table is repeated until nothing changes,
+// at most maxSteps times, as ONNX Runtime's transformer manager does. After
+// every pass the graph's invariants are checked (check.go). The main graph
+// and its subgraphs (bodies of If, Loop, Scan) are rewritten, each in its own
+// scope, innermost first; values that a subgraph reads from an enclosing
+// graph are never removed or renamed, and are not constants inside it.
 package optimize
 
 import (
 	"context"
 	"fmt"
+	"sort"
+	"time"
 
 	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // Config selects passes.
 type Config struct {
-	// Disabled names passes or rules not to run.
+	// Disabled names passes or rules not to run (see Names).
 	Disabled []string
 	Verbose  int
 }
@@ -20,10 +30,165 @@ type Config struct {
 type Result struct {
 	// Rewrites counts the rewrites of each pass or rule, by name.
 	Rewrites map[string]int64
-	Warnings []string
+	// Durations is the time each pass took, summed over steps and subgraphs,
+	// by pass name; the rules run inside "Level1_RuleBasedTransformer".
+	Durations map[string]time.Duration
+	Warnings  []string
+}
+
+// maxSteps bounds the repetitions of the pass table; ONNX Runtime's default
+// for max_num_graph_transformation_steps is the same.
+const maxSteps = 10
+
+// Names lists the passes and rules in the order they run; these are the values
+// Config.Disabled accepts and the keys of Result.Rewrites.
+func Names() []string {
+	var names []string
+	for _, p := range passes {
+		if p.name == rulePassName {
+			for _, r := range rules {
+				names = append(names, r.name)
+			}
+			continue
+		}
+		names = append(names, p.name)
+	}
+	return names
+}
+
+// run is the state of one optimization run that passes report to.
+type run struct {
+	ctx      context.Context
+	disabled map[string]bool
+	res      *Result
+	warned   map[string]bool
+}
+
+func (r *run) count(name string, n int64) {
+	if n != 0 {
+		r.res.Rewrites[name] += n
+	}
+}
+
+// warn records a warning once, however many steps repeat it.
+func (r *run) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !r.warned[msg] {
+		r.warned[msg] = true
+		r.res.Warnings = append(r.res.Warnings, msg)
+	}
 }
 
 // Run optimizes m in place.
 func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
-	return nil, fmt.Errorf("%w: graph optimization is not built yet", model.ErrUnsupported)
+	if m == nil || m.Graph() == nil {
+		return nil, fmt.Errorf("%w: no graph", model.ErrInvalid)
+	}
+	known := map[string]bool{}
+	for _, n := range Names() {
+		known[n] = true
+	}
+	r := &run{ctx: ctx, disabled: map[string]bool{}, res: &Result{Rewrites: map[string]int64{}, Durations: map[string]time.Duration{}}, warned: map[string]bool{}}
+	for _, d := range cfg.Disabled {
+		if !known[d] {
+			names := Names()
+			sort.Strings(names)
+			return nil, fmt.Errorf("optimize: unknown pass or rule %q to disable (known: %v)", d, names)
+		}
+		for _, p := range passes {
+			if p.name == d && p.required {
+				return nil, fmt.Errorf("optimize: %s cannot be disabled: the other passes rely on it", d)
+			}
+		}
+		r.disabled[d] = true
+	}
+	g := newGraph(m)
+	if err := checkAll(g); err != nil {
+		return nil, fmt.Errorf("%w: %v", model.ErrInvalid, err)
+	}
+	for step := 0; step < maxSteps; step++ {
+		changed := false
+		for _, p := range passes {
+			if p.once && step > 0 || r.disabled[p.name] && !p.required {
+				continue
+			}
+			before := total(r.res)
+			if err := r.runPass(p, g); err != nil {
+				return nil, err
+			}
+			changed = changed || total(r.res) != before
+		}
+		if !changed {
+			break
+		}
+	}
+	if err := finish(g); err != nil {
+		return nil, fmt.Errorf("optimize: after removing unused initializers: %w", err)
+	}
+	return r.res, nil
+}
+
+// runPass runs p on the subgraphs of g, innermost first, then on g, and
+// checks each graph after it.
+func (r *run) runPass(p pass, g *graph) error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	subs := g.subgraphs()
+	for _, sub := range subs {
+		if err := r.runPass(p, sub); err != nil {
+			return err
+		}
+	}
+	if len(subs) > 0 {
+		g.touch() // what the subgraphs read from g may have changed
+	}
+	start := time.Now()
+	err := p.run(g, r)
+	r.res.Durations[p.name] += time.Since(start)
+	if err != nil {
+		return fmt.Errorf("optimize: %s%s: %w", g.where, p.name, err)
+	}
+	g.compact()
+	pruneValueInfo(g)
+	if err := check(g); err != nil {
+		return fmt.Errorf("optimize: %safter %s the graph is broken (a bug): %w", g.where, p.name, err)
+	}
+	return nil
+}
+
+// checkAll checks g and its subgraphs.
+func checkAll(g *graph) error {
+	for _, sub := range g.subgraphs() {
+		if err := checkAll(sub); err != nil {
+			return err
+		}
+	}
+	if err := check(g); err != nil {
+		return fmt.Errorf("%s%w", g.where, err)
+	}
+	return nil
+}
+
+// finish removes unused initializers in g and its subgraphs.
+func finish(g *graph) error {
+	subs := g.subgraphs()
+	for _, sub := range subs {
+		if err := finish(sub); err != nil {
+			return err
+		}
+	}
+	if len(subs) > 0 {
+		g.touch()
+	}
+	removeUnusedInitializers(g)
+	return checkAll(g)
+}
+
+func total(res *Result) int64 {
+	var n int64
+	for _, v := range res.Rewrites {
+		n += v
+	}
+	return n
 }

@@ -1,0 +1,253 @@
+package eval
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// elementwiseOps: arithmetic with numpy broadcasting, unary math, Cast, Identity.
+// Float values are computed in float64 and rounded once to the element type,
+// which gives the correctly rounded float32 result for + - * / and sqrt.
+var elementwiseOps = []Op{
+	{Name: "Add", Since: 7, Eval: binaryArith(func(a, b float64) float64 { return a + b }, func(a, b int64) (int64, error) { return a + b, nil })},
+	{Name: "Sub", Since: 7, Eval: binaryArith(func(a, b float64) float64 { return a - b }, func(a, b int64) (int64, error) { return a - b, nil })},
+	{Name: "Mul", Since: 7, Eval: binaryArith(func(a, b float64) float64 { return a * b }, func(a, b int64) (int64, error) { return a * b, nil })},
+	{Name: "Div", Since: 7, Eval: binaryArith(func(a, b float64) float64 { return a / b }, intDiv)},
+	{Name: "Pow", Since: 7, Eval: evalPow},
+	{Name: "Max", Since: 8, Eval: variadic(math.Max, func(a, b int64) (int64, error) { return max(a, b), nil })},
+	{Name: "Min", Since: 8, Eval: variadic(math.Min, func(a, b int64) (int64, error) { return min(a, b), nil })},
+	{Name: "Sum", Since: 8, Eval: variadic(func(a, b float64) float64 { return a + b }, func(a, b int64) (int64, error) { return a + b, nil })},
+	{Name: "Neg", Since: 6, Eval: unary(func(x float64) float64 { return -x }, func(x int64) int64 { return -x })},
+	{Name: "Abs", Since: 6, Eval: unary(math.Abs, func(x int64) int64 { return max(x, -x) })},
+	{Name: "Sign", Since: 9, Eval: unary(sign, func(x int64) int64 { return int64(sign(float64(x))) })},
+	{Name: "Sqrt", Since: 6, Eval: unary(math.Sqrt, nil)},
+	{Name: "Exp", Since: 6, Eval: unary(math.Exp, nil)},
+	{Name: "Log", Since: 6, Eval: unary(math.Log, nil)},
+	{Name: "Reciprocal", Since: 6, Eval: unary(func(x float64) float64 { return 1 / x }, nil)},
+	{Name: "Floor", Since: 6, Eval: unary(math.Floor, nil)},
+	{Name: "Ceil", Since: 6, Eval: unary(math.Ceil, nil)},
+	{Name: "Round", Since: 11, Eval: unary(math.RoundToEven, nil)},
+	{Name: "Relu", Since: 6, Eval: unary(func(x float64) float64 { return max(x, 0) }, func(x int64) int64 { return max(x, 0) })},
+	{Name: "Sigmoid", Since: 6, Eval: unary(func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }, nil)},
+	{Name: "Tanh", Since: 6, Eval: unary(math.Tanh, nil)},
+	{Name: "Erf", Since: 9, Eval: unary(math.Erf, nil)},
+	{Name: "Sin", Since: 7, Eval: unary(math.Sin, nil)},
+	{Name: "Cos", Since: 7, Eval: unary(math.Cos, nil)},
+	{Name: "Gelu", Since: 20, Eval: evalGelu},
+	{Name: "Identity", Since: 1, Eval: evalIdentity},
+	{Name: "Cast", Since: 6, Eval: evalCast},
+}
+
+func sign(x float64) float64 {
+	switch {
+	case x > 0:
+		return 1
+	case x < 0:
+		return -1
+	}
+	return x
+}
+
+func intDiv(a, b int64) (int64, error) {
+	if b == 0 {
+		return 0, fmt.Errorf("integer division by zero")
+	}
+	return a / b, nil
+}
+
+// apply2 computes f over the broadcast of a and b; the result has type out.
+func apply2(a, b *tensor.Tensor, out tensor.DType, f func(x, y float64) float64, fi func(x, y int64) (int64, error)) (*tensor.Tensor, error) {
+	dims, err := broadcastDims(a.Dims, b.Dims)
+	if err != nil {
+		return nil, err
+	}
+	ia, ib := broadcastIndex(a.Dims, dims), broadcastIndex(b.Dims, dims)
+	r := tensor.New(out, dims)
+	switch {
+	case r.F32 != nil:
+		for i := range r.F32 {
+			r.F32[i] = float32(f(a.Float64At(int(ia[i])), b.Float64At(int(ib[i]))))
+		}
+	case r.F64 != nil:
+		for i := range r.F64 {
+			r.F64[i] = f(a.Float64At(int(ia[i])), b.Float64At(int(ib[i])))
+		}
+	case r.I64 != nil:
+		if fi == nil || a.I64 == nil || b.I64 == nil {
+			return nil, unsupported("integer inputs")
+		}
+		for i := range r.I64 {
+			v, err := fi(a.I64[ia[i]], b.I64[ib[i]])
+			if err != nil {
+				return nil, err
+			}
+			r.I64[i] = wrapInt(out, v)
+		}
+	default:
+		return nil, unsupported("element type %s", out)
+	}
+	return r, nil
+}
+
+func binaryArith(f func(x, y float64) float64, fi func(x, y int64) (int64, error)) Kernel {
+	return func(c *Ctx) ([]*tensor.Tensor, error) {
+		if err := need(c, 2); err != nil {
+			return nil, err
+		}
+		a, b := c.In[0], c.In[1]
+		if a.DType != b.DType {
+			return nil, fmt.Errorf("input types differ: %s and %s", a.DType, b.DType)
+		}
+		r, err := apply2(a, b, a.DType, f, fi)
+		return []*tensor.Tensor{r}, err
+	}
+}
+
+func variadic(f func(x, y float64) float64, fi func(x, y int64) (int64, error)) Kernel {
+	return func(c *Ctx) ([]*tensor.Tensor, error) {
+		if len(c.In) == 0 {
+			return nil, fmt.Errorf("no inputs")
+		}
+		if err := need(c, len(c.In)); err != nil {
+			return nil, err
+		}
+		acc := c.In[0]
+		for _, t := range c.In[1:] {
+			if t.DType != acc.DType {
+				return nil, fmt.Errorf("input types differ: %s and %s", acc.DType, t.DType)
+			}
+			var err error
+			if acc, err = apply2(acc, t, acc.DType, f, fi); err != nil {
+				return nil, err
+			}
+		}
+		if len(c.In) == 1 {
+			acc = pick(acc, acc.Dims, iota64(acc.Len()))
+		}
+		return []*tensor.Tensor{acc}, nil
+	}
+}
+
+func evalPow(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 2); err != nil {
+		return nil, err
+	}
+	a, b := c.In[0], c.In[1]
+	ipow := func(x, y int64) (int64, error) { return int64(math.Pow(float64(x), float64(y))), nil }
+	if a.I64 != nil && b.I64 == nil {
+		return nil, unsupported("integer base with float exponent")
+	}
+	r, err := apply2(a, b, a.DType, math.Pow, ipow)
+	return []*tensor.Tensor{r}, err
+}
+
+func unary(f func(float64) float64, fi func(int64) int64) Kernel {
+	return func(c *Ctx) ([]*tensor.Tensor, error) {
+		if err := need(c, 1); err != nil {
+			return nil, err
+		}
+		x := c.In[0]
+		r := tensor.New(x.DType, x.Dims)
+		switch {
+		case r.F32 != nil:
+			for i, v := range x.F32 {
+				r.F32[i] = float32(f(float64(v)))
+			}
+		case r.F64 != nil:
+			for i, v := range x.F64 {
+				r.F64[i] = f(v)
+			}
+		case r.I64 != nil && fi != nil:
+			for i, v := range x.I64 {
+				r.I64[i] = wrapInt(x.DType, fi(v))
+			}
+		default:
+			return nil, unsupported("element type %s", x.DType)
+		}
+		return []*tensor.Tensor{r}, nil
+	}
+}
+
+func iota64(n int64) []int64 {
+	idx := make([]int64, n)
+	for i := range idx {
+		idx[i] = int64(i)
+	}
+	return idx
+}
+
+func evalIdentity(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	return []*tensor.Tensor{pick(x, x.Dims, iota64(x.Len()))}, nil
+}
+
+// evalCast converts between the numeric types and bool. Float to integer
+// truncates toward zero; values narrow to the target's width; float16 and
+// bfloat16 results are rounded to their precision so that later folds see
+// the stored value.
+func evalCast(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	to := tensor.DType(c.Attrs.Int("to", 0))
+	if !to.Decodable() || !x.DType.Decodable() {
+		return nil, unsupported("cast from %s to %s", x.DType, to)
+	}
+	if to == tensor.String || x.DType == tensor.String {
+		return nil, unsupported("cast from %s to %s", x.DType, to)
+	}
+	r := tensor.New(to, x.Dims)
+	n := int(x.Len())
+	for i := 0; i < n; i++ {
+		switch {
+		case r.F32 != nil:
+			v := float32(x.Float64At(i))
+			if x.I64 != nil && x.DType != tensor.Uint64 {
+				v = float32(x.I64[i])
+			}
+			switch to {
+			case tensor.Float16:
+				v = tensor.HalfToFloat(tensor.FloatToHalf(v))
+			case tensor.BFloat16:
+				v = math.Float32frombits(uint32(tensor.FloatToBFloat16(v)) << 16)
+			}
+			r.F32[i] = v
+		case r.F64 != nil:
+			r.F64[i] = x.Float64At(i)
+		default:
+			var v int64
+			if x.I64 != nil {
+				v = x.I64[i]
+			} else {
+				f := x.Float64At(i)
+				if to == tensor.Bool {
+					if f != 0 {
+						v = 1
+					}
+				} else if math.IsNaN(f) || math.IsInf(f, 0) {
+					return nil, unsupported("cast of %v to %s", f, to)
+				} else {
+					v = int64(f)
+				}
+			}
+			r.I64[i] = wrapInt(to, v)
+		}
+	}
+	return []*tensor.Tensor{r}, nil
+}
+
+func evalGelu(c *Ctx) ([]*tensor.Tensor, error) {
+	f := func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
+	if c.Attrs.String("approximate", "none") == "tanh" {
+		f = func(x float64) float64 {
+			return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+		}
+	}
+	return unary(f, nil)(c)
+}

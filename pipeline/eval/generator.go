@@ -1,0 +1,134 @@
+package eval
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// generatorOps: operators whose output is made from a shape or a few scalars.
+var generatorOps = []Op{
+	{Name: "ConstantOfShape", Since: 9, Eval: evalConstantOfShape},
+	{Name: "Range", Since: 11, Eval: evalRange},
+	{Name: "Trilu", Since: 14, Eval: evalTrilu},
+}
+
+// maxGenerated bounds the elements a generator may make, so that a fold
+// cannot blow a model up.
+const maxGenerated = 1 << 26
+
+func evalConstantOfShape(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	shape, err := ints(c.In[0])
+	if err != nil {
+		return nil, fmt.Errorf("shape: %w", err)
+	}
+	n := tensor.NumElements(shape)
+	if n < 0 || n > maxGenerated {
+		return nil, fmt.Errorf("shape %v is invalid or too large", shape)
+	}
+	value := tensor.FromFloat32s(nil, []float32{0})
+	if tp := c.Attrs.Tensor("value"); tp != nil {
+		if value, err = tensor.Decode(tp, nil); err != nil {
+			return nil, err
+		}
+		if value.Len() != 1 {
+			return nil, fmt.Errorf("value has %d elements, want 1", value.Len())
+		}
+	}
+	return []*tensor.Tensor{pick(value, shape, make([]int64, n))}, nil
+}
+
+func evalRange(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 3); err != nil {
+		return nil, err
+	}
+	s, l, d := c.In[0], c.In[1], c.In[2]
+	if s.DType != l.DType || s.DType != d.DType {
+		return nil, fmt.Errorf("input types differ")
+	}
+	if s.Len() != 1 || l.Len() != 1 || d.Len() != 1 {
+		return nil, fmt.Errorf("start, limit and delta must be scalars")
+	}
+	if s.I64 != nil {
+		start, limit, delta := s.I64[0], l.I64[0], d.I64[0]
+		if delta == 0 {
+			return nil, fmt.Errorf("delta 0")
+		}
+		n := max(0, (limit-start+delta-sgn(delta))/delta)
+		if n > maxGenerated {
+			return nil, fmt.Errorf("range of %d elements is too large", n)
+		}
+		r := tensor.New(s.DType, []int64{n})
+		for i := range r.I64 {
+			r.I64[i] = start + int64(i)*delta
+		}
+		return []*tensor.Tensor{r}, nil
+	}
+	start, limit, delta := s.Float64At(0), l.Float64At(0), d.Float64At(0)
+	if delta == 0 {
+		return nil, fmt.Errorf("delta 0")
+	}
+	fn := math.Max(0, math.Ceil((limit-start)/delta))
+	if fn > maxGenerated {
+		return nil, fmt.Errorf("range of %v elements is too large", fn)
+	}
+	n := int64(fn)
+	r := tensor.New(s.DType, []int64{n})
+	for i := int64(0); i < n; i++ {
+		v := start + float64(i)*delta
+		if r.F32 != nil {
+			r.F32[i] = float32(v)
+		} else {
+			r.F64[i] = v
+		}
+	}
+	return []*tensor.Tensor{r}, nil
+}
+
+func sgn(v int64) int64 {
+	if v < 0 {
+		return -1
+	}
+	return 1
+}
+
+func evalTrilu(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if len(x.Dims) < 2 {
+		return nil, fmt.Errorf("rank %d, want at least 2", len(x.Dims))
+	}
+	k := int64(0)
+	if t := c.Input(1); t != nil {
+		v, err := ints(t)
+		if err != nil || len(v) != 1 {
+			return nil, fmt.Errorf("k must be one integer")
+		}
+		k = v[0]
+	}
+	upper := c.Attrs.Int("upper", 1) != 0
+	rows, cols := x.Dims[len(x.Dims)-2], x.Dims[len(x.Dims)-1]
+	zero := tensor.New(x.DType, nil)
+	both := concatFlat(x, zero)
+	idx := make([]int64, x.Len())
+	for i := range idx {
+		j := int64(i) % cols
+		r := (int64(i) / cols) % rows
+		keep := j-r >= k
+		if !upper {
+			keep = j-r <= k
+		}
+		if keep {
+			idx[i] = int64(i)
+		} else {
+			idx[i] = x.Len()
+		}
+	}
+	return []*tensor.Tensor{pick(both, x.Dims, idx)}, nil
+}

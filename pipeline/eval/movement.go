@@ -1,0 +1,431 @@
+package eval
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// movementOps: operators that select, reorder or repeat elements. Each computes
+// the source index of every output element and hands it to pick, so they work
+// on every element type.
+var movementOps = []Op{
+	{Name: "Concat", Since: 4, Eval: evalConcat},
+	{Name: "Gather", Since: 1, Eval: evalGather},
+	{Name: "Transpose", Since: 1, Eval: evalTranspose},
+	{Name: "Slice", Since: 1, Eval: evalSlice},
+	{Name: "Slice", Since: 10, Eval: evalSlice},
+	{Name: "Split", Since: 2, Eval: evalSplit},
+	{Name: "Split", Since: 13, Eval: evalSplit},
+	{Name: "Expand", Since: 8, Eval: evalExpand},
+	{Name: "Tile", Since: 6, Eval: evalTile},
+	{Name: "Pad", Since: 11, Eval: evalPad},
+}
+
+// forEachIndex calls f with every multi-index of dims in row-major order.
+func forEachIndex(dims []int64, f func(ix []int64)) {
+	n := tensor.NumElements(dims)
+	ix := make([]int64, len(dims))
+	for i := int64(0); i < n; i++ {
+		f(ix)
+		for a := len(dims) - 1; a >= 0; a-- {
+			ix[a]++
+			if ix[a] < dims[a] {
+				break
+			}
+			ix[a] = 0
+		}
+	}
+}
+
+func evalConcat(c *Ctx) ([]*tensor.Tensor, error) {
+	if len(c.In) == 0 {
+		return nil, fmt.Errorf("no inputs")
+	}
+	if err := need(c, len(c.In)); err != nil {
+		return nil, err
+	}
+	first := c.In[0]
+	axis, err := normAxis(c.Attrs.Int("axis", 0), len(first.Dims))
+	if err != nil {
+		return nil, err
+	}
+	dims := append([]int64{}, first.Dims...)
+	dims[axis] = 0
+	offsets := make([]int64, len(c.In))
+	base := int64(0)
+	for i, t := range c.In {
+		if t.DType != first.DType || len(t.Dims) != len(first.Dims) {
+			return nil, fmt.Errorf("input %d: %s%v does not concatenate with %s%v", i, t.DType, t.Dims, first.DType, first.Dims)
+		}
+		for a := range t.Dims {
+			if a != axis && t.Dims[a] != first.Dims[a] {
+				return nil, fmt.Errorf("input %d: dims %v do not match %v", i, t.Dims, first.Dims)
+			}
+		}
+		dims[axis] += t.Dims[axis]
+		offsets[i] = base
+		base += t.Len()
+	}
+	all := concatFlat(c.In...)
+	idx := make([]int64, 0, tensor.NumElements(dims))
+	outer := tensor.NumElements(dims[:axis])
+	for o := int64(0); o < outer; o++ {
+		for i, t := range c.In {
+			block := tensor.NumElements(t.Dims[axis:])
+			for k := int64(0); k < block; k++ {
+				idx = append(idx, offsets[i]+o*block+k)
+			}
+		}
+	}
+	return []*tensor.Tensor{pick(all, dims, idx)}, nil
+}
+
+func evalGather(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 2); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	ind, err := ints(c.In[1])
+	if err != nil {
+		return nil, fmt.Errorf("indices: %w", err)
+	}
+	axis, err := normAxis(c.Attrs.Int("axis", 0), len(x.Dims))
+	if err != nil {
+		return nil, err
+	}
+	dims := append(append(append([]int64{}, x.Dims[:axis]...), c.In[1].Dims...), x.Dims[axis+1:]...)
+	outer := tensor.NumElements(x.Dims[:axis])
+	inner := tensor.NumElements(x.Dims[axis+1:])
+	n := x.Dims[axis]
+	idx := make([]int64, 0, tensor.NumElements(dims))
+	for o := int64(0); o < outer; o++ {
+		for _, j := range ind {
+			if j < 0 {
+				j += n
+			}
+			if j < 0 || j >= n {
+				return nil, fmt.Errorf("index %d out of range for dim %d", j, n)
+			}
+			for k := int64(0); k < inner; k++ {
+				idx = append(idx, (o*n+j)*inner+k)
+			}
+		}
+	}
+	return []*tensor.Tensor{pick(x, dims, idx)}, nil
+}
+
+func evalTranspose(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	rank := len(x.Dims)
+	perm, ok := c.Attrs.Ints("perm")
+	if !ok {
+		perm = make([]int64, rank)
+		for i := range perm {
+			perm[i] = int64(rank - 1 - i)
+		}
+	}
+	if len(perm) != rank {
+		return nil, fmt.Errorf("perm %v for rank %d", perm, rank)
+	}
+	st := strides(x.Dims)
+	dims := make([]int64, rank)
+	pst := make([]int64, rank)
+	seen := make([]bool, rank)
+	for i, p := range perm {
+		if p < 0 || p >= int64(rank) || seen[p] {
+			return nil, fmt.Errorf("invalid perm %v", perm)
+		}
+		seen[p] = true
+		dims[i], pst[i] = x.Dims[p], st[p]
+	}
+	idx := make([]int64, 0, x.Len())
+	forEachIndex(dims, func(ix []int64) {
+		s := int64(0)
+		for a, v := range ix {
+			s += v * pst[a]
+		}
+		idx = append(idx, s)
+	})
+	return []*tensor.Tensor{pick(x, dims, idx)}, nil
+}
+
+// strided picks, along each axis a, the positions start[a], start[a]+step[a],
+// ... (count[a] of them) of x.
+func strided(x *tensor.Tensor, start, step, count []int64) *tensor.Tensor {
+	st := strides(x.Dims)
+	idx := make([]int64, 0, tensor.NumElements(count))
+	forEachIndex(count, func(ix []int64) {
+		s := int64(0)
+		for a, v := range ix {
+			s += (start[a] + v*step[a]) * st[a]
+		}
+		idx = append(idx, s)
+	})
+	return pick(x, count, idx)
+}
+
+func evalSlice(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	rank := len(x.Dims)
+	var starts, ends, axes, steps []int64
+	if c.Opset >= 10 {
+		if err := need(c, 3); err != nil {
+			return nil, err
+		}
+		var err error
+		if starts, err = ints(c.In[1]); err != nil {
+			return nil, err
+		}
+		if ends, err = ints(c.In[2]); err != nil {
+			return nil, err
+		}
+		if t := c.Input(3); t != nil {
+			if axes, err = ints(t); err != nil {
+				return nil, err
+			}
+		}
+		if t := c.Input(4); t != nil {
+			if steps, err = ints(t); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		starts, _ = c.Attrs.Ints("starts")
+		ends, _ = c.Attrs.Ints("ends")
+		axes, _ = c.Attrs.Ints("axes")
+	}
+	if len(starts) != len(ends) || axes != nil && len(axes) != len(starts) || steps != nil && len(steps) != len(starts) {
+		return nil, fmt.Errorf("starts, ends, axes and steps differ in length")
+	}
+	start := make([]int64, rank)
+	step := make([]int64, rank)
+	count := append([]int64{}, x.Dims...)
+	for i := range step {
+		step[i] = 1
+	}
+	for i := range starts {
+		a := int64(i)
+		if axes != nil {
+			a = axes[i]
+		}
+		ax, err := normAxis(a, rank)
+		if err != nil {
+			return nil, err
+		}
+		s, e, k := starts[i], ends[i], int64(1)
+		if steps != nil {
+			k = steps[i]
+		}
+		if k == 0 {
+			return nil, fmt.Errorf("step 0")
+		}
+		d := x.Dims[ax]
+		if s < 0 {
+			s += d
+		}
+		if e < 0 {
+			e += d
+		}
+		if k > 0 {
+			s, e = min(max(s, 0), d), min(max(e, 0), d)
+			count[ax] = max(0, (e-s+k-1)/k)
+		} else {
+			s, e = min(max(s, -1), d-1), min(max(e, -1), d-1)
+			count[ax] = max(0, (s-e-k-1)/(-k))
+		}
+		start[ax], step[ax] = s, k
+	}
+	return []*tensor.Tensor{strided(x, start, step, count)}, nil
+}
+
+func evalSplit(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	axis, err := normAxis(c.Attrs.Int("axis", 0), len(x.Dims))
+	if err != nil {
+		return nil, err
+	}
+	d := x.Dims[axis]
+	var sizes []int64
+	switch {
+	case c.Opset >= 13 && c.Input(1) != nil:
+		if sizes, err = ints(c.In[1]); err != nil {
+			return nil, err
+		}
+	case c.Opset < 13 && c.Attrs.Has("split"):
+		sizes, _ = c.Attrs.Ints("split")
+	default:
+		n := int64(c.NumOutputs)
+		if c.Attrs.Has("num_outputs") {
+			n = c.Attrs.Int("num_outputs", n)
+		}
+		if n <= 0 {
+			return nil, fmt.Errorf("no outputs")
+		}
+		chunk := (d + n - 1) / n
+		if c.Opset < 18 && d%n != 0 {
+			return nil, fmt.Errorf("dim %d does not split evenly in %d", d, n)
+		}
+		for i := int64(0); i < n; i++ {
+			sizes = append(sizes, min(chunk, max(d-i*chunk, 0)))
+		}
+	}
+	if len(sizes) != c.NumOutputs {
+		return nil, fmt.Errorf("%d split sizes for %d outputs", len(sizes), c.NumOutputs)
+	}
+	start := make([]int64, len(x.Dims))
+	step := make([]int64, len(x.Dims))
+	for i := range step {
+		step[i] = 1
+	}
+	var out []*tensor.Tensor
+	off := int64(0)
+	for _, s := range sizes {
+		if s < 0 || off+s > d {
+			return nil, fmt.Errorf("split sizes %v exceed dim %d", sizes, d)
+		}
+		count := append([]int64{}, x.Dims...)
+		count[axis] = s
+		start[axis] = off
+		out = append(out, strided(x, start, step, count))
+		off += s
+	}
+	if off != d {
+		return nil, fmt.Errorf("split sizes %v do not sum to dim %d", sizes, d)
+	}
+	return out, nil
+}
+
+func evalExpand(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 2); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	shape, err := ints(c.In[1])
+	if err != nil {
+		return nil, fmt.Errorf("shape: %w", err)
+	}
+	for _, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("negative dim in shape %v", shape)
+		}
+	}
+	dims, err := broadcastDims(x.Dims, shape)
+	if err != nil {
+		return nil, err
+	}
+	if n := tensor.NumElements(dims); n > math.MaxInt32 {
+		return nil, fmt.Errorf("expanding to %v is too large", dims)
+	}
+	return []*tensor.Tensor{pick(x, dims, broadcastIndex(x.Dims, dims))}, nil
+}
+
+func evalTile(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 2); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	reps, err := ints(c.In[1])
+	if err != nil {
+		return nil, fmt.Errorf("repeats: %w", err)
+	}
+	if len(reps) != len(x.Dims) {
+		return nil, fmt.Errorf("%d repeats for rank %d", len(reps), len(x.Dims))
+	}
+	dims := make([]int64, len(reps))
+	for i, r := range reps {
+		if r < 0 {
+			return nil, fmt.Errorf("negative repeat %d", r)
+		}
+		dims[i] = x.Dims[i] * r
+	}
+	st := strides(x.Dims)
+	idx := make([]int64, 0, tensor.NumElements(dims))
+	forEachIndex(dims, func(ix []int64) {
+		s := int64(0)
+		for a, v := range ix {
+			s += (v % x.Dims[a]) * st[a]
+		}
+		idx = append(idx, s)
+	})
+	return []*tensor.Tensor{pick(x, dims, idx)}, nil
+}
+
+// evalPad handles constant mode (the value defaults to zero) with optional axes.
+func evalPad(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 2); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if mode := c.Attrs.String("mode", "constant"); mode != "constant" {
+		return nil, unsupported("Pad mode %q", mode)
+	}
+	pads, err := ints(c.In[1])
+	if err != nil {
+		return nil, fmt.Errorf("pads: %w", err)
+	}
+	rank := len(x.Dims)
+	axes := make([]int64, rank)
+	for i := range axes {
+		axes[i] = int64(i)
+	}
+	if t := c.Input(3); t != nil {
+		if axes, err = ints(t); err != nil {
+			return nil, err
+		}
+	}
+	if len(pads) != 2*len(axes) {
+		return nil, fmt.Errorf("%d pads for %d axes", len(pads), len(axes))
+	}
+	begin, end := make([]int64, rank), make([]int64, rank)
+	for i, a := range axes {
+		ax, err := normAxis(a, rank)
+		if err != nil {
+			return nil, err
+		}
+		begin[ax], end[ax] = pads[i], pads[len(axes)+i]
+	}
+	dims := make([]int64, rank)
+	for i := range dims {
+		dims[i] = x.Dims[i] + begin[i] + end[i]
+		if dims[i] < 0 {
+			return nil, fmt.Errorf("pads %v remove more than dim %d", pads, x.Dims[i])
+		}
+	}
+	fill := tensor.New(x.DType, nil)
+	if t := c.Input(2); t != nil {
+		if t.DType != x.DType || t.Len() != 1 {
+			return nil, fmt.Errorf("constant_value must be one %s", x.DType)
+		}
+		fill = t
+	}
+	both := concatFlat(x, fill)
+	st := strides(x.Dims)
+	idx := make([]int64, 0, tensor.NumElements(dims))
+	forEachIndex(dims, func(ix []int64) {
+		s := int64(0)
+		for a, v := range ix {
+			p := v - begin[a]
+			if p < 0 || p >= x.Dims[a] {
+				s = -1
+				break
+			}
+			s += p * st[a]
+		}
+		if s < 0 {
+			s = x.Len()
+		}
+		idx = append(idx, s)
+	})
+	return []*tensor.Tensor{pick(both, dims, idx)}, nil
+}

@@ -1,0 +1,334 @@
+package eval
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// nnOps: convolution, normalization and pooling on float tensors (NC...
+// layout), computed directly from their definitions.
+var nnOps = []Op{
+	{Name: "Conv", Since: 1, Eval: evalConv},
+	{Name: "BatchNormalization", Since: 9, Eval: evalBatchNorm},
+	{Name: "MaxPool", Since: 8, Eval: evalMaxPool},
+	{Name: "GlobalAveragePool", Since: 1, Eval: evalGlobalAveragePool},
+	{Name: "Softmax", Since: 13, Eval: evalSoftmax},
+	{Name: "Clip", Since: 11, Eval: evalClip},
+	{Name: "LayerNormalization", Since: 17, Eval: evalLayerNorm},
+}
+
+// window describes a convolution or pooling window over the spatial axes.
+type window struct {
+	kernel, strides, dilations, padBegin []int64
+	out                                  []int64
+}
+
+func newWindow(c *Ctx, spatial, kernel []int64) (*window, error) {
+	r := len(spatial)
+	w := &window{kernel: kernel, strides: ones(r), dilations: ones(r), padBegin: make([]int64, r), out: make([]int64, r)}
+	if v, ok := c.Attrs.Ints("strides"); ok && len(v) == r {
+		w.strides = v
+	}
+	if v, ok := c.Attrs.Ints("dilations"); ok && len(v) == r {
+		w.dilations = v
+	}
+	pads := make([]int64, 2*r)
+	if v, ok := c.Attrs.Ints("pads"); ok && len(v) == 2*r {
+		pads = v
+	}
+	auto := c.Attrs.String("auto_pad", "NOTSET")
+	ceil := c.Attrs.Int("ceil_mode", 0) != 0
+	for i := 0; i < r; i++ {
+		ext := (kernel[i]-1)*w.dilations[i] + 1
+		switch auto {
+		case "NOTSET", "VALID":
+			if auto == "VALID" {
+				pads[i], pads[i+r] = 0, 0
+			}
+			span := spatial[i] + pads[i] + pads[i+r] - ext
+			if span < 0 {
+				return nil, fmt.Errorf("window larger than input")
+			}
+			if ceil {
+				w.out[i] = (span+w.strides[i]-1)/w.strides[i] + 1
+			} else {
+				w.out[i] = span/w.strides[i] + 1
+			}
+		case "SAME_UPPER", "SAME_LOWER":
+			w.out[i] = (spatial[i] + w.strides[i] - 1) / w.strides[i]
+			total := max(0, (w.out[i]-1)*w.strides[i]+ext-spatial[i])
+			pads[i] = total / 2
+			if auto == "SAME_LOWER" {
+				pads[i] = total - total/2
+			}
+		default:
+			return nil, unsupported("auto_pad %q", auto)
+		}
+		w.padBegin[i] = pads[i]
+	}
+	return w, nil
+}
+
+func ones(n int) []int64 {
+	v := make([]int64, n)
+	for i := range v {
+		v[i] = 1
+	}
+	return v
+}
+
+// visit calls f with the flat spatial input offset of every in-bounds window
+// tap of output position o (a spatial multi-index), and the tap's kernel
+// offset.
+func (w *window) visit(spatial []int64, o []int64, f func(in, k int64)) {
+	r := len(spatial)
+	ist, kst := strides(spatial), strides(w.kernel)
+	forEachIndex(w.kernel, func(kx []int64) {
+		in, kk := int64(0), int64(0)
+		for i := 0; i < r; i++ {
+			p := o[i]*w.strides[i] - w.padBegin[i] + kx[i]*w.dilations[i]
+			if p < 0 || p >= spatial[i] {
+				return
+			}
+			in += p * ist[i]
+			kk += kx[i] * kst[i]
+		}
+		f(in, kk)
+	})
+}
+
+func evalConv(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 2); err != nil {
+		return nil, err
+	}
+	x, wt := c.In[0], c.In[1]
+	if !x.DType.IsFloat() || x.DType != wt.DType || len(x.Dims) < 3 || len(wt.Dims) != len(x.Dims) {
+		return nil, unsupported("Conv of %s%v with %s%v", x.DType, x.Dims, wt.DType, wt.Dims)
+	}
+	group := c.Attrs.Int("group", 1)
+	n, ci, m, cpg := x.Dims[0], x.Dims[1], wt.Dims[0], wt.Dims[1]
+	if group <= 0 || ci != cpg*group || m%group != 0 {
+		return nil, fmt.Errorf("channels %d, weight %v and group %d disagree", ci, wt.Dims, group)
+	}
+	spatial := x.Dims[2:]
+	w, err := newWindow(c, spatial, wt.Dims[2:])
+	if err != nil {
+		return nil, err
+	}
+	if n*m*tensor.NumElements(w.out)*cpg*tensor.NumElements(wt.Dims[2:]) > maxWork {
+		return nil, unsupported("Conv too costly to fold")
+	}
+	bias := c.Input(2)
+	dims := append([]int64{n, m}, w.out...)
+	out := make([]float64, tensor.NumElements(dims))
+	ssz, ksz := tensor.NumElements(spatial), tensor.NumElements(wt.Dims[2:])
+	mpg := m / group
+	i := 0
+	for b := int64(0); b < n; b++ {
+		for oc := int64(0); oc < m; oc++ {
+			g := oc / mpg
+			forEachIndex(w.out, func(o []int64) {
+				s := 0.0
+				if bias != nil {
+					s = bias.Float64At(int(oc))
+				}
+				for icg := int64(0); icg < cpg; icg++ {
+					ic := g*cpg + icg
+					xo, wo := (b*ci+ic)*ssz, (oc*cpg+icg)*ksz
+					w.visit(spatial, o, func(in, k int64) {
+						s += x.Float64At(int(xo+in)) * wt.Float64At(int(wo+k))
+					})
+				}
+				out[i] = s
+				i++
+			})
+		}
+	}
+	return []*tensor.Tensor{fromFloat64s(x.DType, dims, out)}, nil
+}
+
+func evalBatchNorm(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 5); err != nil {
+		return nil, err
+	}
+	if c.Attrs.Int("training_mode", 0) != 0 {
+		return nil, unsupported("training mode")
+	}
+	x := c.In[0]
+	if !x.DType.IsFloat() || len(x.Dims) < 2 {
+		return nil, unsupported("BatchNormalization of %s%v", x.DType, x.Dims)
+	}
+	eps := float64(c.Attrs.Float("epsilon", 1e-5))
+	ch := x.Dims[1]
+	for i := 1; i < 5; i++ {
+		if c.In[i].Len() != ch {
+			return nil, fmt.Errorf("input %d has %d values for %d channels", i, c.In[i].Len(), ch)
+		}
+	}
+	inner := tensor.NumElements(x.Dims[2:])
+	out := make([]float64, x.Len())
+	for i := range out {
+		k := int(int64(i) / inner % ch)
+		scale, b, mean, v := c.In[1].Float64At(k), c.In[2].Float64At(k), c.In[3].Float64At(k), c.In[4].Float64At(k)
+		out[i] = (x.Float64At(i)-mean)/math.Sqrt(v+eps)*scale + b
+	}
+	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
+}
+
+func evalMaxPool(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if c.NumOutputs > 1 || !x.DType.IsFloat() || len(x.Dims) < 3 || c.Attrs.Int("storage_order", 0) != 0 {
+		return nil, unsupported("MaxPool with indices or of %s%v", x.DType, x.Dims)
+	}
+	kernel, _ := c.Attrs.Ints("kernel_shape")
+	spatial := x.Dims[2:]
+	if len(kernel) != len(spatial) {
+		return nil, fmt.Errorf("kernel_shape %v for input %v", kernel, x.Dims)
+	}
+	w, err := newWindow(c, spatial, kernel)
+	if err != nil {
+		return nil, err
+	}
+	dims := append([]int64{x.Dims[0], x.Dims[1]}, w.out...)
+	out := make([]float64, 0, tensor.NumElements(dims))
+	ssz := tensor.NumElements(spatial)
+	for p := int64(0); p < x.Dims[0]*x.Dims[1]; p++ {
+		forEachIndex(w.out, func(o []int64) {
+			best := math.Inf(-1)
+			w.visit(spatial, o, func(in, _ int64) { best = math.Max(best, x.Float64At(int(p*ssz+in))) })
+			out = append(out, best)
+		})
+	}
+	return []*tensor.Tensor{fromFloat64s(x.DType, dims, out)}, nil
+}
+
+func evalGlobalAveragePool(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if !x.DType.IsFloat() || len(x.Dims) < 3 {
+		return nil, unsupported("GlobalAveragePool of %s%v", x.DType, x.Dims)
+	}
+	ssz := tensor.NumElements(x.Dims[2:])
+	dims := []int64{x.Dims[0], x.Dims[1]}
+	for range x.Dims[2:] {
+		dims = append(dims, 1)
+	}
+	out := make([]float64, x.Dims[0]*x.Dims[1])
+	for p := range out {
+		s := 0.0
+		for i := int64(0); i < ssz; i++ {
+			s += x.Float64At(int(int64(p)*ssz + i))
+		}
+		out[p] = s / float64(ssz)
+	}
+	return []*tensor.Tensor{fromFloat64s(x.DType, dims, out)}, nil
+}
+
+func evalSoftmax(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if !x.DType.IsFloat() {
+		return nil, unsupported("Softmax of %s", x.DType)
+	}
+	axis, err := normAxis(c.Attrs.Int("axis", -1), len(x.Dims))
+	if err != nil {
+		return nil, err
+	}
+	d, inner := x.Dims[axis], tensor.NumElements(x.Dims[axis+1:])
+	out := make([]float64, x.Len())
+	for o := int64(0); o < tensor.NumElements(x.Dims[:axis]); o++ {
+		for in := int64(0); in < inner; in++ {
+			at := func(j int64) int64 { return (o*d+j)*inner + in }
+			mx := math.Inf(-1)
+			for j := int64(0); j < d; j++ {
+				mx = math.Max(mx, x.Float64At(int(at(j))))
+			}
+			s := 0.0
+			for j := int64(0); j < d; j++ {
+				e := math.Exp(x.Float64At(int(at(j))) - mx)
+				out[at(j)] = e
+				s += e
+			}
+			for j := int64(0); j < d; j++ {
+				out[at(j)] /= s
+			}
+		}
+	}
+	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
+}
+
+func evalClip(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if !x.DType.IsFloat() {
+		return nil, unsupported("Clip of %s", x.DType)
+	}
+	lo, hi := math.Inf(-1), math.Inf(1)
+	for i, p := range []*float64{&lo, &hi} {
+		if t := c.Input(i + 1); t != nil {
+			if t.Len() != 1 || t.DType != x.DType {
+				return nil, fmt.Errorf("bound %d must be one %s", i+1, x.DType)
+			}
+			*p = t.Float64At(0)
+		}
+	}
+	out := make([]float64, x.Len())
+	for i := range out {
+		out[i] = math.Min(math.Max(x.Float64At(i), lo), hi)
+	}
+	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
+}
+
+func evalLayerNorm(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 2); err != nil {
+		return nil, err
+	}
+	x, scale, bias := c.In[0], c.In[1], c.Input(2)
+	if c.NumOutputs > 1 || !x.DType.IsFloat() {
+		return nil, unsupported("LayerNormalization with statistics outputs or of %s", x.DType)
+	}
+	axis := c.Attrs.Int("axis", -1)
+	if axis < 0 {
+		axis += int64(len(x.Dims))
+	}
+	if axis < 0 || axis >= int64(len(x.Dims)) {
+		return nil, fmt.Errorf("axis %d out of range for rank %d", axis, len(x.Dims))
+	}
+	eps := float64(c.Attrs.Float("epsilon", 1e-5))
+	norm := tensor.NumElements(x.Dims[axis:])
+	if scale.Len() != norm && scale.Len() != 1 || bias != nil && bias.Len() != norm && bias.Len() != 1 {
+		return nil, unsupported("LayerNormalization scale or bias that broadcast partially")
+	}
+	out := make([]float64, x.Len())
+	for o := int64(0); o < x.Len()/max(norm, 1); o++ {
+		mean, sq := 0.0, 0.0
+		for i := int64(0); i < norm; i++ {
+			mean += x.Float64At(int(o*norm + i))
+		}
+		mean /= float64(norm)
+		for i := int64(0); i < norm; i++ {
+			d := x.Float64At(int(o*norm+i)) - mean
+			sq += d * d
+		}
+		inv := 1 / math.Sqrt(sq/float64(norm)+eps)
+		for i := int64(0); i < norm; i++ {
+			v := (x.Float64At(int(o*norm+i)) - mean) * inv * scale.Float64At(int(i%scale.Len()))
+			if bias != nil {
+				v += bias.Float64At(int(i % bias.Len()))
+			}
+			out[o*norm+i] = v
+		}
+	}
+	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
+}

@@ -1,0 +1,99 @@
+// Package eval computes the values of ONNX operators on constant tensors, for
+// constant folding. Each operator is one registry entry (per opset range where
+// its semantics change), grouped in files by family. An operator without an
+// entry simply cannot be folded: callers skip it.
+package eval
+
+import (
+	"fmt"
+	"sort"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// Ctx is what a kernel sees: its inputs (nil for an omitted optional input),
+// the node's attributes, how many outputs the node declares and the opset.
+type Ctx struct {
+	In         []*tensor.Tensor
+	Attrs      Attrs
+	NumOutputs int
+	Opset      int64
+}
+
+// Input returns input i, or nil if it is absent.
+func (c *Ctx) Input(i int) *tensor.Tensor {
+	if i < len(c.In) {
+		return c.In[i]
+	}
+	return nil
+}
+
+// Kernel computes a node's outputs.
+type Kernel func(c *Ctx) ([]*tensor.Tensor, error)
+
+// Op is one registry entry: the kernel of Domain.Name from opset Since on.
+type Op struct {
+	Domain string
+	Name   string
+	Since  int64
+	Eval   Kernel
+}
+
+// families lists every family's table once.
+var families = [][]Op{elementwiseOps, logicOps, shapeOps, movementOps, generatorOps, linalgOps, nnOps, reduceOps}
+
+type key struct{ domain, name string }
+
+var registry = func() map[key][]Op {
+	r := map[key][]Op{}
+	for _, fam := range families {
+		for _, op := range fam {
+			k := key{op.Domain, op.Name}
+			for _, o := range r[k] {
+				if o.Since == op.Since {
+					panic(fmt.Sprintf("eval: %s %s since %d registered twice", op.Domain, op.Name, op.Since))
+				}
+			}
+			r[k] = append(r[k], op)
+		}
+	}
+	for k := range r {
+		sort.Slice(r[k], func(i, j int) bool { return r[k][i].Since > r[k][j].Since })
+	}
+	return r
+}()
+
+// Lookup returns the kernel of domain.name at the given opset: the entry with
+// the largest Since that is at most opset.
+func Lookup(domain, name string, opset int64) (Kernel, bool) {
+	if domain == "ai.onnx" {
+		domain = ""
+	}
+	for _, op := range registry[key{domain, name}] {
+		if op.Since <= opset {
+			return op.Eval, true
+		}
+	}
+	return nil, false
+}
+
+// Run evaluates one node on its constant inputs. A kernel that panics on
+// inputs it should have rejected (a bug) yields an error, so that folding
+// skips the node instead of taking the process down.
+func Run(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor) (out []*tensor.Tensor, err error) {
+	k, ok := Lookup(n.GetDomain(), n.GetOpType(), opset)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoKernel, n.GetOpType())
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("node %q (%s): kernel failed (a bug): %v", n.GetName(), n.GetOpType(), p)
+		}
+	}()
+	out, err = k(&Ctx{In: in, Attrs: Attrs(n.GetAttribute()), NumOutputs: len(n.GetOutput()), Opset: opset})
+	if err != nil {
+		return nil, fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
+	}
+	return out, nil
+}

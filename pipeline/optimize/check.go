@@ -1,0 +1,100 @@
+package optimize
+
+import "fmt"
+
+// check verifies the invariants every pass must keep: nodes in topological
+// order, every input defined (by a graph input, an initializer or an earlier
+// node), every value defined once, every graph output defined, and no
+// value_info for a value that does not exist.
+func check(g *graph) error {
+	g.compact()
+	gp := g.g
+	defined := map[string]bool{"": true}
+	for k := range g.outer {
+		defined[k] = true
+	}
+	for _, t := range gp.GetInitializer() {
+		defined[t.GetName()] = true
+	}
+	for _, vi := range gp.GetInput() {
+		defined[vi.GetName()] = true
+	}
+	for _, n := range gp.GetNode() {
+		for _, in := range n.GetInput() {
+			if !defined[in] {
+				return fmt.Errorf("%s: input %q is not defined before it", nodeDesc(n), in)
+			}
+		}
+		for _, a := range n.GetAttribute() {
+			for _, sg := range subgraphs(a) {
+				for ref := range outerRefs(sg) {
+					if !defined[ref] {
+						return fmt.Errorf("%s: subgraph reads %q, which is not defined before it", nodeDesc(n), ref)
+					}
+				}
+			}
+		}
+		for _, out := range n.GetOutput() {
+			if out == "" {
+				continue
+			}
+			if defined[out] {
+				return fmt.Errorf("%s: output %q is defined twice", nodeDesc(n), out)
+			}
+			defined[out] = true
+		}
+	}
+	for _, vi := range gp.GetOutput() {
+		if !defined[vi.GetName()] {
+			return fmt.Errorf("graph output %q is not defined", vi.GetName())
+		}
+	}
+	for _, vi := range gp.GetValueInfo() {
+		if !defined[vi.GetName()] {
+			return fmt.Errorf("value_info %q names no value", vi.GetName())
+		}
+	}
+	return nil
+}
+
+// pruneValueInfo drops value_info of values that no longer exist.
+func pruneValueInfo(g *graph) {
+	g.index()
+	gp := g.g
+	kept := gp.ValueInfo[:0]
+	for _, vi := range gp.ValueInfo {
+		name := vi.GetName()
+		if g.producer[name] != nil || g.inits[name] != nil || g.inputs[name] {
+			kept = append(kept, vi)
+		} else if !g.outputs[name] {
+			delete(g.info, name)
+		}
+	}
+	for i := len(kept); i < len(gp.ValueInfo); i++ {
+		gp.ValueInfo[i] = nil
+	}
+	gp.ValueInfo = kept
+}
+
+// removeUnusedInitializers drops initializers that nothing reads, as ONNX
+// Runtime does when it resolves a graph. Initializers that are also graph
+// inputs stay: they are part of the model's interface.
+func removeUnusedInitializers(g *graph) {
+	g.index()
+	gp := g.g
+	kept := gp.Initializer[:0]
+	for _, t := range gp.Initializer {
+		name := t.GetName()
+		if len(g.consumers[name]) > 0 || g.outputs[name] || g.inputs[name] {
+			kept = append(kept, t)
+		} else {
+			delete(g.inits, name)
+			delete(g.values, t)
+		}
+	}
+	for i := len(kept); i < len(gp.Initializer); i++ {
+		gp.Initializer[i] = nil
+	}
+	gp.Initializer = kept
+	pruneValueInfo(g)
+}

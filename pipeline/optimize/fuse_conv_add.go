@@ -1,0 +1,32 @@
+package optimize
+
+import onnxpb "github.com/quantprep/quantprep/api/onnx"
+
+// fuseConvAdd folds an Add of a per-channel constant into the bias of the
+// Conv before it: B' = B + c. Safe when the Conv's output is read only by
+// the Add and the constant has the Conv's float type and broadcasts along
+// the channel axis only (dims (M,1,...,1), optionally with a leading 1), so
+// the output shape does not change.
+var fuseConvAdd = rule{
+	name: "ConvAddFusion",
+	ops:  []string{"Add"},
+	apply: func(g *graph, n *onnxpb.NodeProto) bool {
+		conv, c := convConsumerOperand(g, n)
+		if conv == nil {
+			return false
+		}
+		w, b, ok := convWeights(g, conv)
+		if !ok || c.DType != w.DType {
+			return false
+		}
+		v, ok := channelValues(c, len(w.Dims), w.Dims[0])
+		if !ok {
+			return false
+		}
+		for i := range b {
+			b[i] += v[i]
+		}
+		rewriteConv(g, conv, n, w, floats(w), b, n.GetOutput()[0])
+		return true
+	},
+}

@@ -1,0 +1,38 @@
+package optimize
+
+import onnxpb "github.com/quantprep/quantprep/api/onnx"
+
+// eliminateDropout removes Dropout nodes, which pass their input through
+// unchanged at inference. Safe when the mask output is absent or unread (not
+// a graph output) and, from opset 12 on, the training_mode input is absent
+// or a constant false; the ratio does not matter at inference.
+var eliminateDropout = rule{
+	name: "EliminateDropout",
+	ops:  []string{"Dropout"},
+	apply: func(g *graph, n *onnxpb.NodeProto) bool {
+		if len(n.GetOutput()) == 0 {
+			return false
+		}
+		if mask := outputAt(n, 1); mask != "" && (len(g.consumersOf(mask)) > 0 || g.isGraphOutput(mask)) {
+			return false
+		}
+		if tm := input(n, 2); tm != "" {
+			v, ok := g.scalarConst(tm)
+			if !ok || v != 0 {
+				return false
+			}
+		}
+		if attrInt(n, "is_test", 1) == 0 && g.opset < 7 {
+			return false
+		}
+		return g.bypass(n, input(n, 0), n.GetOutput()[0])
+	},
+}
+
+// outputAt returns n's output i, or "" if it has fewer.
+func outputAt(n *onnxpb.NodeProto, i int) string {
+	if i < len(n.GetOutput()) {
+		return n.GetOutput()[i]
+	}
+	return ""
+}

@@ -1,0 +1,68 @@
+package optimize
+
+import onnxpb "github.com/quantprep/quantprep/api/onnx"
+
+// rule is a local rewrite anchored at one node, as ONNX Runtime's RewriteRule:
+// a cheap condition, then the rewrite. apply reports whether it changed the
+// graph; it must leave the graph valid.
+type rule struct {
+	name string
+	// ops are the op types (ONNX domain) the rule is tried on.
+	ops   []string
+	apply func(g *graph, n *onnxpb.NodeProto) bool
+}
+
+// rules is ONNX Runtime's level-1 rule list (1.30), in its order. Not here:
+// CastChainElimination (off unless a session option enables it) and
+// LabelEncoderFusion (ai.onnx.ml LabelEncoder chains).
+var rules = []rule{
+	eliminateIdentity,
+	eliminateSlice,
+	eliminateUnsqueeze,
+	eliminateDropout,
+	eliminateExpand,
+	eliminateCast,
+	eliminatePreShapeNode,
+	eliminateNoop,
+	fuseDivMul,
+	fuseReluClip,
+	fuseGemmSum,
+	fuseGemmTranspose,
+	fuseNotWhere,
+	fuseConvAdd,
+	fuseConvMul,
+	fuseConvBN,
+	fusePad,
+	fuseMatMulBN,
+}
+
+// applyRules walks the nodes in order and tries each rule registered for a
+// node's op type, in list order, until one removes the node.
+func applyRules(g *graph, r *run) error {
+	byOp := map[string][]rule{}
+	for _, ru := range rules {
+		if r.disabled[ru.name] {
+			continue
+		}
+		for _, op := range ru.ops {
+			byOp[op] = append(byOp[op], ru)
+		}
+	}
+	for _, n := range append([]*onnxpb.NodeProto{}, g.nodes()...) {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
+			continue
+		}
+		for _, ru := range byOp[n.GetOpType()] {
+			if g.removed[n] {
+				break
+			}
+			if ru.apply(g, n) {
+				r.count(ru.name, 1)
+			}
+		}
+	}
+	return nil
+}
