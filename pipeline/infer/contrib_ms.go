@@ -1,0 +1,185 @@
+// contrib_ms.go: ONNX Runtime's com.microsoft contrib operators that its
+// optimizers produce (fused MatMul/Gemm/Gelu, LayerNormalization, Attention).
+
+package infer
+
+import (
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+const ms = "com.microsoft"
+
+var msOps = concatOps(
+	each(ms, 1, inferUnary, "Gelu", "FastGelu", "QuickGelu", "BiasGelu", "BiasFastGelu",
+		"BiasSoftmax", "Inverse", "Trilu", "BiasDropout", "BitmaskDropout"),
+	[]Op{
+		{Domain: ms, Name: "FusedMatMul", Since: 1, Infer: inferFusedMatMul},
+		{Domain: ms, Name: "TransposeMatMul", Since: 1, Infer: inferFusedMatMul},
+		{Domain: ms, Name: "FusedGemm", Since: 1, Infer: inferGemm},
+		{Domain: ms, Name: "FusedConv", Since: 1, Infer: inferConv(0, 1, 0)},
+		{Domain: ms, Name: "NhwcConv", Since: 1, Infer: inferNhwcConv},
+		{Domain: ms, Name: "BiasAdd", Since: 1, Infer: inferUnary},
+		{Domain: ms, Name: "GemmFastGelu", Since: 1, Infer: inferMatMul(0, 1, 0)},
+		{Domain: ms, Name: "MatMulIntegerToFloat", Since: 1, Infer: inferMatMulTo(tensor.Float)},
+		{Domain: ms, Name: "DynamicQuantizeMatMul", Since: 1, Infer: inferMatMulTo(tensor.Float)},
+		{Domain: ms, Name: "LayerNormalization", Since: 1, Infer: inferLayerNorm(tensor.Float)},
+		{Domain: ms, Name: "SimplifiedLayerNormalization", Since: 1, Infer: inferLayerNorm(tensor.Float)},
+		{Name: "SimplifiedLayerNormalization", Since: 1, Infer: inferLayerNorm(tensor.Float)},
+		{Domain: ms, Name: "SkipLayerNormalization", Since: 1, Infer: inferSkipLayerNorm},
+		{Domain: ms, Name: "SkipSimplifiedLayerNormalization", Since: 1, Infer: inferSkipLayerNorm},
+		{Domain: ms, Name: "EmbedLayerNormalization", Since: 1, Infer: inferEmbedLayerNorm},
+		{Domain: ms, Name: "Attention", Since: 1, Infer: inferAttention},
+		{Domain: ms, Name: "QuantizeLinear", Since: 1, Infer: inferQuantize},
+		{Domain: ms, Name: "DequantizeLinear", Since: 1, Infer: inferDequantize},
+		{Domain: ms, Name: "QLinearAdd", Since: 1, Infer: inferQLinearBinary},
+		{Domain: ms, Name: "QLinearMul", Since: 1, Infer: inferQLinearBinary},
+	},
+)
+
+// inferFusedMatMul: MatMul with optional transposes of the last two axes.
+func inferFusedMatMul(c *Context) error {
+	if c.AttrInt("transBatchA", 0) != 0 || c.AttrInt("transBatchB", 0) != 0 {
+		return c.Failf("transBatchA/transBatchB are not supported yet")
+	}
+	return inferMatMul(0, 1, 0)(c)
+}
+
+func inferMatMulTo(elem tensor.DType) func(*Context) error {
+	return func(c *Context) error {
+		a, ok1 := c.Shape(0)
+		b, ok2 := c.Shape(1)
+		if !ok1 || !ok2 {
+			c.SetElem(0, elem)
+			return nil
+		}
+		out, err := matmulShape(c, a, b, false, false)
+		if err != nil {
+			return err
+		}
+		c.SetTensor(0, elem, out)
+		return nil
+	}
+}
+
+func inferNhwcConv(c *Context) error {
+	x, ok1 := c.Shape(0)
+	w, ok2 := c.Shape(1)
+	if !ok1 || !ok2 || len(x) < 3 || len(w) != len(x) {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	// Move channels to axis 1 and back.
+	nchw := append([]sym.Dim{x[0], x[len(x)-1]}, x[1:len(x)-1]...)
+	kernel := make([]int64, len(x)-2)
+	if k, ok := c.AttrInts("kernel_shape"); ok {
+		kernel = k
+	} else {
+		for i := range kernel {
+			v, ok := w[2+i].Value()
+			if !ok {
+				c.SetRank(0, c.Elem(0), len(x))
+				return nil
+			}
+			kernel[i] = v
+		}
+	}
+	win, err := readWindow(c, kernel)
+	if err != nil {
+		return err
+	}
+	out := []sym.Dim{nchw[0]}
+	for i := range kernel {
+		out = append(out, c.orNew(win.out(c, i, nchw[2+i])))
+	}
+	out = append(out, w[0])
+	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}
+
+func inferSkipLayerNorm(c *Context) error {
+	c.SetType(0, c.Type(0))
+	sh, ok := c.Shape(0)
+	for i := 1; i < 3 && i < c.NumOutputs(); i++ {
+		if !c.HasOutput(i) {
+			continue
+		}
+		if !ok {
+			c.SetElem(i, tensor.Float)
+			continue
+		}
+		out := append([]sym.Dim{}, sh...)
+		out[len(out)-1] = sym.Int(1)
+		c.SetTensor(i, tensor.Float, out)
+	}
+	if c.HasOutput(3) {
+		c.SetType(3, c.Type(0))
+	}
+	return nil
+}
+
+func inferEmbedLayerNorm(c *Context) error {
+	ids, ok := c.Shape(0)
+	emb, ok2 := c.Shape(2) // word_embedding [vocab, hidden]
+	e := c.Elem(2)
+	if !ok || !ok2 || len(ids) != 2 || len(emb) != 2 {
+		c.SetElem(0, e)
+		c.SetElem(1, tensor.Int32)
+		return nil
+	}
+	c.SetTensor(0, e, []sym.Dim{ids[0], ids[1], emb[1]})
+	c.SetTensor(1, tensor.Int32, []sym.Dim{ids[0]})
+	if c.HasOutput(2) {
+		c.SetTensor(2, e, []sym.Dim{ids[0], ids[1], emb[1]})
+	}
+	return nil
+}
+
+// inferAttention: input [batch, sequence, input_hidden], weights
+// [input_hidden, q+k+v hidden]; output [batch, sequence, v_hidden]; present
+// [2, batch, num_heads, past+sequence, head_size].
+func inferAttention(c *Context) error {
+	e := c.Elem(0)
+	x, ok1 := c.Shape(0)
+	w, ok2 := c.Shape(1)
+	if !ok1 || !ok2 || len(x) != 3 || len(w) != 2 {
+		c.SetElem(0, e)
+		return nil
+	}
+	var vHidden sym.Dim
+	if q, ok := c.AttrInts("qkv_hidden_sizes"); ok && len(q) == 3 {
+		vHidden = sym.Int(q[2])
+	} else {
+		vHidden = c.orNew(sym.FloorDiv(w[1], sym.Int(3)))
+	}
+	c.SetTensor(0, e, []sym.Dim{x[0], x[1], vHidden})
+	if c.HasOutput(1) {
+		heads := c.AttrInt("num_heads", 0)
+		if heads <= 0 {
+			return c.Failf("Attention without num_heads")
+		}
+		total := x[1]
+		if p, ok := c.Shape(4); ok && len(p) == 5 {
+			total = sym.Add(p[3], x[1])
+		} else if c.HasInput(4) {
+			total = c.NewDim()
+		}
+		c.SetTensor(1, e, []sym.Dim{sym.Int(2), x[0], sym.Int(heads), total, c.orNew(sym.FloorDiv(vHidden, sym.Int(heads)))})
+	}
+	return nil
+}
+
+func inferQLinearBinary(c *Context) error {
+	a, ok1 := c.Shape(0)
+	b, ok2 := c.Shape(3)
+	if !ok1 || !ok2 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	out, err := c.Broadcast(a, b)
+	if err != nil {
+		return err
+	}
+	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}

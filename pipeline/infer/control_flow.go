@@ -1,0 +1,177 @@
+// control_flow.go: If, Loop and Scan, whose bodies are subgraphs that may read
+// outer-scope values.
+
+package infer
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+var controlFlowOps = []Op{
+	{Name: "If", Since: 1, Infer: inferIf},
+	{Name: "Loop", Since: 1, Infer: inferLoop},
+	{Name: "Scan", Since: 9, Infer: inferScan},
+}
+
+// joinTypes describes a value that is either a or b: what they agree on.
+func (c *Context) joinTypes(a, b Type) Type {
+	if a.Kind != b.Kind {
+		return Type{}
+	}
+	if a.Kind != KindTensor {
+		return a
+	}
+	t := Type{Elem: a.Elem}
+	if a.Elem != b.Elem {
+		t.Elem = 0
+	}
+	if a.Ranked && b.Ranked && len(a.Shape) == len(b.Shape) {
+		t.Ranked = true
+		t.Shape = make([]sym.Dim, len(a.Shape))
+		for i := range a.Shape {
+			if sym.Equal(a.Shape[i], b.Shape[i]) {
+				t.Shape[i] = a.Shape[i]
+			} else {
+				t.Shape[i] = c.NewDim()
+			}
+		}
+	}
+	return t
+}
+
+func inferIf(c *Context) error {
+	then, els := c.AttrGraph("then_branch"), c.AttrGraph("else_branch")
+	if then == nil || els == nil {
+		return c.Failf("If without both branches")
+	}
+	a, err := c.inferSubgraph(then, nil)
+	if err != nil {
+		return err
+	}
+	b, err := c.inferSubgraph(els, nil)
+	if err != nil {
+		return err
+	}
+	if len(a) != len(b) || len(a) != c.NumOutputs() {
+		return c.Failf("If branches have %d and %d outputs for %d node outputs", len(a), len(b), c.NumOutputs())
+	}
+	for i := range a {
+		c.SetType(i, c.joinTypes(a[i], b[i]))
+	}
+	return nil
+}
+
+func scalar(e tensor.DType) *Type {
+	t := Tensor(e, []sym.Dim{})
+	return &t
+}
+
+func inferLoop(c *Context) error {
+	body := c.AttrGraph("body")
+	if body == nil {
+		return c.Failf("Loop without a body")
+	}
+	nCarried := c.NumInputs() - 2
+	if nCarried < 0 {
+		return c.Failf("Loop has %d inputs", c.NumInputs())
+	}
+	in := []*Type{scalar(tensor.Int64), scalar(tensor.Bool)}
+	for i := 0; i < nCarried; i++ {
+		t := c.Type(2 + i)
+		in = append(in, &t)
+	}
+	// A trial run on a copy finds the loop-carried dims that change from one
+	// iteration to the next; the real run treats those as unknown.
+	trial, err := c.inferSubgraph(proto.Clone(body).(*onnxpb.GraphProto), in)
+	if err != nil {
+		return err
+	}
+	if len(trial) != 1+nCarried+(c.NumOutputs()-nCarried) {
+		return c.Failf("Loop body has %d outputs", len(trial))
+	}
+	for i := 0; i < nCarried; i++ {
+		j := c.joinTypes(*in[2+i], trial[1+i])
+		in[2+i] = &j
+	}
+	outs, err := c.inferSubgraph(body, in)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < nCarried; i++ {
+		c.SetType(i, c.joinTypes(*in[2+i], outs[1+i]))
+	}
+	iters := c.NewDim()
+	if v, ok := c.Values(0); ok && len(v) == 1 && !c.HasInput(1) {
+		iters = c.orNew(v[0])
+	}
+	for k := nCarried; k < c.NumOutputs(); k++ {
+		t := outs[1+k]
+		if t.Kind == KindTensor && t.Ranked {
+			t.Shape = append([]sym.Dim{iters}, t.Shape...)
+		}
+		c.SetType(k, t)
+	}
+	return nil
+}
+
+func inferScan(c *Context) error {
+	body := c.AttrGraph("body")
+	if body == nil {
+		return c.Failf("Scan without a body")
+	}
+	nScan := int(c.AttrInt("num_scan_inputs", 0))
+	nState := c.NumInputs() - nScan
+	if nScan <= 0 || nState < 0 {
+		return c.Failf("Scan with %d scan inputs of %d", nScan, c.NumInputs())
+	}
+	inAxes, _ := c.AttrInts("scan_input_axes")
+	outAxes, _ := c.AttrInts("scan_output_axes")
+	var in []*Type
+	seq := sym.Unknown()
+	for i := 0; i < c.NumInputs(); i++ {
+		t := c.Type(i)
+		if i >= nState && t.Ranked {
+			ax := int64(0)
+			if len(inAxes) > i-nState {
+				ax = inAxes[i-nState]
+			}
+			a, err := normAxis(ax, len(t.Shape))
+			if err != nil {
+				return err
+			}
+			if seq.IsUnknown() {
+				seq = t.Shape[a]
+			}
+			t.Shape = append(append([]sym.Dim{}, t.Shape[:a]...), t.Shape[a+1:]...)
+		}
+		in = append(in, &t)
+	}
+	outs, err := c.inferSubgraph(body, in)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < c.NumOutputs() && i < len(outs); i++ {
+		t := outs[i]
+		if i < nState {
+			c.SetType(i, c.joinTypes(*in[i], t))
+			continue
+		}
+		if t.Ranked {
+			ax := int64(0)
+			if len(outAxes) > i-nState {
+				ax = outAxes[i-nState]
+			}
+			a, err := normAxis(ax, len(t.Shape)+1)
+			if err != nil {
+				return err
+			}
+			t.Shape = append(append(append([]sym.Dim{}, t.Shape[:a]...), c.orNew(seq)), t.Shape[a:]...)
+		}
+		c.SetType(i, t)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+// reduce.go: reductions over axes (Reduce*, ArgMax/ArgMin).
+
+package infer
+
+import (
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+var reduceOps = concatOps(
+	// axes attribute up to opset 17 (ReduceSum: 12), axes input after.
+	each("", 1, inferReduce(18), "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
+		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"),
+	each("", 18, inferReduce(18), "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
+		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"),
+	[]Op{
+		{Name: "ReduceSum", Since: 1, Infer: inferReduce(13)},
+		{Name: "ReduceSum", Since: 13, Infer: inferReduce(13)},
+		{Name: "ArgMax", Since: 1, Infer: inferArg},
+		{Name: "ArgMin", Since: 1, Infer: inferArg},
+	},
+)
+
+func inferReduce(axesInput int64) func(*Context) error {
+	return func(c *Context) error {
+		elem := c.Elem(0)
+		sh, ok := c.Shape(0)
+		if !ok {
+			c.SetElem(0, elem)
+			return nil
+		}
+		keep := c.AttrInt("keepdims", 1) != 0
+		axes, has, err := axesArg(c, axesInput, 1)
+		if err != nil {
+			if keep {
+				c.SetRank(0, elem, len(sh))
+			} else {
+				c.SetElem(0, elem)
+			}
+			return nil
+		}
+		if !has || len(axes) == 0 {
+			if c.Opset() >= axesInput && c.AttrInt("noop_with_empty_axes", 0) != 0 {
+				c.SetTensor(0, elem, sh)
+				return nil
+			}
+			axes = make([]int64, len(sh))
+			for i := range axes {
+				axes[i] = int64(i)
+			}
+		}
+		red := make([]bool, len(sh))
+		for _, a := range axes {
+			ax, err := normAxis(a, len(sh))
+			if err != nil {
+				return err
+			}
+			red[ax] = true
+		}
+		var out []sym.Dim
+		for i, d := range sh {
+			switch {
+			case !red[i]:
+				out = append(out, d)
+			case keep:
+				out = append(out, sym.Int(1))
+			}
+		}
+		if out == nil {
+			out = []sym.Dim{}
+		}
+		c.SetTensor(0, elem, out)
+		return nil
+	}
+}
+
+func inferArg(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, tensor.Int64)
+		return nil
+	}
+	ax, err := normAxis(c.AttrInt("axis", 0), len(sh))
+	if err != nil {
+		return err
+	}
+	if c.AttrInt("keepdims", 1) != 0 {
+		sh[ax] = sym.Int(1)
+	} else {
+		sh = append(sh[:ax], sh[ax+1:]...)
+	}
+	c.SetTensor(0, tensor.Int64, sh)
+	return nil
+}
