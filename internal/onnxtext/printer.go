@@ -1,0 +1,717 @@
+package onnxtext
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+)
+
+// DefaultMaxElements is the largest tensor PrintModel and PrintGraph print in
+// full; bigger tensors print as `{...}`.
+const DefaultMaxElements = 16
+
+// Printer renders protos in the textual syntax.
+//
+// Output is deterministic and, for everything the syntax can express,
+// ParseModel reads it back to a proto equal to the input after Normalize.
+// What the syntax cannot express is dropped: doc_string of graphs, nodes,
+// value infos and tensors, dimension denotations, metadata_props below the
+// model and function level, quantization annotations and training info.
+// Values the parser cannot read back are printed with the print-only
+// elision marker `...`: tensors with more than MaxElements elements
+// (`float[1000] w = {...}`), sparse tensors, complex and 8-bit/4-bit float
+// tensor values. ParseModel rejects `...` with a clear error.
+type Printer struct {
+	// MaxElements is the largest tensor printed in full; negative prints all.
+	MaxElements int
+}
+
+// PrintModel prints m with DefaultMaxElements.
+func PrintModel(m *onnxpb.ModelProto) string {
+	return Printer{MaxElements: DefaultMaxElements}.Model(m)
+}
+
+// PrintGraph prints g with DefaultMaxElements.
+func PrintGraph(g *onnxpb.GraphProto) string {
+	return Printer{MaxElements: DefaultMaxElements}.Graph(g)
+}
+
+// PrintFunction prints f with DefaultMaxElements.
+func PrintFunction(f *onnxpb.FunctionProto) string {
+	return Printer{MaxElements: DefaultMaxElements}.Function(f)
+}
+
+// Model renders a whole model: header, main graph, then functions.
+func (pr Printer) Model(m *onnxpb.ModelProto) string {
+	w := &writer{pr: pr}
+	var hdr []string
+	if m.IrVersion != nil {
+		hdr = append(hdr, "ir_version: "+strconv.FormatInt(m.GetIrVersion(), 10))
+	}
+	if len(m.OpsetImport) > 0 {
+		hdr = append(hdr, "opset_import: "+opsetText(m.OpsetImport))
+	}
+	if m.ProducerName != nil {
+		hdr = append(hdr, "producer_name: "+quote(m.GetProducerName()))
+	}
+	if m.ProducerVersion != nil {
+		hdr = append(hdr, "producer_version: "+quote(m.GetProducerVersion()))
+	}
+	if m.Domain != nil {
+		hdr = append(hdr, "domain: "+quote(m.GetDomain()))
+	}
+	if m.ModelVersion != nil {
+		hdr = append(hdr, "model_version: "+strconv.FormatInt(m.GetModelVersion(), 10))
+	}
+	if m.DocString != nil {
+		hdr = append(hdr, "doc_string: "+quote(m.GetDocString()))
+	}
+	if len(m.MetadataProps) > 0 {
+		hdr = append(hdr, "metadata_props: "+strStrText(m.MetadataProps))
+	}
+	if len(hdr) > 0 {
+		w.s.WriteString("<\n")
+		for i, h := range hdr {
+			w.s.WriteString("  " + h)
+			if i < len(hdr)-1 {
+				w.s.WriteString(",")
+			}
+			w.s.WriteString("\n")
+		}
+		w.s.WriteString(">\n")
+	}
+	g := m.GetGraph()
+	if g == nil {
+		g = &onnxpb.GraphProto{}
+	}
+	w.graph(g, 0)
+	w.s.WriteString("\n")
+	for _, f := range m.Functions {
+		w.s.WriteString("\n")
+		w.function(f)
+	}
+	return w.s.String()
+}
+
+// Graph renders a bare graph.
+func (pr Printer) Graph(g *onnxpb.GraphProto) string {
+	w := &writer{pr: pr}
+	w.graph(g, 0)
+	w.s.WriteString("\n")
+	return w.s.String()
+}
+
+// Function renders one function.
+func (pr Printer) Function(f *onnxpb.FunctionProto) string {
+	w := &writer{pr: pr}
+	w.function(f)
+	return w.s.String()
+}
+
+type writer struct {
+	pr Printer
+	s  strings.Builder
+}
+
+func opsetText(ops []*onnxpb.OperatorSetIdProto) string {
+	parts := make([]string, len(ops))
+	for i, o := range ops {
+		parts[i] = quote(o.GetDomain()) + " : " + strconv.FormatInt(o.GetVersion(), 10)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func strStrText(kv []*onnxpb.StringStringEntryProto) string {
+	parts := make([]string, len(kv))
+	for i, e := range kv {
+		parts[i] = quote(e.GetKey()) + ": " + quote(e.GetValue())
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// isIdent reports whether s can be written as a bare identifier.
+func isIdent(s string) bool {
+	if s == "" || !isIdentStart(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isIdentChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// name renders a value or graph name, quoting it unless it is a plain
+// identifier that cannot be mistaken for a keyword.
+func name(s string) string {
+	if isIdent(s) && !isTypeKeyword(s) && s != "inf" && s != "nan" {
+		return s
+	}
+	return quote(s)
+}
+
+// nameList renders input/output names; empty names print as nothing, except
+// a lone empty name, which must be quoted to be seen.
+func nameList(names []string) string {
+	if len(names) == 1 && names[0] == "" {
+		return `""`
+	}
+	parts := make([]string, len(names))
+	for i, n := range names {
+		if n != "" {
+			parts[i] = name(n)
+		}
+	}
+	return strings.TrimRight(strings.Join(parts, ", "), " ")
+}
+
+func typeText(t *onnxpb.TypeProto) string {
+	switch v := t.GetValue().(type) {
+	case *onnxpb.TypeProto_TensorType:
+		return elemTypeName(v.TensorType.GetElemType()) + shapeText(v.TensorType.Shape)
+	case *onnxpb.TypeProto_SequenceType:
+		return "seq(" + typeText(v.SequenceType.GetElemType()) + ")"
+	case *onnxpb.TypeProto_OptionalType:
+		return "optional(" + typeText(v.OptionalType.GetElemType()) + ")"
+	case *onnxpb.TypeProto_MapType:
+		return "map(" + elemTypeName(v.MapType.GetKeyType()) + ", " + typeText(v.MapType.GetValueType()) + ")"
+	case *onnxpb.TypeProto_SparseTensorType:
+		return "sparse_tensor(" + elemTypeName(v.SparseTensorType.GetElemType()) + shapeText(v.SparseTensorType.Shape) + ")"
+	case *onnxpb.TypeProto_OpaqueType:
+		o := v.OpaqueType
+		switch {
+		case o.GetDomain() != "":
+			return "opaque(" + o.GetDomain() + ", " + o.GetName() + ")"
+		case o.GetName() != "":
+			return "opaque(" + o.GetName() + ")"
+		}
+		return "opaque()"
+	}
+	return "?"
+}
+
+// shapeText renders a shape: nil is unknown rank `[]`, no dims is a scalar
+// (nothing), otherwise `[d0,d1,...]`.
+func shapeText(s *onnxpb.TensorShapeProto) string {
+	if s == nil {
+		return "[]"
+	}
+	if len(s.Dim) == 0 {
+		return ""
+	}
+	parts := make([]string, len(s.Dim))
+	for i, d := range s.Dim {
+		switch v := d.Value.(type) {
+		case *onnxpb.TensorShapeProto_Dimension_DimValue:
+			parts[i] = strconv.FormatInt(v.DimValue, 10)
+		case *onnxpb.TensorShapeProto_Dimension_DimParam:
+			if isIdent(v.DimParam) {
+				parts[i] = v.DimParam
+			} else {
+				parts[i] = quote(v.DimParam)
+			}
+		default:
+			parts[i] = "?"
+		}
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+func valueInfoText(v *onnxpb.ValueInfoProto) string {
+	if v.Type == nil || v.Type.Value == nil {
+		return name(v.GetName())
+	}
+	return typeText(v.Type) + " " + name(v.GetName())
+}
+
+func (w *writer) indent(n int) { w.s.WriteString(strings.Repeat("  ", n)) }
+
+// list writes items between open and close on one line when short, else one
+// per line indented one level deeper than depth, the indentation of the line
+// that open is on.
+func (w *writer) list(open, close string, items []string, depth int) {
+	total := 0
+	for _, it := range items {
+		total += len(it) + 2
+	}
+	if total <= 80 {
+		w.s.WriteString(open + strings.Join(items, ", ") + close)
+		return
+	}
+	w.s.WriteString(open + "\n")
+	for i, it := range items {
+		w.indent(depth + 1)
+		w.s.WriteString(it)
+		if i < len(items)-1 {
+			w.s.WriteString(",")
+		}
+		w.s.WriteString("\n")
+	}
+	w.indent(depth)
+	w.s.WriteString(close)
+}
+
+// graph writes g; depth is the indentation of its header line. Initializers
+// all go to the `<...>` declarations, in order, so that parsing restores
+// their order and inputs stay plain declarations.
+func (w *writer) graph(g *onnxpb.GraphProto, depth int) {
+	w.s.WriteString(name(g.GetName()) + " ")
+	var ins, outs, decls []string
+	for _, v := range g.Input {
+		ins = append(ins, valueInfoText(v))
+	}
+	for _, v := range g.Output {
+		outs = append(outs, valueInfoText(v))
+	}
+	for _, t := range g.Initializer {
+		decls = append(decls, w.tensorDecl(t))
+	}
+	for _, v := range g.ValueInfo {
+		decls = append(decls, valueInfoText(v))
+	}
+	for _, s := range g.SparseInitializer {
+		decls = append(decls, "sparse_tensor "+name(sparseName(s))+" = {...}")
+	}
+	w.list("(", ")", ins, depth)
+	w.s.WriteString(" => ")
+	w.list("(", ")", outs, depth)
+	if len(decls) > 0 {
+		w.s.WriteString("\n")
+		w.indent(depth + 1)
+		w.list("<", ">", decls, depth+1)
+	}
+	w.s.WriteString("\n")
+	w.indent(depth)
+	w.s.WriteString("{\n")
+	for _, n := range g.Node {
+		w.node(n, depth+1)
+	}
+	w.indent(depth)
+	w.s.WriteString("}")
+}
+
+func sparseName(s *onnxpb.SparseTensorProto) string {
+	return s.GetValues().GetName()
+}
+
+func (w *writer) node(n *onnxpb.NodeProto, depth int) {
+	w.indent(depth)
+	if n.Name != nil {
+		w.s.WriteString("[" + name(n.GetName()) + "] ")
+	}
+	if len(n.Output) > 0 {
+		w.s.WriteString(nameList(n.Output) + " ")
+	}
+	w.s.WriteString("= ")
+	if d := n.GetDomain(); d != "" {
+		w.s.WriteString(d + ".")
+	}
+	w.s.WriteString(n.GetOpType())
+	if n.Overload != nil && n.GetOverload() != "" {
+		w.s.WriteString(":" + n.GetOverload())
+	}
+	if !hasGraphAttr(n) {
+		if len(n.Attribute) > 0 {
+			w.s.WriteString(" <")
+			for i, a := range n.Attribute {
+				if i > 0 {
+					w.s.WriteString(", ")
+				}
+				w.attr(a, depth)
+			}
+			w.s.WriteString(">")
+		}
+		w.s.WriteString(" (" + nameList(n.Input) + ")\n")
+		return
+	}
+	// Subgraphs read better after the inputs, one attribute per line.
+	w.s.WriteString(" (" + nameList(n.Input) + ") <\n")
+	for i, a := range n.Attribute {
+		w.indent(depth + 1)
+		w.attr(a, depth+1)
+		if i < len(n.Attribute)-1 {
+			w.s.WriteString(",")
+		}
+		w.s.WriteString("\n")
+	}
+	w.indent(depth)
+	w.s.WriteString(">\n")
+}
+
+func hasGraphAttr(n *onnxpb.NodeProto) bool {
+	for _, a := range n.Attribute {
+		if a.G != nil || len(a.Graphs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// attrTypeAnnotation says whether the value text alone would not restore
+// the attribute's type.
+func attrNeedsType(a *onnxpb.AttributeProto) bool {
+	switch a.GetType() {
+	case onnxpb.AttributeProto_INTS:
+		return len(a.Ints) == 0
+	case onnxpb.AttributeProto_FLOATS:
+		return len(a.Floats) == 0
+	case onnxpb.AttributeProto_STRINGS:
+		return len(a.Strings) == 0
+	case onnxpb.AttributeProto_TENSORS:
+		return len(a.Tensors) == 0
+	case onnxpb.AttributeProto_GRAPHS:
+		return len(a.Graphs) == 0
+	case onnxpb.AttributeProto_TYPE_PROTOS:
+		return len(a.TypeProtos) == 0
+	case onnxpb.AttributeProto_SPARSE_TENSOR, onnxpb.AttributeProto_SPARSE_TENSORS:
+		return true
+	}
+	return false
+}
+
+func (w *writer) attr(a *onnxpb.AttributeProto, depth int) {
+	w.s.WriteString(a.GetName())
+	if a.RefAttrName != nil {
+		if a.Type != nil && a.GetType() != onnxpb.AttributeProto_UNDEFINED {
+			w.s.WriteString(": " + attrTypeNames[a.GetType()])
+		}
+		w.s.WriteString(" = @" + name(a.GetRefAttrName()))
+		return
+	}
+	if attrNeedsType(a) {
+		w.s.WriteString(": " + attrTypeNames[a.GetType()])
+	}
+	w.s.WriteString(" = ")
+	w.attrValue(a, depth)
+}
+
+func (w *writer) attrValue(a *onnxpb.AttributeProto, depth int) {
+	switch a.GetType() {
+	case onnxpb.AttributeProto_INT:
+		w.s.WriteString(strconv.FormatInt(a.GetI(), 10))
+	case onnxpb.AttributeProto_FLOAT:
+		w.s.WriteString(floatAttrText(a.GetF()))
+	case onnxpb.AttributeProto_STRING:
+		w.s.WriteString(quote(string(a.S)))
+	case onnxpb.AttributeProto_TENSOR:
+		w.s.WriteString(w.tensorConst(a.T))
+	case onnxpb.AttributeProto_GRAPH:
+		w.graph(a.G, depth)
+	case onnxpb.AttributeProto_TYPE_PROTO:
+		w.s.WriteString(typeText(a.Tp))
+	case onnxpb.AttributeProto_INTS:
+		parts := make([]string, len(a.Ints))
+		for i, v := range a.Ints {
+			parts[i] = strconv.FormatInt(v, 10)
+		}
+		w.s.WriteString("[" + strings.Join(parts, ", ") + "]")
+	case onnxpb.AttributeProto_FLOATS:
+		parts := make([]string, len(a.Floats))
+		for i, v := range a.Floats {
+			parts[i] = floatAttrText(v)
+		}
+		w.s.WriteString("[" + strings.Join(parts, ", ") + "]")
+	case onnxpb.AttributeProto_STRINGS:
+		parts := make([]string, len(a.Strings))
+		for i, v := range a.Strings {
+			parts[i] = quote(string(v))
+		}
+		w.s.WriteString("[" + strings.Join(parts, ", ") + "]")
+	case onnxpb.AttributeProto_TENSORS:
+		parts := make([]string, len(a.Tensors))
+		for i, v := range a.Tensors {
+			parts[i] = w.tensorConst(v)
+		}
+		w.s.WriteString("[" + strings.Join(parts, ", ") + "]")
+	case onnxpb.AttributeProto_GRAPHS:
+		w.s.WriteString("[\n")
+		for i, g := range a.Graphs {
+			w.indent(depth + 1)
+			w.graph(g, depth+1)
+			if i < len(a.Graphs)-1 {
+				w.s.WriteString(",")
+			}
+			w.s.WriteString("\n")
+		}
+		w.indent(depth)
+		w.s.WriteString("]")
+	case onnxpb.AttributeProto_TYPE_PROTOS:
+		parts := make([]string, len(a.TypeProtos))
+		for i, v := range a.TypeProtos {
+			parts[i] = typeText(v)
+		}
+		w.s.WriteString("[" + strings.Join(parts, ", ") + "]")
+	default:
+		w.s.WriteString("...")
+	}
+}
+
+// floatAttrText renders a float attribute so that it lexes as a float.
+func floatAttrText(f float32) string {
+	s := floatText(float64(f), 32)
+	if strings.ContainsAny(s, ".eni") {
+		return s
+	}
+	return s + ".0"
+}
+
+func floatText(f float64, bits int) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	return strconv.FormatFloat(f, 'g', -1, bits)
+}
+
+// tensorType renders a tensor's type from its data type and dims.
+func tensorType(t *onnxpb.TensorProto) string {
+	s := elemTypeName(t.GetDataType())
+	if len(t.Dims) > 0 {
+		parts := make([]string, len(t.Dims))
+		for i, d := range t.Dims {
+			parts[i] = strconv.FormatInt(d, 10)
+		}
+		s += "[" + strings.Join(parts, ",") + "]"
+	}
+	return s
+}
+
+// tensorDecl renders an initializer: `type name = data`.
+func (w *writer) tensorDecl(t *onnxpb.TensorProto) string {
+	return tensorType(t) + " " + name(t.GetName()) + " = " + w.tensorData(t)
+}
+
+// tensorConst renders a tensor attribute value: `type [name] data`.
+func (w *writer) tensorConst(t *onnxpb.TensorProto) string {
+	s := tensorType(t)
+	if t.GetName() != "" {
+		s += " " + name(t.GetName())
+	}
+	return s + " " + w.tensorData(t)
+}
+
+func (w *writer) tensorData(t *onnxpb.TensorProto) string {
+	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		return strStrText(t.ExternalData)
+	}
+	vals, ok := tensorValues(t)
+	if !ok || (w.pr.MaxElements >= 0 && len(vals) > w.pr.MaxElements) {
+		return "{...}"
+	}
+	return "{" + strings.Join(vals, ", ") + "}"
+}
+
+// tensorValues renders each element of t, decoding raw_data when present.
+// It reports false for element types the syntax has no literals for.
+func tensorValues(t *onnxpb.TensorProto) ([]string, bool) {
+	et := onnxpb.TensorProto_DataType(t.GetDataType())
+	raw := t.RawData
+	hasRaw := t.RawData != nil
+	var out []string
+	switch et {
+	case onnxpb.TensorProto_FLOAT:
+		if hasRaw {
+			for i := 0; i+4 <= len(raw); i += 4 {
+				out = append(out, floatText(float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[i:]))), 32))
+			}
+			return out, len(raw)%4 == 0
+		}
+		for _, v := range t.FloatData {
+			out = append(out, floatText(float64(v), 32))
+		}
+	case onnxpb.TensorProto_DOUBLE:
+		if hasRaw {
+			for i := 0; i+8 <= len(raw); i += 8 {
+				out = append(out, floatText(math.Float64frombits(binary.LittleEndian.Uint64(raw[i:])), 64))
+			}
+			return out, len(raw)%8 == 0
+		}
+		for _, v := range t.DoubleData {
+			out = append(out, floatText(v, 64))
+		}
+	case onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_BFLOAT16:
+		conv := f16ToF32
+		if et == onnxpb.TensorProto_BFLOAT16 {
+			conv = bf16ToF32
+		}
+		if hasRaw {
+			for i := 0; i+2 <= len(raw); i += 2 {
+				out = append(out, floatText(float64(conv(binary.LittleEndian.Uint16(raw[i:]))), 32))
+			}
+			return out, len(raw)%2 == 0
+		}
+		for _, v := range t.Int32Data {
+			out = append(out, floatText(float64(conv(uint16(v))), 32))
+		}
+	case onnxpb.TensorProto_INT8, onnxpb.TensorProto_UINT8, onnxpb.TensorProto_BOOL,
+		onnxpb.TensorProto_INT16, onnxpb.TensorProto_UINT16, onnxpb.TensorProto_INT32:
+		if hasRaw {
+			size := map[onnxpb.TensorProto_DataType]int{onnxpb.TensorProto_INT8: 1, onnxpb.TensorProto_UINT8: 1, onnxpb.TensorProto_BOOL: 1,
+				onnxpb.TensorProto_INT16: 2, onnxpb.TensorProto_UINT16: 2, onnxpb.TensorProto_INT32: 4}[et]
+			for i := 0; i+size <= len(raw); i += size {
+				var v int64
+				switch et {
+				case onnxpb.TensorProto_INT8:
+					v = int64(int8(raw[i]))
+				case onnxpb.TensorProto_UINT8, onnxpb.TensorProto_BOOL:
+					v = int64(raw[i])
+				case onnxpb.TensorProto_INT16:
+					v = int64(int16(binary.LittleEndian.Uint16(raw[i:])))
+				case onnxpb.TensorProto_UINT16:
+					v = int64(binary.LittleEndian.Uint16(raw[i:]))
+				default:
+					v = int64(int32(binary.LittleEndian.Uint32(raw[i:])))
+				}
+				out = append(out, strconv.FormatInt(v, 10))
+			}
+			return out, len(raw)%size == 0
+		}
+		for _, v := range t.Int32Data {
+			out = append(out, strconv.FormatInt(int64(v), 10))
+		}
+	case onnxpb.TensorProto_INT64:
+		if hasRaw {
+			for i := 0; i+8 <= len(raw); i += 8 {
+				out = append(out, strconv.FormatInt(int64(binary.LittleEndian.Uint64(raw[i:])), 10))
+			}
+			return out, len(raw)%8 == 0
+		}
+		for _, v := range t.Int64Data {
+			out = append(out, strconv.FormatInt(v, 10))
+		}
+	case onnxpb.TensorProto_UINT32, onnxpb.TensorProto_UINT64:
+		if hasRaw {
+			size := 8
+			if et == onnxpb.TensorProto_UINT32 {
+				size = 4
+			}
+			for i := 0; i+size <= len(raw); i += size {
+				var v uint64
+				if size == 4 {
+					v = uint64(binary.LittleEndian.Uint32(raw[i:]))
+				} else {
+					v = binary.LittleEndian.Uint64(raw[i:])
+				}
+				out = append(out, strconv.FormatUint(v, 10))
+			}
+			return out, len(raw)%size == 0
+		}
+		for _, v := range t.Uint64Data {
+			out = append(out, strconv.FormatUint(v, 10))
+		}
+	case onnxpb.TensorProto_STRING:
+		for _, v := range t.StringData {
+			out = append(out, quote(string(v)))
+		}
+	default:
+		return nil, false
+	}
+	return out, true
+}
+
+func (w *writer) function(f *onnxpb.FunctionProto) {
+	var hdr []string
+	if f.Domain != nil {
+		hdr = append(hdr, "domain: "+quote(f.GetDomain()))
+	}
+	if f.Overload != nil {
+		hdr = append(hdr, "overload: "+quote(f.GetOverload()))
+	}
+	if len(f.OpsetImport) > 0 {
+		hdr = append(hdr, "opset_import: "+opsetText(f.OpsetImport))
+	}
+	if f.DocString != nil {
+		hdr = append(hdr, "doc_string: "+quote(f.GetDocString()))
+	}
+	if len(f.MetadataProps) > 0 {
+		hdr = append(hdr, "metadata_props: "+strStrText(f.MetadataProps))
+	}
+	if len(hdr) > 0 {
+		w.s.WriteString("<" + strings.Join(hdr, ", ") + ">\n")
+	}
+	w.s.WriteString(name(f.GetName()))
+	if len(f.Attribute)+len(f.AttributeProto) > 0 {
+		w.s.WriteString(" <")
+		parts := make([]string, 0, len(f.Attribute))
+		for _, a := range f.Attribute {
+			parts = append(parts, a)
+		}
+		w.s.WriteString(strings.Join(parts, ", "))
+		for i, a := range f.AttributeProto {
+			if i > 0 || len(parts) > 0 {
+				w.s.WriteString(", ")
+			}
+			w.s.WriteString(a.GetName())
+			if a.GetType() != onnxpb.AttributeProto_UNDEFINED && attrIsEmpty(a) {
+				// A declaration with a type but no default value.
+				w.s.WriteString(": " + attrTypeNames[a.GetType()])
+				continue
+			}
+			w.s.WriteString(strings.TrimPrefix(attrText(w, a, 0), a.GetName()))
+		}
+		w.s.WriteString(">")
+	}
+	// Typed parameters print their types; the rest of the value infos go
+	// to the `<...>` list.
+	typed := map[string]*onnxpb.ValueInfoProto{}
+	for _, v := range f.ValueInfo {
+		if _, dup := typed[v.GetName()]; !dup {
+			typed[v.GetName()] = v
+		}
+	}
+	used := map[*onnxpb.ValueInfoProto]bool{}
+	params := func(names []string) string {
+		parts := make([]string, len(names))
+		for i, n := range names {
+			if v, ok := typed[n]; ok && !used[v] {
+				used[v] = true
+				parts[i] = valueInfoText(v)
+			} else {
+				parts[i] = name(n)
+			}
+		}
+		return "(" + strings.Join(parts, ", ") + ")"
+	}
+	w.s.WriteString(" " + params(f.Input) + " => " + params(f.Output))
+	var rest []string
+	for _, v := range f.ValueInfo {
+		if !used[v] {
+			rest = append(rest, valueInfoText(v))
+		}
+	}
+	if len(rest) > 0 {
+		w.s.WriteString("\n  ")
+		w.list("<", ">", rest, 1)
+	}
+	w.s.WriteString("\n{\n")
+	for _, n := range f.Node {
+		w.node(n, 1)
+	}
+	w.s.WriteString("}\n")
+}
+
+// attrIsEmpty reports whether a carries no value (a function attribute
+// declared with a type only).
+func attrIsEmpty(a *onnxpb.AttributeProto) bool {
+	return a.I == nil && a.F == nil && a.S == nil && a.T == nil && a.G == nil && a.Tp == nil &&
+		a.SparseTensor == nil && len(a.Ints) == 0 && len(a.Floats) == 0 && len(a.Strings) == 0 &&
+		len(a.Tensors) == 0 && len(a.Graphs) == 0 && len(a.TypeProtos) == 0 && len(a.SparseTensors) == 0 &&
+		a.RefAttrName == nil && singular(a.GetType()) == a.GetType()
+}
+
+func attrText(w *writer, a *onnxpb.AttributeProto, depth int) string {
+	sub := &writer{pr: w.pr}
+	sub.attr(a, depth)
+	return sub.s.String()
+}
+
+var _ = fmt.Sprintf

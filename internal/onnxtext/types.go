@@ -1,0 +1,196 @@
+package onnxtext
+
+import (
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+)
+
+// elemTypeNames maps TensorProto.DataType values to their names in the syntax.
+var elemTypeNames = map[onnxpb.TensorProto_DataType]string{
+	onnxpb.TensorProto_FLOAT:          "float",
+	onnxpb.TensorProto_UINT8:          "uint8",
+	onnxpb.TensorProto_INT8:           "int8",
+	onnxpb.TensorProto_UINT16:         "uint16",
+	onnxpb.TensorProto_INT16:          "int16",
+	onnxpb.TensorProto_INT32:          "int32",
+	onnxpb.TensorProto_INT64:          "int64",
+	onnxpb.TensorProto_STRING:         "string",
+	onnxpb.TensorProto_BOOL:           "bool",
+	onnxpb.TensorProto_FLOAT16:        "float16",
+	onnxpb.TensorProto_DOUBLE:         "double",
+	onnxpb.TensorProto_UINT32:         "uint32",
+	onnxpb.TensorProto_UINT64:         "uint64",
+	onnxpb.TensorProto_COMPLEX64:      "complex64",
+	onnxpb.TensorProto_COMPLEX128:     "complex128",
+	onnxpb.TensorProto_BFLOAT16:       "bfloat16",
+	onnxpb.TensorProto_FLOAT8E4M3FN:   "float8e4m3fn",
+	onnxpb.TensorProto_FLOAT8E4M3FNUZ: "float8e4m3fnuz",
+	onnxpb.TensorProto_FLOAT8E5M2:     "float8e5m2",
+	onnxpb.TensorProto_FLOAT8E5M2FNUZ: "float8e5m2fnuz",
+	onnxpb.TensorProto_UINT4:          "uint4",
+	onnxpb.TensorProto_INT4:           "int4",
+}
+
+// elemTypeByName is the inverse of elemTypeNames.
+var elemTypeByName = func() map[string]onnxpb.TensorProto_DataType {
+	m := make(map[string]onnxpb.TensorProto_DataType, len(elemTypeNames))
+	for k, v := range elemTypeNames {
+		m[v] = k
+	}
+	return m
+}()
+
+// attrTypeNames maps attribute types to the names used in `name: type = value`.
+var attrTypeNames = map[onnxpb.AttributeProto_AttributeType]string{
+	onnxpb.AttributeProto_FLOAT:          "float",
+	onnxpb.AttributeProto_INT:            "int",
+	onnxpb.AttributeProto_STRING:         "string",
+	onnxpb.AttributeProto_TENSOR:         "tensor",
+	onnxpb.AttributeProto_GRAPH:          "graph",
+	onnxpb.AttributeProto_SPARSE_TENSOR:  "sparse_tensor",
+	onnxpb.AttributeProto_TYPE_PROTO:     "type_proto",
+	onnxpb.AttributeProto_FLOATS:         "floats",
+	onnxpb.AttributeProto_INTS:           "ints",
+	onnxpb.AttributeProto_STRINGS:        "strings",
+	onnxpb.AttributeProto_TENSORS:        "tensors",
+	onnxpb.AttributeProto_GRAPHS:         "graphs",
+	onnxpb.AttributeProto_SPARSE_TENSORS: "sparse_tensors",
+	onnxpb.AttributeProto_TYPE_PROTOS:    "type_protos",
+}
+
+var attrTypeByName = func() map[string]onnxpb.AttributeProto_AttributeType {
+	m := make(map[string]onnxpb.AttributeProto_AttributeType, len(attrTypeNames))
+	for k, v := range attrTypeNames {
+		m[v] = k
+	}
+	return m
+}()
+
+// singular returns the element type of a list attribute type, or t itself.
+func singular(t onnxpb.AttributeProto_AttributeType) onnxpb.AttributeProto_AttributeType {
+	switch t {
+	case onnxpb.AttributeProto_FLOATS:
+		return onnxpb.AttributeProto_FLOAT
+	case onnxpb.AttributeProto_INTS:
+		return onnxpb.AttributeProto_INT
+	case onnxpb.AttributeProto_STRINGS:
+		return onnxpb.AttributeProto_STRING
+	case onnxpb.AttributeProto_TENSORS:
+		return onnxpb.AttributeProto_TENSOR
+	case onnxpb.AttributeProto_GRAPHS:
+		return onnxpb.AttributeProto_GRAPH
+	case onnxpb.AttributeProto_SPARSE_TENSORS:
+		return onnxpb.AttributeProto_SPARSE_TENSOR
+	case onnxpb.AttributeProto_TYPE_PROTOS:
+		return onnxpb.AttributeProto_TYPE_PROTO
+	}
+	return t
+}
+
+// plural returns the list type whose elements have type t.
+func plural(t onnxpb.AttributeProto_AttributeType) onnxpb.AttributeProto_AttributeType {
+	switch t {
+	case onnxpb.AttributeProto_FLOAT:
+		return onnxpb.AttributeProto_FLOATS
+	case onnxpb.AttributeProto_INT:
+		return onnxpb.AttributeProto_INTS
+	case onnxpb.AttributeProto_STRING:
+		return onnxpb.AttributeProto_STRINGS
+	case onnxpb.AttributeProto_TENSOR:
+		return onnxpb.AttributeProto_TENSORS
+	case onnxpb.AttributeProto_GRAPH:
+		return onnxpb.AttributeProto_GRAPHS
+	case onnxpb.AttributeProto_SPARSE_TENSOR:
+		return onnxpb.AttributeProto_SPARSE_TENSORS
+	case onnxpb.AttributeProto_TYPE_PROTO:
+		return onnxpb.AttributeProto_TYPE_PROTOS
+	}
+	return t
+}
+
+// isTypeKeyword reports whether an identifier starts a type.
+func isTypeKeyword(id string) bool {
+	if _, ok := elemTypeByName[id]; ok {
+		return true
+	}
+	switch id {
+	case "seq", "map", "optional", "sparse_tensor", "opaque":
+		return true
+	}
+	return false
+}
+
+// f16ToF32 widens IEEE half-precision bits to float32.
+func f16ToF32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f:
+		return float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp == 0:
+		if mant == 0 {
+			return float32frombits(sign)
+		}
+		// Subnormal half: normalize into a float32 normal.
+		e := uint32(127 - 15 + 1)
+		for mant&0x400 == 0 {
+			mant <<= 1
+			e--
+		}
+		mant &= 0x3ff
+		return float32frombits(sign | e<<23 | mant<<13)
+	default:
+		return float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+	}
+}
+
+// f32ToF16 narrows a float32 to IEEE half bits, rounding to nearest even.
+func f32ToF16(f float32) uint16 {
+	b := float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23) & 0xff
+	mant := b & 0x7fffff
+	if exp == 0xff {
+		if mant != 0 {
+			return sign | 0x7e00 | uint16(mant>>13)
+		}
+		return sign | 0x7c00
+	}
+	e := exp - 127 + 15
+	if e >= 0x1f {
+		return sign | 0x7c00
+	}
+	if e <= 0 {
+		if e < -10 {
+			return sign
+		}
+		m := mant | 0x800000
+		shift := uint32(14 - e)
+		half := uint32(1) << (shift - 1)
+		r := m >> shift
+		rem := m & (1<<shift - 1)
+		if rem > half || (rem == half && r&1 == 1) {
+			r++
+		}
+		return sign | uint16(r)
+	}
+	r := uint32(e)<<10 | mant>>13
+	rem := mant & 0x1fff
+	if rem > 0x1000 || (rem == 0x1000 && r&1 == 1) {
+		r++
+	}
+	return sign | uint16(r)
+}
+
+// bf16ToF32 widens bfloat16 bits to float32.
+func bf16ToF32(h uint16) float32 { return float32frombits(uint32(h) << 16) }
+
+// f32ToBF16 narrows a float32 to bfloat16 bits, rounding to nearest even.
+func f32ToBF16(f float32) uint16 {
+	b := float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x40
+	}
+	b += 0x7fff + (b>>16)&1
+	return uint16(b >> 16)
+}
