@@ -232,11 +232,11 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 				merged, why := mergeTypes(before, v.t)
 				if why != "" {
 					e.res.Counts["conflicts"]++
-					msg := fmt.Sprintf("tensor %q (output of node %q, %s): %s; keeping the existing type", name, nodeLabel(n), n.GetOpType(), why)
+					msg := fmt.Sprintf("tensor %q (output of node %q, %s): %s", name, nodeLabel(n), n.GetOpType(), why)
 					if e.cfg.Strict {
 						return nil, fmt.Errorf("%w: %s", model.ErrInvalid, msg)
 					}
-					e.warnf("%s", msg)
+					e.warnf("%s; keeping the existing type", msg)
 					v.vals = nil
 				}
 				v.t = merged
