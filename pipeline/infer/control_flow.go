@@ -17,8 +17,15 @@ var controlFlowOps = []Op{
 	{Name: "Scan", Since: 9, Infer: inferScan},
 }
 
-// joinTypes describes a value that is either a or b: what they agree on.
-func (c *Context) joinTypes(a, b Type) Type {
+// joinTypes describes a value that is either a or b: what they agree on,
+// with a fresh dim where they differ.
+func (c *Context) joinTypes(a, b Type) Type { return c.join(a, b, c.NewDim) }
+
+// joinElems describes the elements of a sequence that holds both a and b:
+// where they differ, each element has its own size, so the dim is unknown.
+func (c *Context) joinElems(a, b Type) Type { return c.join(a, b, sym.Unknown) }
+
+func (c *Context) join(a, b Type, differ func() sym.Dim) Type {
 	if a.Kind != b.Kind {
 		return Type{}
 	}
@@ -36,7 +43,7 @@ func (c *Context) joinTypes(a, b Type) Type {
 			if sym.Equal(a.Shape[i], b.Shape[i]) {
 				t.Shape[i] = a.Shape[i]
 			} else {
-				t.Shape[i] = c.NewDim()
+				t.Shape[i] = differ()
 			}
 		}
 	}

@@ -3,6 +3,8 @@
 package infer
 
 import (
+	"strings"
+
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
@@ -12,6 +14,8 @@ var matmulOps = []Op{
 	{Name: "MatMulInteger", Since: 10, Infer: inferMatMul(0, 1, tensor.Int32)},
 	{Name: "QLinearMatMul", Since: 10, Infer: inferMatMul(0, 3, -1)},
 	{Name: "Gemm", Since: 1, Infer: inferGemm},
+	{Name: "Einsum", Since: 12, Infer: inferEinsum},
+	{Name: "Det", Since: 11, Infer: inferDet},
 }
 
 // matmulShape is numpy's matmul shape rule, with transposes of the last two
@@ -100,5 +104,114 @@ func inferGemm(c *Context) error {
 		n = b[0]
 	}
 	c.SetTensor(0, elem, []sym.Dim{m, n})
+	return nil
+}
+
+
+// inferEinsum reads the equation: each input's labels name its axes ("..."
+// for broadcast axes); the output's labels are given after "->" or are the
+// labels used once, sorted.
+func inferEinsum(c *Context) error {
+	elem := c.Elem(0)
+	eq := strings.ReplaceAll(c.AttrString("equation", ""), " ", "")
+	lhs, rhs, explicit := strings.Cut(eq, "->")
+	terms := strings.Split(lhs, ",")
+	if len(terms) != c.NumInputs() {
+		return c.Failf("Einsum equation %q has %d operands for %d inputs", eq, len(terms), c.NumInputs())
+	}
+	dims := map[byte]sym.Dim{}
+	count := map[byte]int{}
+	var ell []sym.Dim
+	for i, term := range terms {
+		sh, ok := c.Shape(i)
+		if !ok {
+			c.SetElem(0, elem)
+			return nil
+		}
+		pre, post, hasEll := strings.Cut(term, "...")
+		labels := pre + post
+		nEll := len(sh) - len(labels)
+		if !hasEll && nEll != 0 || nEll < 0 {
+			return c.Failf("Einsum term %q does not match rank %d", term, len(sh))
+		}
+		if hasEll {
+			b, err := c.Broadcast(ell, sh[len(pre):len(pre)+nEll])
+			if err != nil {
+				return err
+			}
+			ell = b
+		}
+		for j := 0; j < len(labels); j++ {
+			k := j
+			if j >= len(pre) {
+				k = j + nEll
+			}
+			l := labels[j]
+			count[l]++
+			if d, ok := dims[l]; ok {
+				if m, ok := sym.Merge(d, sh[k]); ok {
+					dims[l] = m
+				} else if !isOne(sh[k]) {
+					if isOne(d) {
+						dims[l] = sh[k]
+					}
+				}
+				continue
+			}
+			dims[l] = sh[k]
+		}
+	}
+	if !explicit {
+		var ls []byte
+		for l, n := range count {
+			if n == 1 {
+				ls = append(ls, l)
+			}
+		}
+		for i := range ls {
+			for j := i + 1; j < len(ls); j++ {
+				if ls[j] < ls[i] {
+					ls[i], ls[j] = ls[j], ls[i]
+				}
+			}
+		}
+		rhs = "..." + string(ls)
+		if ell == nil {
+			rhs = string(ls)
+		}
+	}
+	var out []sym.Dim
+	pre, post, hasEll := strings.Cut(rhs, "...")
+	for i := 0; i < len(pre); i++ {
+		d, ok := dims[pre[i]]
+		if !ok {
+			return c.Failf("Einsum output label %q is not an input label", pre[i])
+		}
+		out = append(out, d)
+	}
+	if hasEll {
+		out = append(out, ell...)
+	}
+	for i := 0; i < len(post); i++ {
+		d, ok := dims[post[i]]
+		if !ok {
+			return c.Failf("Einsum output label %q is not an input label", post[i])
+		}
+		out = append(out, d)
+	}
+	if out == nil {
+		out = []sym.Dim{}
+	}
+	c.SetTensor(0, elem, out)
+	return nil
+}
+
+func inferDet(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok || len(sh) < 2 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	c.SetTensor(0, c.Elem(0), sh[:len(sh)-2])
 	return nil
 }

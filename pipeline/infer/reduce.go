@@ -32,9 +32,18 @@ func inferReduce(axesInput int64) func(*Context) error {
 		keep := c.AttrInt("keepdims", 1) != 0
 		axes, has, err := axesArg(c, axesInput, 1)
 		if err != nil {
-			if keep {
+			switch n, ok := c.Shape(1); {
+			case keep:
 				c.SetRank(0, elem, len(sh))
-			} else {
+			case ok && len(n) == 1 && n[0].IsKnown():
+				// Runtime axes: the rank drops by their number.
+				k, _ := n[0].Value()
+				if k > 0 && int(k) <= len(sh) {
+					c.SetRank(0, elem, len(sh)-int(k))
+					break
+				}
+				c.SetElem(0, elem)
+			default:
 				c.SetElem(0, elem)
 			}
 			return nil

@@ -27,6 +27,11 @@ var families = [][]Op{
 	rnnOps,
 	controlFlowOps,
 	quantizeOps,
+	sequenceOps,
+	generatorOps,
+	imageOps,
+	lossOps,
+	trainingOps,
 	msOps,
 }
 
@@ -34,9 +39,9 @@ var families = [][]Op{
 // is built in init because operator entries reach lookup through subgraphs.
 var registry map[string][]Op
 
-func init() { registry = buildRegistry() }
+func init() { registry = buildRegistry(families) }
 
-func buildRegistry() map[string][]Op {
+func buildRegistry(families [][]Op) map[string][]Op {
 	r := map[string][]Op{}
 	seen := map[string]bool{}
 	for _, fam := range families {

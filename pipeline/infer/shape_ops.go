@@ -269,8 +269,12 @@ func inferSqueeze(c *Context) error {
 	axes, has, err := axesArg(c, 13, 1)
 	sh, ok := c.Shape(0)
 	if err != nil || !ok {
-		if ok && err != nil {
-			return err
+		if n, ok2 := c.Shape(1); ok && ok2 && len(n) == 1 {
+			// Runtime axes: the rank drops by their number.
+			if k, ok := n[0].Value(); ok && int(k) <= len(sh) {
+				c.SetRank(0, elem, len(sh)-int(k))
+				return nil
+			}
 		}
 		c.SetElem(0, elem)
 		return nil
