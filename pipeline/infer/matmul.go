@@ -107,7 +107,6 @@ func inferGemm(c *Context) error {
 	return nil
 }
 
-
 // inferEinsum reads the equation: each input's labels name its axes ("..."
 // for broadcast axes); the output's labels are given after "->" or are the
 // labels used once, sorted.
