@@ -34,6 +34,12 @@ var msOps = concatOps(
 		{Domain: ms, Name: "DequantizeLinear", Since: 1, Infer: inferDequantize},
 		{Domain: ms, Name: "QLinearAdd", Since: 1, Infer: inferQLinearBinary},
 		{Domain: ms, Name: "QLinearMul", Since: 1, Infer: inferQLinearBinary},
+		{Domain: ms, Name: "MultiHeadAttention", Since: 1, Infer: inferMultiHeadAttention},
+		{Domain: ms, Name: "RotaryEmbedding", Since: 1, Infer: inferUnary},
+		{Domain: ms, Name: "GroupNorm", Since: 1, Infer: inferUnary},
+		{Domain: ms, Name: "SkipGroupNorm", Since: 1, Infer: inferSkipGroupNorm},
+		{Domain: ms, Name: "BiasSplitGelu", Since: 1, Infer: inferBiasSplitGelu},
+		{Domain: ms, Name: "MatMulNBits", Since: 1, Infer: inferMatMulNBits},
 	},
 )
 
@@ -181,5 +187,95 @@ func inferQLinearBinary(c *Context) error {
 		return err
 	}
 	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}
+
+// inferMultiHeadAttention: output [batch, sequence, v_hidden], where v_hidden
+// comes from value ([batch, kv_sequence, v_hidden] or [batch, heads,
+// kv_sequence, head_size]), packed key/value ([batch, kv_sequence, heads, 2,
+// head_size]) or packed query/key/value ([batch, sequence, heads, 3,
+// head_size]). present_key/present_value are [batch, heads, total, head_size].
+func inferMultiHeadAttention(c *Context) error {
+	e := c.Elem(0)
+	q, ok := c.Shape(0)
+	if !ok || (len(q) != 3 && len(q) != 5) {
+		c.SetElem(0, e)
+		return nil
+	}
+	heads := c.AttrInt("num_heads", 0)
+	var vHidden, kHidden, kvSeq sym.Dim
+	k, okK := c.Shape(1)
+	v, okV := c.Shape(2)
+	switch {
+	case okK && len(k) == 3:
+		kHidden = k[2]
+	case okK && len(k) == 4:
+		kHidden = sym.Mul(k[1], k[3])
+	default:
+		kHidden = sym.Unknown()
+	}
+	switch {
+	case len(q) == 5:
+		vHidden, kvSeq = sym.Mul(q[2], q[4]), q[1]
+		kHidden = vHidden
+	case okK && len(k) == 5:
+		vHidden, kvSeq = sym.Mul(k[2], k[4]), k[1]
+		kHidden = vHidden
+	case okV && len(v) == 3:
+		vHidden = v[2]
+		kvSeq = v[1]
+	case okV && len(v) == 4:
+		vHidden, kvSeq = sym.Mul(v[1], v[3]), v[2]
+	default:
+		c.SetRank(0, e, 3)
+		return nil
+	}
+	c.SetTensor(0, e, []sym.Dim{q[0], q[1], vHidden})
+	if heads > 0 && (c.HasOutput(1) || c.HasOutput(2)) {
+		total := kvSeq
+		if p, ok := c.Shape(6); ok && c.HasInput(6) && len(p) == 4 {
+			total = sym.Add(p[2], kvSeq)
+		} else if c.HasInput(6) {
+			total = c.NewDim()
+		}
+		for i, hidden := range []sym.Dim{kHidden, vHidden} {
+			if c.HasOutput(i + 1) {
+				h := c.orNew(sym.FloorDiv(hidden, sym.Int(heads)))
+				c.SetTensor(i+1, e, []sym.Dim{q[0], sym.Int(heads), total, h})
+			}
+		}
+	}
+	return nil
+}
+
+func inferSkipGroupNorm(c *Context) error {
+	c.SetType(0, c.Type(0))
+	if c.HasOutput(1) {
+		c.SetType(1, c.Type(0))
+	}
+	return nil
+}
+
+// inferBiasSplitGelu halves the last axis.
+func inferBiasSplitGelu(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok || len(sh) == 0 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	sh[len(sh)-1] = c.orNew(sym.FloorDiv(sh[len(sh)-1], sym.Int(2)))
+	c.SetTensor(0, c.Elem(0), sh)
+	return nil
+}
+
+// inferMatMulNBits: A [..., K] times a quantized [K, N] with N an attribute.
+func inferMatMulNBits(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok || len(sh) == 0 || !c.HasAttr("N") {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	sh[len(sh)-1] = sym.Int(c.AttrInt("N", 0))
+	c.SetTensor(0, c.Elem(0), sh)
 	return nil
 }

@@ -449,7 +449,7 @@ func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
 	c.opset = opset
 	var err error
 	if op := lookup(dom, n.GetOpType(), opset); op != nil {
-		err = op.Infer(c)
+		err = safeInfer(op, c)
 	} else if f := e.funcs[dom+":"+n.GetOpType()]; f != nil {
 		err = e.inferFunction(c, f)
 	} else {
@@ -482,6 +482,17 @@ func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
 }
 
 var errNoEntry = errors.New("no shape inference for this operator")
+
+// safeInfer runs an entry, turning a panic (a bug in that entry on an input it
+// did not expect) into an error, so that one operator cannot stop the run.
+func safeInfer(op *Op, c *Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in shape inference: %v", r)
+		}
+	}()
+	return op.Infer(c)
+}
 
 func opName(n *onnxpb.NodeProto) string {
 	if d := normDomain(n.GetDomain()); d != "" {
