@@ -14,6 +14,7 @@ import (
 var controlFlowOps = []Op{
 	{Name: "If", Since: 1, Infer: inferIf},
 	{Name: "Loop", Since: 1, Infer: inferLoop},
+	{Name: "Scan", Since: 8, Infer: inferScan8},
 	{Name: "Scan", Since: 9, Infer: inferScan},
 }
 
@@ -29,7 +30,15 @@ func (c *Context) join(a, b Type, differ func() sym.Dim) Type {
 	if a.Kind != b.Kind {
 		return Type{}
 	}
-	if a.Kind != KindTensor {
+	switch a.Kind {
+	case KindSequence, KindOptional:
+		if a.Inner == nil || b.Inner == nil {
+			return Type{Kind: a.Kind}
+		}
+		// Elements may differ from one another: unknown where a and b differ.
+		in := c.join(*a.Inner, *b.Inner, sym.Unknown)
+		return Type{Kind: a.Kind, Inner: &in}
+	case KindOther:
 		return a
 	}
 	t := Type{Elem: a.Elem}
@@ -101,14 +110,22 @@ func inferLoop(c *Context) error {
 		return c.Failf("Loop body has %d outputs", len(trial))
 	}
 	for i := 0; i < nCarried; i++ {
-		j := c.joinTypes(*in[2+i], trial[1+i])
-		in[2+i] = &j
+		if in[2+i].Kind == trial[1+i].Kind {
+			j := c.joinTypes(*in[2+i], trial[1+i])
+			in[2+i] = &j
+		}
 	}
 	outs, err := c.inferSubgraph(body, in)
 	if err != nil {
 		return err
 	}
 	for i := 0; i < nCarried; i++ {
+		if in[2+i].Kind != outs[1+i].Kind {
+			// An optional initial value (opset 16) becomes what the body
+			// makes of it.
+			c.SetType(i, outs[1+i])
+			continue
+		}
 		c.SetType(i, c.joinTypes(*in[2+i], outs[1+i]))
 	}
 	iters := c.NewDim()
@@ -177,6 +194,59 @@ func inferScan(c *Context) error {
 				return err
 			}
 			t.Shape = append(append(append([]sym.Dim{}, t.Shape[:a]...), c.orNew(seq)), t.Shape[a:]...)
+		}
+		c.SetType(i, t)
+	}
+	return nil
+}
+
+// inferScan8 is Scan before opset 9: inputs start with the optional
+// sequence_lens, every input has a batch axis 0, and scan inputs and outputs
+// have their sequence axis at 1 (or directions, which do not change shapes).
+func inferScan8(c *Context) error {
+	body := c.AttrGraph("body")
+	if body == nil {
+		return c.Failf("Scan without a body")
+	}
+	nScan := int(c.AttrInt("num_scan_inputs", 0))
+	nState := c.NumInputs() - 1 - nScan
+	if nScan <= 0 || nState < 0 {
+		return c.Failf("Scan with %d scan inputs of %d", nScan, c.NumInputs())
+	}
+	var in []*Type
+	batch, seq := sym.Unknown(), sym.Unknown()
+	for i := 1; i < c.NumInputs(); i++ {
+		t := c.Type(i)
+		if t.Ranked && len(t.Shape) >= 1 {
+			if batch.IsUnknown() {
+				batch = t.Shape[0]
+			}
+			drop := 1
+			if i > nState && len(t.Shape) >= 2 {
+				if seq.IsUnknown() {
+					seq = t.Shape[1]
+				}
+				drop = 2
+			}
+			t.Shape = append([]sym.Dim{}, t.Shape[drop:]...)
+		}
+		in = append(in, &t)
+	}
+	outs, err := c.inferSubgraph(body, in)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < c.NumOutputs() && i < len(outs); i++ {
+		t := outs[i]
+		if i < nState {
+			t = c.joinTypes(*in[i], t)
+		}
+		if t.Ranked {
+			lead := []sym.Dim{c.orNew(batch)}
+			if i >= nState {
+				lead = append(lead, c.orNew(seq))
+			}
+			t.Shape = append(lead, t.Shape...)
 		}
 		c.SetType(i, t)
 	}

@@ -17,7 +17,7 @@ var convPoolOps = []Op{
 	{Name: "LpPool", Since: 1, Infer: inferPool},
 	{Name: "GlobalAveragePool", Since: 1, Infer: inferGlobalPool},
 	{Name: "GlobalMaxPool", Since: 1, Infer: inferGlobalPool},
-	{Name: "GlobalLpPool", Since: 2, Infer: inferGlobalPool},
+	{Name: "GlobalLpPool", Since: 1, Infer: inferGlobalPool},
 }
 
 // window holds the attributes of a sliding window over n spatial axes.

@@ -32,6 +32,7 @@ var families = [][]Op{
 	imageOps,
 	lossOps,
 	trainingOps,
+	mlOps,
 	msOps,
 }
 

@@ -18,6 +18,7 @@ var shapeOps = []Op{
 	{Name: "Size", Since: 1, Infer: inferSize},
 	{Name: "Constant", Since: 1, Infer: inferConstant},
 	{Name: "ConstantOfShape", Since: 9, Infer: inferConstantOfShape},
+	{Name: "Reshape", Since: 1, Infer: inferReshape}, // shape attribute
 	{Name: "Reshape", Since: 5, Infer: inferReshape}, // shape input; allowzero from 14
 	{Name: "Flatten", Since: 1, Infer: inferFlatten},
 	{Name: "Squeeze", Since: 1, Infer: inferSqueeze},  // axes attribute
@@ -32,6 +33,7 @@ var shapeOps = []Op{
 	{Name: "Slice", Since: 10, Infer: inferSlice}, // inputs, steps
 	{Name: "Transpose", Since: 1, Infer: inferTranspose},
 	{Name: "Expand", Since: 8, Infer: inferExpand},
+	{Name: "Tile", Since: 1, Infer: inferTile1}, // tiles and axis inputs
 	{Name: "Tile", Since: 6, Infer: inferTile},
 	{Name: "Range", Since: 11, Infer: inferRange},
 	{Name: "Split", Since: 1, Infer: inferSplit},  // split attribute
@@ -48,6 +50,7 @@ var shapeOps = []Op{
 	{Name: "DepthToSpace", Since: 1, Infer: inferDepthSpace(false)},
 	{Name: "SpaceToDepth", Since: 1, Infer: inferDepthSpace(true)},
 	{Name: "Resize", Since: 10, Infer: inferResize},
+	{Name: "Upsample", Since: 1, Infer: inferUpsample1}, // height_scale, width_scale
 	{Name: "Upsample", Since: 7, Infer: inferResize},
 	{Name: "Unique", Since: 11, Infer: inferUnique},
 }
@@ -169,6 +172,11 @@ func inferConstantOfShape(c *Context) error {
 func inferReshape(c *Context) error {
 	elem := c.Elem(0)
 	target, ok := c.Values(1)
+	if c.Opset() < 5 {
+		var s []int64
+		s, ok = c.AttrInts("shape")
+		target = ints(s...)
+	}
 	if !ok {
 		if n, ok := c.Shape(1); ok && len(n) == 1 {
 			if r, ok := n[0].Value(); ok {
@@ -1116,5 +1124,46 @@ func inferUnique(c *Context) error {
 		c.SetTensor(2, tensor.Int64, []sym.Dim{c.NewDim()})
 	}
 	c.SetTensor(3, tensor.Int64, []sym.Dim{n})
+	return nil
+}
+
+func inferTile1(c *Context) error {
+	sh, ok := c.Shape(0)
+	tiles, ok1 := c.Values(1)
+	axis, ok2 := c.Ints(2)
+	if !ok || !ok1 || !ok2 || len(tiles) != 1 || len(axis) != 1 {
+		if ok {
+			c.SetRank(0, c.Elem(0), len(sh))
+		} else {
+			c.SetElem(0, c.Elem(0))
+		}
+		return nil
+	}
+	ax, err := normAxis(axis[0], len(sh))
+	if err != nil {
+		return err
+	}
+	sh[ax] = c.orNew(sym.Mul(sh[ax], tiles[0]))
+	c.SetTensor(0, c.Elem(0), sh)
+	return nil
+}
+
+func inferUpsample1(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok || len(sh) != 4 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	for i, name := range []string{"height_scale", "width_scale"} {
+		s := float64(c.AttrFloat(name, 1))
+		if v, ok := sh[2+i].Value(); ok {
+			sh[2+i] = sym.Int(int64(math.Floor(float64(v) * s)))
+		} else if s == math.Trunc(s) {
+			sh[2+i] = sym.Mul(sh[2+i], sym.Int(int64(s)))
+		} else {
+			sh[2+i] = c.NewDim()
+		}
+	}
+	c.SetTensor(0, c.Elem(0), sh)
 	return nil
 }
