@@ -126,7 +126,8 @@ func (c *Context) Values(i int) ([]sym.Dim, bool) {
 		return nil, false
 	}
 	v := c.ins[i]
-	if v.vals == nil && v.tp != nil && tensor.DType(v.tp.GetDataType()).IsInt() && len(v.tp.GetDims()) <= 1 {
+	if v.vals == nil && v.tp != nil && tensor.DType(v.tp.GetDataType()).IsInt() && len(v.tp.GetDims()) <= 1 &&
+		tensor.NumElements(v.tp.GetDims()) <= maxValues {
 		if t, ok := c.e.decode(v); ok && len(t.I64) <= maxValues {
 			v.vals = make([]sym.Dim, len(t.I64))
 			for j, x := range t.I64 {

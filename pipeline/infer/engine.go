@@ -242,6 +242,9 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 				v.t = merged
 			}
 			s.vals[name] = v
+			if e.cfg.Verbose >= 3 {
+				e.res.Trace = append(e.res.Trace, fmt.Sprintf("node %q (%s): %s: %s", nodeLabel(n), opName(n), name, v.t))
+			}
 			if v.t.known() > before.known() {
 				e.res.Counts["inferred"]++
 			}

@@ -65,6 +65,9 @@ type Result struct {
 	// or a symbol), "conflicts", "failed" (nodes whose inference failed),
 	// "unsupported" (nodes without an entry).
 	Counts map[string]int64
+	// Trace has one line per node output with its inferred type when
+	// Config.Verbose is 3 or more.
+	Trace []string
 }
 
 // Run infers types and shapes for every node output of m and records them in

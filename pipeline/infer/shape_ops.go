@@ -912,7 +912,20 @@ func inferNonZero(c *Context) error {
 		c.SetElem(0, tensor.Int64)
 		return nil
 	}
-	c.SetTensor(0, tensor.Int64, []sym.Dim{sym.Int(int64(r)), c.NewDim()})
+	n := c.NewDim()
+	if t, ok := c.Const(0); ok {
+		// A constant input: count its nonzero elements.
+		k := int64(0)
+		for i := 0; i < int(t.Len()); i++ {
+			if t.Str == nil && t.Float64At(i) != 0 {
+				k++
+			}
+		}
+		if t.Str == nil {
+			n = sym.Int(k)
+		}
+	}
+	c.SetTensor(0, tensor.Int64, []sym.Dim{sym.Int(int64(r)), n})
 	return nil
 }
 
