@@ -79,6 +79,25 @@ func inferReduce(axesInput int64) func(*Context) error {
 			out = []sym.Dim{}
 		}
 		c.SetTensor(0, elem, out)
+		// Shape arithmetic: the product or sum of a shape's dims.
+		if v, ok := c.Values(0); ok && len(sh) == 1 && red[0] {
+			op := c.OpType()
+			switch op {
+			case "ReduceProd", "ReduceSum":
+				acc := sym.Int(0)
+				if op == "ReduceProd" {
+					acc = sym.Int(1)
+				}
+				for _, d := range v {
+					if op == "ReduceProd" {
+						acc = sym.Mul(acc, d)
+					} else {
+						acc = sym.Add(acc, d)
+					}
+				}
+				c.SetValues(0, []sym.Dim{acc})
+			}
+		}
 		return nil
 	}
 }

@@ -722,6 +722,20 @@ func inferExpand(c *Context) error {
 		out[i] = c.orNew(out[i])
 	}
 	c.SetTensor(0, elem, out)
+	// A scalar or one-element value expanded to a short vector.
+	if v, ok := c.Values(0); ok && len(v) == 1 && len(out) <= 1 {
+		n := int64(1)
+		if len(out) == 1 {
+			if n, ok = out[0].Value(); !ok || n > maxValues {
+				return nil
+			}
+		}
+		vals := make([]sym.Dim, n)
+		for i := range vals {
+			vals[i] = v[0]
+		}
+		c.SetValues(0, vals)
+	}
 	return nil
 }
 
