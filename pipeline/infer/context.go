@@ -60,7 +60,11 @@ func (c *Context) Type(i int) Type {
 	if !c.HasInput(i) {
 		return Type{}
 	}
-	return c.ins[i].t
+	t := c.ins[i].t
+	if len(c.e.merged) > 0 && t.Ranked {
+		t.Shape = c.e.resolveAll(append([]sym.Dim(nil), t.Shape...))
+	}
+	return t
 }
 
 // Elem returns input i's element type, 0 when unknown.
@@ -72,7 +76,7 @@ func (c *Context) Shape(i int) ([]sym.Dim, bool) {
 	if !t.Ranked || t.Kind != KindTensor {
 		return nil, false
 	}
-	return append([]sym.Dim(nil), t.Shape...), true
+	return c.e.resolveAll(append([]sym.Dim(nil), t.Shape...)), true
 }
 
 // MustShape returns input i's shape or an error saying that it is unknown.
@@ -135,7 +139,13 @@ func (c *Context) Values(i int) ([]sym.Dim, bool) {
 			}
 		}
 	}
-	return v.vals, v.vals != nil
+	if v.vals == nil {
+		return nil, false
+	}
+	if len(c.e.merged) > 0 {
+		return c.e.resolveAll(append([]sym.Dim(nil), v.vals...)), true
+	}
+	return v.vals, true
 }
 
 // Ints returns input i's values when every one is a known integer.
@@ -341,7 +351,19 @@ func (c *Context) broadcastDim(a, b sym.Dim) (sym.Dim, error) {
 		return c.NewDim(), nil
 	}
 	if c.e.cfg.AutoMerge {
+		// Unify: later uses of the one that is a plain symbol read as the other.
 		c.Warnf("auto_merge: broadcasting treats %v and %v as equal", a, b)
+		if c.e.merged == nil {
+			c.e.merged = map[string]sym.Dim{}
+		}
+		if name, ok := b.IsSymbol(); ok {
+			c.e.merged[name] = a
+			return a, nil
+		}
+		if name, ok := a.IsSymbol(); ok {
+			c.e.merged[name] = b
+			return b, nil
+		}
 		return a, nil
 	}
 	// Two different symbols broadcast to the larger one when they differ.

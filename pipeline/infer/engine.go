@@ -56,6 +56,36 @@ type engine struct {
 	steps int
 	// depth guards against functions that call themselves.
 	depth int
+	// merged maps symbols that auto_merge unified to their representative.
+	merged map[string]sym.Dim
+}
+
+// resolve applies auto_merge's unifications to d.
+func (e *engine) resolve(d sym.Dim) sym.Dim {
+	if len(e.merged) == 0 || !d.IsSymbolic() {
+		return d
+	}
+	for i := 0; i < 8; i++ {
+		n := d.Subst(func(name string) (sym.Dim, bool) {
+			r, ok := e.merged[name]
+			return r, ok
+		})
+		if sym.Equal(n, d) {
+			break
+		}
+		d = n
+	}
+	return d
+}
+
+func (e *engine) resolveAll(ds []sym.Dim) []sym.Dim {
+	if len(e.merged) == 0 {
+		return ds
+	}
+	for i := range ds {
+		ds[i] = e.resolve(ds[i])
+	}
+	return ds
 }
 
 // maxValues bounds the integer tensors whose elements are tracked.

@@ -523,3 +523,49 @@ func Merge(a, b Dim) (Dim, bool) {
 	}
 	return a, false
 }
+
+// Subst returns d with each symbol that f maps replaced by f's dim.
+func (d Dim) Subst(f func(name string) (Dim, bool)) Dim {
+	if d.unknown || len(d.ts) == 0 {
+		return d
+	}
+	out := Int(d.c)
+	changed := false
+	for _, t := range d.ts {
+		p := Int(t.k)
+		for _, a := range t.f {
+			var x Dim
+			switch a.op {
+			case "":
+				r, ok := f(a.name)
+				if ok {
+					changed = true
+					x = r
+				} else {
+					x = Dim{ts: []term{{k: 1, f: []*atom{a}, key: a.key}}}
+				}
+			default:
+				l, r := a.args[0].Subst(f), a.args[1].Subst(f)
+				if !Equal(l, a.args[0]) || !Equal(r, a.args[1]) {
+					changed = true
+				}
+				switch a.op {
+				case "floor":
+					x = FloorDiv(l, r)
+				case "mod":
+					x = Mod(l, r)
+				case "max":
+					x = Max(l, r)
+				case "min":
+					x = Min(l, r)
+				}
+			}
+			p = Mul(p, x)
+		}
+		out = Add(out, p)
+	}
+	if !changed {
+		return d
+	}
+	return out
+}

@@ -125,3 +125,28 @@ func TestEqualAndMerge(t *testing.T) {
 		t.Errorf("Symbols = %v", got)
 	}
 }
+
+func TestSubst(t *testing.T) {
+	f := func(name string) (Dim, bool) {
+		switch name {
+		case "a":
+			return seq, true
+		case "n":
+			return Int(4), true
+		}
+		return Dim{}, false
+	}
+	tests := []struct{ in, want string }{
+		{"a", "sequence"},
+		{"a*2+batch", "batch+sequence*2"},
+		{"floor(a/n)", "floor(sequence/4)"},
+		{"Max(a, sequence)", "sequence"},
+		{"n*n+1", "17"},
+		{"batch", "batch"},
+	}
+	for _, tt := range tests {
+		if got := Parse(tt.in).Subst(f).String(); got != tt.want {
+			t.Errorf("Subst(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
