@@ -328,6 +328,9 @@ func (c *Context) Broadcast(shapes ...[]sym.Dim) ([]sym.Dim, error) {
 			out[off+j] = m
 		}
 	}
+	for j := range out {
+		out[j] = c.orNew(out[j])
+	}
 	return out, nil
 }
 

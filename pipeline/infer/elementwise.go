@@ -331,6 +331,15 @@ func inferCompare(op string) func(*Context) error {
 				d := sym.Sub(a, b)
 				v, ok := d.Value()
 				if !ok {
+					// Dims are never negative: a dim compared with a
+					// negative constant (torch's -1 placeholders) is decided.
+					if bv, known := b.Value(); known && bv < 0 && a.NonNegative() {
+						v, ok = 1, true
+					} else if av, known := a.Value(); known && av < 0 && b.NonNegative() {
+						v, ok = -1, true
+					}
+				}
+				if !ok {
 					return sym.Unknown()
 				}
 				switch op {

@@ -177,12 +177,17 @@ func (t Type) toProto() *onnxpb.TypeProto {
 		if t.Inner != nil {
 			inner = t.Inner.toProto()
 		}
+		if inner == nil {
+			return nil
+		}
 		if t.Kind == KindSequence {
 			return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_SequenceType{SequenceType: &onnxpb.TypeProto_Sequence{ElemType: inner}}}
 		}
 		return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_OptionalType{OptionalType: &onnxpb.TypeProto_Optional{ElemType: inner}}}
 	}
-	if t.Elem == 0 && !t.Ranked {
+	if t.Elem == 0 {
+		// A tensor type without an element type is not valid ONNX; say
+		// nothing rather than write one.
 		return nil
 	}
 	tt := &onnxpb.TypeProto_Tensor{}
