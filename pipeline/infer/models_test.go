@@ -66,7 +66,9 @@ func TestModels(t *testing.T) {
 				}
 			}
 			// A second run (as the pipeline's ONNX step does) must agree
-			// with the first and warn about nothing.
+			// with the first, change nothing and warn about nothing; so must
+			// a second symbolic run.
+			before := describeGraph(g, nil)
 			res2, err := Run(context.Background(), m, Config{Mode: ONNX})
 			if err != nil {
 				t.Fatal(err)
@@ -76,6 +78,16 @@ func TestModels(t *testing.T) {
 			}
 			if res2.Counts["conflicts"] != 0 {
 				t.Errorf("ONNX mode: %d conflicts", res2.Counts["conflicts"])
+			}
+			if after := describeGraph(g, nil); after != before {
+				t.Errorf("ONNX mode changed the types:\n%s\nwas\n%s", after, before)
+			}
+			res3, err := Run(context.Background(), m, Config{Mode: Symbolic})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res3.Warnings) > 0 || describeGraph(g, nil) != before {
+				t.Errorf("a second symbolic run changed the types or warned: %v", res3.Warnings)
 			}
 		})
 	}
