@@ -4,6 +4,8 @@
 package infer
 
 import (
+	"strings"
+
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
@@ -119,6 +121,12 @@ func inferDropout(c *Context) error {
 
 func inferCast(c *Context) error {
 	to := tensor.DType(c.AttrInt("to", 0))
+	if c.Opset() < 6 {
+		// Cast-1 names the type as a string ("FLOAT").
+		if d, ok := tensor.ByName(strings.ToLower(c.AttrString("to", ""))); ok {
+			to = d
+		}
+	}
 	if !to.Known() {
 		return c.Failf("Cast to unknown type %d", to)
 	}

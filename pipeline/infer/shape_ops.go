@@ -387,7 +387,11 @@ func inferConcat(c *Context) error {
 		return c.Failf("Concat without inputs")
 	}
 	r := len(shapes[0])
-	axis, err := normAxis(c.AttrInt("axis", 0), r)
+	def := int64(0)
+	if c.Opset() < 4 {
+		def = 1 // Concat-1's default axis
+	}
+	axis, err := normAxis(c.AttrInt("axis", def), r)
 	if err != nil {
 		return err
 	}
