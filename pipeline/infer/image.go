@@ -129,6 +129,11 @@ func inferMaxUnpool(c *Context) error {
 			c.SetTensor(0, c.Elem(0), out)
 			return nil
 		}
+		if n, ok := c.Shape(2); ok && len(n) == 1 && n[0].IsKnown() {
+			r, _ := n[0].Value()
+			c.SetRank(0, c.Elem(0), int(r))
+			return nil
+		}
 		c.SetElem(0, c.Elem(0))
 		return nil
 	}
