@@ -79,6 +79,10 @@ func inferUnary(c *Context) error {
 
 func inferIdentity(c *Context) error {
 	c.SetType(0, c.Type(0))
+	if c.HasInput(0) && c.ins[0].tp != nil {
+		// A constant stays a constant (Resize scales behind an Identity).
+		c.out(0).tp = c.ins[0].tp
+	}
 	if v, ok := c.Values(0); ok {
 		c.SetValues(0, v)
 	}

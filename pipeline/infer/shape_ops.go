@@ -539,8 +539,11 @@ func sliceLen(c *Context, n, start, end sym.Dim, step int64) sym.Dim {
 		}
 		return sym.Unknown()
 	}
-	// Resolve start and end as expressions of n.
-	bound := func(x sym.Dim) sym.Dim {
+	if sKnown && eKnown {
+		return ceilLen(sliceLenInts(c, n, sv, ev), step)
+	}
+	// A symbolic start or end is a dim (never negative): clamp it to n.
+	pos := func(x sym.Dim) sym.Dim {
 		v, known := x.Value()
 		switch {
 		case !known && x.NonNegative():
@@ -552,17 +555,61 @@ func sliceLen(c *Context, n, start, end sym.Dim, step int64) sym.Dim {
 		case v <= -c.IntMax():
 			return sym.Int(0)
 		case v < 0:
-			// n+v, assuming n >= -v (the model indexes from the end).
-			return sym.Add(n, sym.Int(v))
-		case v == 0:
-			return sym.Int(0)
-		default:
-			return sym.Min(sym.Int(v), n)
+			return sym.Max(sym.Int(0), sym.Add(n, sym.Int(v)))
 		}
+		return sym.Min(sym.Int(v), n)
 	}
-	l := sym.Sub(bound(end), bound(start))
-	if v, ok := l.Value(); ok {
-		return sym.Int(max(0, ceilDiv(v, step)))
+	return ceilLen(sym.Max(sym.Int(0), sym.Sub(pos(end), pos(start))), step)
+}
+
+// sliceLenInts is the length of [s:e] (step 1) along a symbolic dim n, in the
+// simplest exact form for each case.
+func sliceLenInts(c *Context, n sym.Dim, s, e int64) sym.Dim {
+	max := c.IntMax()
+	if s <= -max {
+		s = 0
+	}
+	toEnd := e >= max
+	switch {
+	case s == 0 && toEnd:
+		return n
+	case s > 0 && toEnd:
+		return sym.Max(sym.Int(0), sym.Sub(n, sym.Int(s)))
+	case s < 0 && toEnd:
+		return sym.Min(n, sym.Int(-s))
+	case e <= -max:
+		return sym.Int(0)
+	case s == 0 && e >= 0:
+		return sym.Min(sym.Int(e), n)
+	case s == 0:
+		return sym.Max(sym.Int(0), sym.Add(n, sym.Int(e)))
+	case s > 0 && e >= 0:
+		if e <= s {
+			return sym.Int(0)
+		}
+		return sym.Max(sym.Int(0), sym.Sub(sym.Min(sym.Int(e), n), sym.Int(s)))
+	case s < 0 && e < 0:
+		if e <= s {
+			return sym.Int(0)
+		}
+		return sym.Sub(sym.Min(n, sym.Int(-s)), sym.Min(n, sym.Int(-e)))
+	}
+	// Mixed signs: positions clamped exactly.
+	ps := sym.Min(sym.Int(s), n)
+	if s < 0 {
+		ps = sym.Max(sym.Int(0), sym.Add(n, sym.Int(s)))
+	}
+	pe := sym.Min(sym.Int(e), n)
+	if e < 0 {
+		pe = sym.Max(sym.Int(0), sym.Add(n, sym.Int(e)))
+	}
+	return sym.Max(sym.Int(0), sym.Sub(pe, ps))
+}
+
+// ceilLen divides a slice's span by its step, rounding up.
+func ceilLen(l sym.Dim, step int64) sym.Dim {
+	if step == 1 {
+		return l
 	}
 	return sym.CeilDiv(l, sym.Int(step))
 }
@@ -794,10 +841,7 @@ func inferRange(c *Context) error {
 	default:
 		n = sym.CeilDiv(sym.Sub(s, l), sym.Int(-dv))
 	}
-	if v, ok := n.Value(); ok && v < 0 {
-		n = sym.Int(0)
-	}
-	n = c.orNew(n)
+	n = c.orNew(sym.Max(sym.Int(0), n))
 	c.SetTensor(0, elem, []sym.Dim{n})
 	if v, ok := n.Value(); ok && v <= maxValues && elem.IsInt() {
 		vals := make([]sym.Dim, v)
@@ -858,6 +902,13 @@ func inferSplit(c *Context) error {
 			for i := range parts {
 				parts[i] = sym.Int(max(0, min(chunk, v-int64(i)*chunk)))
 			}
+		} else if c.Opset() >= 18 {
+			// ceil(d/n) each, the last part what remains.
+			chunk := sym.CeilDiv(d, sym.Int(int64(n)))
+			for i := range parts {
+				parts[i] = c.orNew(chunk)
+			}
+			parts[n-1] = c.orNew(sym.Max(sym.Int(0), sym.Sub(d, sym.Mul(chunk, sym.Int(int64(n-1))))))
 		} else {
 			q := sym.FloorDiv(d, sym.Int(int64(n)))
 			if v, ok := d.Value(); ok && v%int64(n) != 0 {

@@ -357,6 +357,19 @@ func minmax(op string, a, b Dim) Dim {
 	if Equal(a, b) {
 		return a
 	}
+	// A known bound <= 0 against a dim that is never negative.
+	if v, ok := a.Value(); ok && v <= 0 && b.NonNegative() {
+		if op == "max" {
+			return b
+		}
+		return a
+	}
+	if v, ok := b.Value(); ok && v <= 0 && a.NonNegative() {
+		if op == "max" {
+			return a
+		}
+		return b
+	}
 	if diff := Sub(a, b); diff.IsKnown() {
 		if (diff.c > 0) == (op == "max") {
 			return a
