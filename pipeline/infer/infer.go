@@ -6,6 +6,14 @@
 // outputs' element types and shapes through a Context. Shapes are lists of
 // sym.Dim; small integer tensors also carry their values, so that shape
 // arithmetic (Shape, Gather, Concat, Reshape, ...) keeps symbolic dims.
+//
+// Adding an operator: one entry in its family's table (elementwise.go,
+// shape_ops.go, ...; one entry per opset version whose semantics change)
+// and a golden case under testdata/<family>/ (a model in ONNX's text syntax
+// and the expected types; go test -run TestGolden -update writes them, to be
+// checked by hand). Operators knowingly not handled are listed in
+// unsupported.go; TestCoverage checks every schema in
+// testdata/onnx_schemas.tsv is one or the other.
 package infer
 
 import (
