@@ -11,7 +11,7 @@ import (
 const ms = "com.microsoft"
 
 var msOps = concatOps(
-	each(ms, 1, inferUnary, "Gelu", "FastGelu", "QuickGelu", "BiasGelu", "BiasFastGelu",
+	each(ms, 1, inferUnary, "QLinearSigmoid", "QLinearLeakyRelu", "QLinearSoftmax", "Gelu", "FastGelu", "QuickGelu", "BiasGelu", "BiasFastGelu",
 		"BiasSoftmax", "Inverse", "Trilu", "BiasDropout", "BitmaskDropout"),
 	[]Op{
 		{Domain: ms, Name: "FusedMatMul", Since: 1, Infer: inferFusedMatMul},
@@ -29,12 +29,16 @@ var msOps = concatOps(
 		{Domain: ms, Name: "SkipLayerNormalization", Since: 1, Infer: inferSkipLayerNorm},
 		{Domain: ms, Name: "SkipSimplifiedLayerNormalization", Since: 1, Infer: inferSkipLayerNorm},
 		{Domain: ms, Name: "EmbedLayerNormalization", Since: 1, Infer: inferEmbedLayerNorm},
-		{Domain: ms, Name: "Attention", Since: 1, Infer: inferAttention},
+		{Domain: ms, Name: "Attention", Since: 1, Infer: inferAttentionPast(4)},
+		{Domain: ms, Name: "QAttention", Since: 1, Infer: inferAttentionPast(8)},
 		{Domain: ms, Name: "QuantizeLinear", Since: 1, Infer: inferQuantize},
 		{Domain: ms, Name: "DequantizeLinear", Since: 1, Infer: inferDequantize},
 		{Domain: ms, Name: "QLinearAdd", Since: 1, Infer: inferQLinearBinary},
 		{Domain: ms, Name: "QLinearMul", Since: 1, Infer: inferQLinearBinary},
 		{Domain: ms, Name: "MultiHeadAttention", Since: 1, Infer: inferMultiHeadAttention},
+		{Domain: ms, Name: "QLinearConcat", Since: 1, Infer: inferQLinearConcat},
+		{Domain: ms, Name: "QLinearAveragePool", Since: 1, Infer: inferQLinearPool(false)},
+		{Domain: ms, Name: "QLinearGlobalAveragePool", Since: 1, Infer: inferQLinearPool(true)},
 		{Domain: ms, Name: "RotaryEmbedding", Since: 1, Infer: inferUnary},
 		{Domain: ms, Name: "GroupNorm", Since: 1, Infer: inferUnary},
 		{Domain: ms, Name: "SkipGroupNorm", Since: 1, Infer: inferSkipGroupNorm},
@@ -144,8 +148,16 @@ func inferEmbedLayerNorm(c *Context) error {
 // inferAttention: input [batch, sequence, input_hidden], weights
 // [input_hidden, q+k+v hidden]; output [batch, sequence, v_hidden]; present
 // [2, batch, num_heads, past+sequence, head_size].
-func inferAttention(c *Context) error {
+func inferAttentionPast(past int) func(*Context) error {
+	return func(c *Context) error { return inferAttention(c, past) }
+}
+
+func inferAttention(c *Context, past int) error {
 	e := c.Elem(0)
+	if c.OpType() == "QAttention" {
+		// Quantized inputs, float outputs: the bias's type.
+		e = c.Elem(2)
+	}
 	x, ok1 := c.Shape(0)
 	w, ok2 := c.Shape(1)
 	if !ok1 || !ok2 || len(x) != 3 || len(w) != 2 {
@@ -165,9 +177,9 @@ func inferAttention(c *Context) error {
 			return c.Failf("Attention without num_heads")
 		}
 		total := x[1]
-		if p, ok := c.Shape(4); ok && len(p) == 5 {
+		if p, ok := c.Shape(past); ok && len(p) == 5 {
 			total = sym.Add(p[3], x[1])
-		} else if c.HasInput(4) {
+		} else if c.HasInput(past) {
 			total = c.NewDim()
 		}
 		c.SetTensor(1, e, []sym.Dim{sym.Int(2), x[0], sym.Int(heads), total, c.orNew(sym.FloorDiv(vHidden, sym.Int(heads)))})
@@ -278,4 +290,48 @@ func inferMatMulNBits(c *Context) error {
 	sh[len(sh)-1] = sym.Int(c.AttrInt("N", 0))
 	c.SetTensor(0, c.Elem(0), sh)
 	return nil
+}
+
+// inferQLinearConcat: inputs are Y_scale, Y_zero_point, then (X, scale,
+// zero_point) triples; the output is the Concat of the Xs.
+func inferQLinearConcat(c *Context) error {
+	elem := c.Elem(2)
+	var shapes [][]sym.Dim
+	for i := 2; i < c.NumInputs(); i += 3 {
+		sh, ok := c.Shape(i)
+		if !ok {
+			c.SetElem(0, elem)
+			return nil
+		}
+		shapes = append(shapes, sh)
+	}
+	if len(shapes) == 0 {
+		return c.Failf("QLinearConcat without inputs")
+	}
+	axis, err := normAxis(c.AttrInt("axis", 0), len(shapes[0]))
+	if err != nil {
+		return err
+	}
+	out := append([]sym.Dim{}, shapes[0]...)
+	for _, sh := range shapes[1:] {
+		if len(sh) != len(out) {
+			return c.Failf("QLinearConcat inputs of ranks %d and %d", len(out), len(sh))
+		}
+		out[axis] = sym.Add(out[axis], sh[axis])
+	}
+	c.SetTensor(0, elem, out)
+	return nil
+}
+
+// inferQLinearPool pools input 0; channels_last layouts are not handled.
+func inferQLinearPool(global bool) func(*Context) error {
+	return func(c *Context) error {
+		if c.AttrInt("channels_last", 0) != 0 {
+			return c.Failf("channels_last is not supported yet")
+		}
+		if global {
+			return inferGlobalPool(c)
+		}
+		return inferPool(c)
+	}
 }
