@@ -37,7 +37,8 @@ var elementwiseOps = concatOps(
 		"Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh",
 		"ThresholdedRelu", "BitwiseNot", "CumSum", "LpNormalization", "LRN",
 		"MeanVarianceNormalization", "ReverseSequence", "Trilu", "Scatter", "ScatterElements",
-		"ScatterND", "Not"),
+		"ScatterND", "Not", "Swish"),
+	each("", 20, inferUnaryBool, "RegexFullMatch"),
 	[]Op{
 		{Name: "Identity", Since: 1, Infer: inferIdentity},
 		{Name: "Neg", Since: 1, Infer: inferNeg},
@@ -49,6 +50,7 @@ var elementwiseOps = concatOps(
 		{Name: "CastLike", Since: 15, Infer: inferCastLike},
 		{Name: "Where", Since: 9, Infer: inferWhere},
 		{Name: "PRelu", Since: 1, Infer: inferBinaryOp("")},
+		{Name: "StringConcat", Since: 20, Infer: inferBinaryOp("")},
 		{Name: "Pow", Since: 1, Infer: inferBinaryOp("")},
 		{Name: "Add", Since: 1, Infer: inferBinaryOp("+")},
 		{Name: "Sub", Since: 1, Infer: inferBinaryOp("-")},

@@ -16,6 +16,53 @@ var matmulOps = []Op{
 	{Name: "Gemm", Since: 1, Infer: inferGemm},
 	{Name: "Einsum", Since: 12, Infer: inferEinsum},
 	{Name: "Det", Since: 11, Infer: inferDet},
+	{Name: "Attention", Since: 23, Infer: inferAttention23},
+}
+
+// inferAttention23 is ai.onnx Attention: Q, K, V either 4-D [batch, heads,
+// sequence, head_size] or 3-D [batch, sequence, heads*head_size] with
+// q_num_heads and kv_num_heads attributes; Y follows Q's layout with V's
+// head size. present_key/value are [batch, kv_heads, past+kv_sequence, head].
+func inferAttention23(c *Context) error {
+	e := c.Elem(0)
+	q, ok1 := c.Shape(0)
+	k, ok2 := c.Shape(1)
+	v, ok3 := c.Shape(2)
+	if !ok1 || !ok2 || !ok3 || len(q) != len(v) || len(k) != len(v) || (len(q) != 3 && len(q) != 4) {
+		c.SetElem(0, e)
+		return nil
+	}
+	qh, kvh := c.AttrInt("q_num_heads", 0), c.AttrInt("kv_num_heads", 0)
+	var y []sym.Dim
+	var kHead, vHead, kvSeq, kvHeads sym.Dim
+	if len(q) == 4 {
+		y = []sym.Dim{q[0], q[1], q[2], v[3]}
+		kHead, vHead, kvSeq, kvHeads = k[3], v[3], k[2], k[1]
+	} else {
+		if qh <= 0 || kvh <= 0 {
+			return c.Failf("3-D Attention without q_num_heads and kv_num_heads")
+		}
+		vHead = c.orNew(sym.FloorDiv(v[2], sym.Int(kvh)))
+		kHead = c.orNew(sym.FloorDiv(k[2], sym.Int(kvh)))
+		y = []sym.Dim{q[0], q[1], sym.Mul(vHead, sym.Int(qh))}
+		kvSeq, kvHeads = k[1], sym.Int(kvh)
+	}
+	c.SetTensor(0, e, y)
+	total := kvSeq
+	if c.HasInput(4) {
+		if p, ok := c.Shape(4); ok && len(p) == 4 {
+			total = sym.Add(p[2], kvSeq)
+		} else {
+			total = c.NewDim()
+		}
+	}
+	if c.HasOutput(1) {
+		c.SetTensor(1, e, []sym.Dim{q[0], kvHeads, total, kHead})
+	}
+	if c.HasOutput(2) {
+		c.SetTensor(2, e, []sym.Dim{q[0], kvHeads, total, vHead})
+	}
+	return nil
 }
 
 // matmulShape is numpy's matmul shape rule, with transposes of the last two

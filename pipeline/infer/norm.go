@@ -12,6 +12,7 @@ var normOps = []Op{
 	{Name: "InstanceNormalization", Since: 1, Infer: inferUnary},
 	{Name: "GroupNormalization", Since: 18, Infer: inferUnary},
 	{Name: "LayerNormalization", Since: 17, Infer: inferLayerNorm(tensor.Float)},
+	{Name: "RMSNormalization", Since: 23, Infer: inferUnary},
 }
 
 func inferBatchNorm(c *Context) error {

@@ -16,6 +16,21 @@ var trainingOps = []Op{
 	{Domain: training, Name: "Adam", Since: 1, Infer: inferOptimizer(4, []int{0, 2, 3})},
 	{Name: "StringNormalizer", Since: 10, Infer: inferStringNormalizer},
 	{Name: "TfIdfVectorizer", Since: 9, Infer: inferTfIdf},
+	{Name: "StringSplit", Since: 20, Infer: inferStringSplit},
+}
+
+// inferStringSplit: Y has one more axis holding the substrings (as many as
+// the longest split, data-dependent), Z counts them per element.
+func inferStringSplit(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, tensor.String)
+		c.SetElem(1, tensor.Int64)
+		return nil
+	}
+	c.SetTensor(0, tensor.String, append(append([]sym.Dim{}, sh...), c.NewDim()))
+	c.SetTensor(1, tensor.Int64, sh)
+	return nil
 }
 
 // inferOptimizer: after R and T come blocks of n inputs each (X, G, V, H);
