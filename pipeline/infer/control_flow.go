@@ -75,6 +75,19 @@ func inferIf(c *Context) error {
 	if len(a) != len(b) || len(a) != c.NumOutputs() {
 		return c.Failf("If branches have %d and %d outputs for %d node outputs", len(a), len(b), c.NumOutputs())
 	}
+	if v, ok := c.Values(0); ok && len(v) == 1 {
+		// A known condition picks its branch.
+		if x, ok := v[0].Value(); ok {
+			pick := b
+			if x != 0 {
+				pick = a
+			}
+			for i := range pick {
+				c.SetType(i, pick[i])
+			}
+			return nil
+		}
+	}
 	for i := range a {
 		c.SetType(i, c.joinTypes(a[i], b[i]))
 	}
