@@ -110,6 +110,7 @@ func inferNhwcConv(c *Context) error {
 func inferSkipLayerNorm(c *Context) error {
 	c.SetType(0, c.Type(0))
 	sh, ok := c.Shape(0)
+	ok = ok && len(sh) > 0
 	for i := 1; i < 3 && i < c.NumOutputs(); i++ {
 		if !c.HasOutput(i) {
 			continue

@@ -699,6 +699,9 @@ func inferSlice(c *Context) error {
 		out[ax] = c.orNew(sliceLen(c, sh[ax], starts[i], ends[i], steps[i]))
 	}
 	c.SetTensor(0, elem, out)
+	if len(starts) != 1 {
+		return nil
+	}
 	s0, okS := starts[0].Value()
 	if v, ok := c.Values(0); ok && okS && len(sh) == 1 && len(axes) == 1 {
 		n := int64(len(v))
