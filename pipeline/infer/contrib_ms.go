@@ -36,6 +36,7 @@ var msOps = concatOps(
 		{Domain: ms, Name: "QLinearAdd", Since: 1, Infer: inferQLinearBinary},
 		{Domain: ms, Name: "QLinearMul", Since: 1, Infer: inferQLinearBinary},
 		{Domain: ms, Name: "MultiHeadAttention", Since: 1, Infer: inferMultiHeadAttention},
+		{Domain: ms, Name: "GroupQueryAttention", Since: 1, Infer: inferGroupQueryAttention},
 		{Domain: ms, Name: "QLinearConcat", Since: 1, Infer: inferQLinearConcat},
 		{Domain: ms, Name: "QLinearAveragePool", Since: 1, Infer: inferQLinearPool(false)},
 		{Domain: ms, Name: "QLinearGlobalAveragePool", Since: 1, Infer: inferQLinearPool(true)},
@@ -335,4 +336,38 @@ func inferQLinearPool(global bool) func(*Context) error {
 		}
 		return inferPool(c)
 	}
+}
+
+// inferGroupQueryAttention: query [batch, sequence, heads*head] (or packed
+// with key and value: (heads+2*kv_heads)*head); output [batch, sequence,
+// heads*head]; present key/value [batch, kv_heads, present_sequence, head],
+// where present_sequence depends on the runtime total length unless there
+// is no past.
+func inferGroupQueryAttention(c *Context) error {
+	e := c.Elem(0)
+	q, ok := c.Shape(0)
+	heads, kvHeads := c.AttrInt("num_heads", 0), c.AttrInt("kv_num_heads", 0)
+	if !ok || len(q) != 3 || heads <= 0 || kvHeads <= 0 {
+		c.SetElem(0, e)
+		return nil
+	}
+	var head sym.Dim
+	if c.HasInput(1) {
+		head = c.orNew(sym.FloorDiv(q[2], sym.Int(heads)))
+	} else {
+		head = c.orNew(sym.FloorDiv(q[2], sym.Int(heads+2*kvHeads)))
+	}
+	c.SetTensor(0, e, []sym.Dim{q[0], q[1], sym.Mul(head, sym.Int(heads))})
+	// Without a past the present is this sequence; with one its length
+	// depends on the runtime total sequence length.
+	present := q[1]
+	if c.HasInput(3) {
+		present = c.NewDim()
+	}
+	for i := 1; i <= 2; i++ {
+		if c.HasOutput(i) {
+			c.SetTensor(i, e, []sym.Dim{q[0], sym.Int(kvHeads), present, head})
+		}
+	}
+	return nil
 }
