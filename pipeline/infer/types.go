@@ -158,7 +158,11 @@ func tensorFromProto(elem int32, sh *onnxpb.TensorShapeProto, hasShape bool) Typ
 					t.Shape[i] = sym.Unknown()
 				}
 			case *onnxpb.TensorShapeProto_Dimension_DimParam:
-				t.Shape[i] = sym.Parse(v.DimParam)
+				d := sym.Parse(v.DimParam)
+				if x, ok := d.Value(); ok && x < 0 {
+					d = sym.Unknown() // a dim_param such as "-1" is no size
+				}
+				t.Shape[i] = d
 			default:
 				t.Shape[i] = sym.Unknown()
 			}
