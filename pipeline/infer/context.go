@@ -230,20 +230,7 @@ func (c *Context) allow(d sym.Dim) sym.Dim {
 	if c.e.cfg.Mode != ONNX || !d.IsSymbolic() {
 		return d
 	}
-	if c.seen == nil {
-		c.seen = map[string]bool{}
-		for _, v := range c.ins {
-			if v == nil {
-				continue
-			}
-			for _, x := range v.t.Shape {
-				c.seen[x.String()] = true
-			}
-			for _, x := range v.vals {
-				c.seen[x.String()] = true
-			}
-		}
-	}
+	c.initSeen()
 	if c.seen[d.String()] {
 		return d
 	}
@@ -484,3 +471,37 @@ func clampInt64(f float64) int64 {
 
 // Domain is the node's operator domain ("" for ai.onnx).
 func (c *Context) Domain() string { return normDomain(c.n.GetDomain()) }
+
+func (c *Context) initSeen() {
+	if c.seen != nil {
+		return
+	}
+	c.seen = map[string]bool{}
+	for _, v := range c.ins {
+		if v == nil {
+			continue
+		}
+		for _, x := range v.t.Shape {
+			c.seen[x.String()] = true
+		}
+		for _, x := range v.vals {
+			c.seen[x.String()] = true
+		}
+	}
+}
+
+// see records the dims of t (a subgraph's output) as not invented here.
+func (c *Context) see(t Type) {
+	if c.e.cfg.Mode != ONNX {
+		return
+	}
+	c.initSeen()
+	for ; t.Kind == KindSequence || t.Kind == KindOptional; t = *t.Inner {
+		if t.Inner == nil {
+			return
+		}
+	}
+	for _, x := range t.Shape {
+		c.seen[x.String()] = true
+	}
+}

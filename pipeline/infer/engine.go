@@ -549,6 +549,8 @@ func (c *Context) inferSubgraph(g *onnxpb.GraphProto, inTypes []*Type) ([]Type, 
 	out := make([]Type, len(vals))
 	for i, v := range vals {
 		out[i] = v.t
+		// Dims the subgraph produced are not invented by this node.
+		c.see(v.t)
 	}
 	return out, nil
 }
