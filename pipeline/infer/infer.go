@@ -1,10 +1,23 @@
 // Package infer is quantprep's shape and type inference engine: one engine with
 // two modes, symbolic (step 1 of the pipeline) and ONNX (step 3).
+//
+// The engine walks each graph in topological order and asks the registry entry
+// of every node's operator (registry.go, one family per file) to compute its
+// outputs' element types and shapes through a Context. Shapes are lists of
+// sym.Dim; small integer tensors also carry their values, so that shape
+// arithmetic (Shape, Gather, Concat, Reshape, ...) keeps symbolic dims.
+//
+// Adding an operator: one entry in its family's table (elementwise.go,
+// shape_ops.go, ...; one entry per opset version whose semantics change)
+// and a golden case under testdata/<family>/ (a model in ONNX's text syntax
+// and the expected types; go test -run TestGolden -update writes them, to be
+// checked by hand). Operators knowingly not handled are listed in
+// unsupported.go; TestCoverage checks every schema in
+// testdata/onnx_schemas.tsv is one or the other.
 package infer
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/quantprep/quantprep/pipeline/model"
 )
@@ -20,11 +33,28 @@ const (
 	ONNX
 )
 
+// String names the mode.
+func (m Mode) String() string {
+	if m == ONNX {
+		return "onnx"
+	}
+	return "symbolic"
+}
+
+// DefaultIntMax is the reference tool's int_max: Slice ends at or above it mean
+// "to the end".
+const DefaultIntMax = 1<<31 - 1
+
 // Config mirrors the reference tool's options for shape inference.
 type Config struct {
-	Mode            Mode
-	AutoMerge       bool
-	IntMax          int64
+	Mode Mode
+	// AutoMerge lets broadcasting unify two different symbolic dims (the first
+	// one wins, with a warning) instead of describing the result as their Max.
+	AutoMerge bool
+	// IntMax: Slice ends at or above it mean "to the end". 0 means DefaultIntMax.
+	IntMax int64
+	// GuessOutputRank gives the outputs of operators without shape inference
+	// the element type and rank of their first input.
 	GuessOutputRank bool
 	// Strict turns a conflict between an existing shape and an inferred one
 	// into an error instead of a warning.
@@ -36,12 +66,29 @@ type Config struct {
 type Result struct {
 	// Inferred counts node outputs that got a type or shape they lacked.
 	Inferred int
+	// Warnings name the node or tensor concerned: operators that could not be
+	// inferred and conflicts with existing shapes.
 	Warnings []string
-	Counts   map[string]int64
+	// Counts: "nodes", "outputs", "inferred", "full_shape" (every dim a value
+	// or a symbol), "conflicts", "failed" (nodes whose inference failed),
+	// "unsupported" (nodes without an entry).
+	Counts map[string]int64
+	// Trace has one line per node output with its inferred type when
+	// Config.Verbose is 3 or more.
+	Trace []string
 }
 
 // Run infers types and shapes for every node output of m and records them in
-// the graph's value_info, merged with what is already there.
+// the graph's value_info, merged with what is already there. It changes m in
+// place. It fails only when ctx ends, when the graph is not valid (a cycle, an
+// input nobody defines), or in Strict mode on a conflict.
 func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
-	return nil, fmt.Errorf("%w: shape inference is not built yet", model.ErrUnsupported)
+	if cfg.IntMax <= 0 {
+		cfg.IntMax = DefaultIntMax
+	}
+	e := newEngine(ctx, m, cfg)
+	if err := e.run(); err != nil {
+		return nil, err
+	}
+	return e.res, nil
 }

@@ -1,0 +1,267 @@
+// control_flow.go: If, Loop and Scan, whose bodies are subgraphs that may read
+// outer-scope values.
+
+package infer
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+var controlFlowOps = []Op{
+	{Name: "If", Since: 1, Infer: inferIf},
+	{Name: "Loop", Since: 1, Infer: inferLoop},
+	{Name: "Scan", Since: 8, Infer: inferScan8},
+	{Name: "Scan", Since: 9, Infer: inferScan},
+}
+
+// joinTypes describes a value that is either a or b: what they agree on,
+// with a fresh dim where they differ.
+func (c *Context) joinTypes(a, b Type) Type { return c.join(a, b, c.NewDim) }
+
+// joinElems describes the elements of a sequence that holds both a and b:
+// where they differ, each element has its own size, so the dim is unknown.
+func (c *Context) joinElems(a, b Type) Type { return c.join(a, b, sym.Unknown) }
+
+func (c *Context) join(a, b Type, differ func() sym.Dim) Type {
+	if a.Kind != b.Kind {
+		return Type{}
+	}
+	switch a.Kind {
+	case KindSequence, KindOptional:
+		if a.Inner == nil || b.Inner == nil {
+			return Type{Kind: a.Kind}
+		}
+		// Elements may differ from one another: unknown where a and b differ.
+		in := c.join(*a.Inner, *b.Inner, sym.Unknown)
+		return Type{Kind: a.Kind, Inner: &in}
+	case KindOther:
+		return a
+	}
+	t := Type{Elem: a.Elem}
+	if a.Elem != b.Elem {
+		t.Elem = 0
+	}
+	if a.Ranked && b.Ranked && len(a.Shape) == len(b.Shape) {
+		t.Ranked = true
+		t.Shape = make([]sym.Dim, len(a.Shape))
+		for i := range a.Shape {
+			if sym.Equal(a.Shape[i], b.Shape[i]) {
+				t.Shape[i] = a.Shape[i]
+			} else {
+				t.Shape[i] = differ()
+			}
+		}
+	}
+	return t
+}
+
+func inferIf(c *Context) error {
+	then, els := c.AttrGraph("then_branch"), c.AttrGraph("else_branch")
+	if then == nil || els == nil {
+		return c.Failf("If without both branches")
+	}
+	a, err := c.inferSubgraph(then, nil)
+	if err != nil {
+		return err
+	}
+	b, err := c.inferSubgraph(els, nil)
+	if err != nil {
+		return err
+	}
+	if len(a) != len(b) || len(a) != c.NumOutputs() {
+		return c.Failf("If branches have %d and %d outputs for %d node outputs", len(a), len(b), c.NumOutputs())
+	}
+	if v, ok := c.Values(0); ok && len(v) == 1 {
+		// A known condition picks its branch.
+		if x, ok := v[0].Value(); ok {
+			pick := b
+			if x != 0 {
+				pick = a
+			}
+			for i := range pick {
+				c.SetType(i, pick[i])
+			}
+			return nil
+		}
+	}
+	for i := range a {
+		c.SetType(i, c.joinTypes(a[i], b[i]))
+	}
+	return nil
+}
+
+func scalar(e tensor.DType) *Type {
+	t := Tensor(e, []sym.Dim{})
+	return &t
+}
+
+func inferLoop(c *Context) error {
+	body := c.AttrGraph("body")
+	if body == nil {
+		return c.Failf("Loop without a body")
+	}
+	nCarried := c.NumInputs() - 2
+	if nCarried < 0 {
+		return c.Failf("Loop has %d inputs", c.NumInputs())
+	}
+	in := []*Type{scalar(tensor.Int64), scalar(tensor.Bool)}
+	for i := 0; i < nCarried; i++ {
+		t := c.Type(2 + i)
+		in = append(in, &t)
+	}
+	// A trial run on a copy finds the loop-carried dims that change from one
+	// iteration to the next; the real run treats those as unknown.
+	trial, err := c.inferSubgraph(proto.Clone(body).(*onnxpb.GraphProto), in)
+	if err != nil {
+		return err
+	}
+	if len(trial) != 1+nCarried+(c.NumOutputs()-nCarried) {
+		return c.Failf("Loop body has %d outputs", len(trial))
+	}
+	for i := 0; i < nCarried; i++ {
+		if in[2+i].Kind == trial[1+i].Kind {
+			j := c.joinTypes(*in[2+i], trial[1+i])
+			in[2+i] = &j
+		}
+	}
+	outs, err := c.inferSubgraph(body, in)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < nCarried; i++ {
+		if in[2+i].Kind != outs[1+i].Kind {
+			// An optional initial value (opset 16) becomes what the body
+			// makes of it.
+			c.SetType(i, outs[1+i])
+			continue
+		}
+		c.SetType(i, c.joinTypes(*in[2+i], outs[1+i]))
+	}
+	iters := c.NewDim()
+	if v, ok := c.Values(0); ok && len(v) == 1 && !c.HasInput(1) {
+		iters = c.orNew(v[0])
+	}
+	for k := nCarried; k < c.NumOutputs(); k++ {
+		t := outs[1+k]
+		if t.Kind == KindTensor && t.Ranked {
+			t.Shape = append([]sym.Dim{iters}, t.Shape...)
+		}
+		c.SetType(k, t)
+	}
+	return nil
+}
+
+func inferScan(c *Context) error {
+	body := c.AttrGraph("body")
+	if body == nil {
+		return c.Failf("Scan without a body")
+	}
+	nScan := int(c.AttrInt("num_scan_inputs", 0))
+	nState := c.NumInputs() - nScan
+	if nScan <= 0 || nState < 0 {
+		return c.Failf("Scan with %d scan inputs of %d", nScan, c.NumInputs())
+	}
+	inAxes, _ := c.AttrInts("scan_input_axes")
+	outAxes, _ := c.AttrInts("scan_output_axes")
+	var in []*Type
+	seq := sym.Unknown()
+	for i := 0; i < c.NumInputs(); i++ {
+		t := c.Type(i)
+		if i >= nState && t.Ranked {
+			ax := int64(0)
+			if len(inAxes) > i-nState {
+				ax = inAxes[i-nState]
+			}
+			a, err := normAxis(ax, len(t.Shape))
+			if err != nil {
+				return err
+			}
+			if seq.IsUnknown() {
+				seq = t.Shape[a]
+			}
+			t.Shape = append(append([]sym.Dim{}, t.Shape[:a]...), t.Shape[a+1:]...)
+		}
+		in = append(in, &t)
+	}
+	outs, err := c.inferSubgraph(body, in)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < c.NumOutputs() && i < len(outs); i++ {
+		t := outs[i]
+		if i < nState {
+			c.SetType(i, c.joinTypes(*in[i], t))
+			continue
+		}
+		if t.Ranked {
+			ax := int64(0)
+			if len(outAxes) > i-nState {
+				ax = outAxes[i-nState]
+			}
+			a, err := normAxis(ax, len(t.Shape)+1)
+			if err != nil {
+				return err
+			}
+			t.Shape = append(append(append([]sym.Dim{}, t.Shape[:a]...), c.orNew(seq)), t.Shape[a:]...)
+		}
+		c.SetType(i, t)
+	}
+	return nil
+}
+
+// inferScan8 is Scan before opset 9: inputs start with the optional
+// sequence_lens, every input has a batch axis 0, and scan inputs and outputs
+// have their sequence axis at 1 (or directions, which do not change shapes).
+func inferScan8(c *Context) error {
+	body := c.AttrGraph("body")
+	if body == nil {
+		return c.Failf("Scan without a body")
+	}
+	nScan := int(c.AttrInt("num_scan_inputs", 0))
+	nState := c.NumInputs() - 1 - nScan
+	if nScan <= 0 || nState < 0 {
+		return c.Failf("Scan with %d scan inputs of %d", nScan, c.NumInputs())
+	}
+	var in []*Type
+	batch, seq := sym.Unknown(), sym.Unknown()
+	for i := 1; i < c.NumInputs(); i++ {
+		t := c.Type(i)
+		if t.Ranked && len(t.Shape) >= 1 {
+			if batch.IsUnknown() {
+				batch = t.Shape[0]
+			}
+			drop := 1
+			if i > nState && len(t.Shape) >= 2 {
+				if seq.IsUnknown() {
+					seq = t.Shape[1]
+				}
+				drop = 2
+			}
+			t.Shape = append([]sym.Dim{}, t.Shape[drop:]...)
+		}
+		in = append(in, &t)
+	}
+	outs, err := c.inferSubgraph(body, in)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < c.NumOutputs() && i < len(outs); i++ {
+		t := outs[i]
+		if i < nState {
+			t = c.joinTypes(*in[i], t)
+		}
+		if t.Ranked {
+			lead := []sym.Dim{c.orNew(batch)}
+			if i >= nState {
+				lead = append(lead, c.orNew(seq))
+			}
+			t.Shape = append(lead, t.Shape...)
+		}
+		c.SetType(i, t)
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+// conv_pool.go: convolutions and pooling over spatial axes.
+
+package infer
+
+import (
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+var convPoolOps = []Op{
+	{Name: "Conv", Since: 1, Infer: inferConv(0, 1, 0)},
+	{Name: "ConvInteger", Since: 10, Infer: inferConv(0, 1, tensor.Int32)},
+	{Name: "QLinearConv", Since: 10, Infer: inferConv(0, 3, -1)},
+	{Name: "ConvTranspose", Since: 1, Infer: inferConvTranspose},
+	{Name: "MaxPool", Since: 1, Infer: inferPool},
+	{Name: "AveragePool", Since: 1, Infer: inferPool},
+	{Name: "LpPool", Since: 1, Infer: inferPool},
+	{Name: "GlobalAveragePool", Since: 1, Infer: inferGlobalPool},
+	{Name: "GlobalMaxPool", Since: 1, Infer: inferGlobalPool},
+	{Name: "GlobalLpPool", Since: 1, Infer: inferGlobalPool},
+}
+
+// window holds the attributes of a sliding window over n spatial axes.
+type window struct {
+	kernel, strides, dilations, pads []int64
+	autoPad                          string
+	ceil                             bool
+}
+
+func readWindow(c *Context, kernel []int64) (window, error) {
+	n := len(kernel)
+	w := window{kernel: kernel, autoPad: c.AttrString("auto_pad", "NOTSET"), ceil: c.AttrInt("ceil_mode", 0) != 0}
+	fill := func(name string, m int, def int64) ([]int64, error) {
+		v, ok := c.AttrInts(name)
+		if !ok {
+			v = make([]int64, m)
+			for i := range v {
+				v[i] = def
+			}
+		}
+		if len(v) != m {
+			return nil, c.Failf("%s has %d values, want %d", name, len(v), m)
+		}
+		return v, nil
+	}
+	var err error
+	if w.strides, err = fill("strides", n, 1); err != nil {
+		return w, err
+	}
+	if w.dilations, err = fill("dilations", n, 1); err != nil {
+		return w, err
+	}
+	if w.pads, err = fill("pads", 2*n, 0); err != nil {
+		return w, err
+	}
+	return w, nil
+}
+
+// out is the window's output size along axis i for an input of size in.
+func (w window) out(c *Context, i int, in sym.Dim) sym.Dim {
+	s := w.strides[i]
+	ek := (w.kernel[i]-1)*w.dilations[i] + 1
+	switch w.autoPad {
+	case "SAME_UPPER", "SAME_LOWER":
+		return sym.CeilDiv(in, sym.Int(s))
+	case "VALID":
+		if w.ceil {
+			return sym.Add(sym.CeilDiv(sym.Sub(in, sym.Int(ek)), sym.Int(s)), sym.Int(1))
+		}
+		return sym.Add(sym.FloorDiv(sym.Sub(in, sym.Int(ek)), sym.Int(s)), sym.Int(1))
+	}
+	span := sym.Sub(sym.Add(in, sym.Int(w.pads[i]+w.pads[i+len(w.kernel)])), sym.Int(ek))
+	if !w.ceil {
+		return sym.Add(sym.FloorDiv(span, sym.Int(s)), sym.Int(1))
+	}
+	o := sym.Add(sym.CeilDiv(span, sym.Int(s)), sym.Int(1))
+	// The last window must start inside the input or its begin padding.
+	if ov, ok := o.Value(); ok {
+		if iv, ok := in.Value(); ok && (ov-1)*s >= iv+w.pads[i] {
+			return sym.Int(ov - 1)
+		}
+		return o
+	}
+	if w.pads[i] == 0 && w.pads[i+len(w.kernel)] == 0 {
+		return o
+	}
+	return c.NewDim()
+}
+
+func inferConv(ix, iw int, elem tensor.DType) func(*Context) error {
+	return func(c *Context) error {
+		e := elem
+		switch elem {
+		case 0:
+			e = c.Elem(ix)
+		case -1:
+			e = c.Elem(7)
+		}
+		x, ok1 := c.Shape(ix)
+		w, ok2 := c.Shape(iw)
+		if !ok1 || len(x) < 3 {
+			if ok2 {
+				c.SetRank(0, e, len(w))
+			} else {
+				c.SetElem(0, e)
+			}
+			return nil
+		}
+		kernel, has := c.AttrInts("kernel_shape")
+		out := []sym.Dim{x[0], c.NewDim()}
+		if ok2 {
+			out[1] = w[0]
+		}
+		if !has {
+			if !ok2 || len(w) != len(x) {
+				c.SetRank(0, e, len(x))
+				return nil
+			}
+			kernel = make([]int64, len(w)-2)
+			for i, d := range w[2:] {
+				v, ok := d.Value()
+				if !ok {
+					c.SetTensor(0, e, append(out, c.rankDims(len(x)-2)...))
+					return nil
+				}
+				kernel[i] = v
+			}
+		}
+		if len(kernel) != len(x)-2 {
+			return c.Failf("kernel has %d axes for a rank-%d input", len(kernel), len(x))
+		}
+		win, err := readWindow(c, kernel)
+		if err != nil {
+			return err
+		}
+		for i := range kernel {
+			out = append(out, c.orNew(win.out(c, i, x[2+i])))
+		}
+		c.SetTensor(0, e, out)
+		return nil
+	}
+}
+
+func (c *Context) rankDims(n int) []sym.Dim {
+	out := make([]sym.Dim, n)
+	for i := range out {
+		out[i] = c.NewDim()
+	}
+	return out
+}
+
+func inferConvTranspose(c *Context) error {
+	e := c.Elem(0)
+	x, ok1 := c.Shape(0)
+	w, ok2 := c.Shape(1)
+	if !ok1 || !ok2 || len(x) < 3 || len(w) != len(x) {
+		c.SetElem(0, e)
+		return nil
+	}
+	n := len(x) - 2
+	group := c.AttrInt("group", 1)
+	out := []sym.Dim{x[0], sym.Mul(w[1], sym.Int(group))}
+	if os, ok := c.AttrInts("output_shape"); ok && len(os) == n {
+		c.SetTensor(0, e, append(out, ints(os...)...))
+		return nil
+	}
+	kernel, has := c.AttrInts("kernel_shape")
+	if !has {
+		kernel = make([]int64, n)
+		for i, d := range w[2:] {
+			v, ok := d.Value()
+			if !ok {
+				c.SetTensor(0, e, append(out, c.rankDims(n)...))
+				return nil
+			}
+			kernel[i] = v
+		}
+	}
+	win, err := readWindow(c, kernel)
+	if err != nil {
+		return err
+	}
+	op, ok := c.AttrInts("output_padding")
+	if !ok {
+		op = make([]int64, n)
+	}
+	for i := 0; i < n; i++ {
+		s := win.strides[i]
+		switch win.autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			out = append(out, sym.Mul(x[2+i], sym.Int(s)))
+		default:
+			ek := (kernel[i]-1)*win.dilations[i] + 1
+			pads := win.pads[i] + win.pads[i+n]
+			if win.autoPad == "VALID" {
+				pads = 0
+			}
+			d := sym.Add(sym.Mul(sym.Sub(x[2+i], sym.Int(1)), sym.Int(s)), sym.Int(op[i]+ek-pads))
+			out = append(out, d)
+		}
+	}
+	c.SetTensor(0, e, out)
+	return nil
+}
+
+func inferPool(c *Context) error {
+	e := c.Elem(0)
+	x, ok := c.Shape(0)
+	if !ok || len(x) < 3 {
+		c.SetElem(0, e)
+		if c.HasOutput(1) {
+			c.SetElem(1, tensor.Int64)
+		}
+		return nil
+	}
+	kernel, has := c.AttrInts("kernel_shape")
+	if !has || len(kernel) != len(x)-2 {
+		return c.Failf("kernel_shape has %d axes for a rank-%d input", len(kernel), len(x))
+	}
+	win, err := readWindow(c, kernel)
+	if err != nil {
+		return err
+	}
+	out := []sym.Dim{x[0], x[1]}
+	for i := range kernel {
+		out = append(out, c.orNew(win.out(c, i, x[2+i])))
+	}
+	c.SetTensor(0, e, out)
+	if c.HasOutput(1) {
+		c.SetTensor(1, tensor.Int64, out)
+	}
+	return nil
+}
+
+func inferGlobalPool(c *Context) error {
+	x, ok := c.Shape(0)
+	if !ok || len(x) < 2 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	for i := 2; i < len(x); i++ {
+		x[i] = sym.Int(1)
+	}
+	c.SetTensor(0, c.Elem(0), x)
+	return nil
+}

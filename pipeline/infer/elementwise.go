@@ -1,0 +1,434 @@
+// elementwise.go: unary and broadcasting operators whose output shape follows
+// their inputs' shapes, with value propagation for small integer tensors.
+
+package infer
+
+import (
+	"strings"
+
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// each makes one entry per name with the same Since and inference.
+func each(domain string, since int64, f func(*Context) error, names ...string) []Op {
+	out := make([]Op, len(names))
+	for i, n := range names {
+		out[i] = Op{Domain: domain, Name: n, Since: since, Infer: f}
+	}
+	return out
+}
+
+func concatOps(lists ...[]Op) []Op {
+	var out []Op
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+var elementwiseOps = concatOps(
+	// Same type and shape as input 0. One entry from opset 1: versions of these
+	// differ in types and attributes, not in output shape.
+	each("", 1, inferUnary,
+		"Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Ceil", "Celu", "Cos", "Cosh",
+		"Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "Hardmax", "LeakyRelu",
+		"Log", "LogSoftmax", "Mish", "Reciprocal", "Relu", "Round", "Selu", "Shrink", "Sigmoid",
+		"Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh",
+		"ThresholdedRelu", "BitwiseNot", "CumSum", "LpNormalization", "LRN",
+		"MeanVarianceNormalization", "ReverseSequence", "Trilu", "Scatter", "ScatterElements",
+		"ScatterND", "Not", "Swish"),
+	each("", 20, inferUnaryBool, "RegexFullMatch"),
+	[]Op{
+		{Name: "Identity", Since: 1, Infer: inferIdentity},
+		{Name: "Neg", Since: 1, Infer: inferNeg},
+		{Name: "Clip", Since: 1, Infer: inferUnary},
+		{Name: "Dropout", Since: 1, Infer: inferDropout},
+		{Name: "IsNaN", Since: 9, Infer: inferUnaryBool},
+		{Name: "IsInf", Since: 10, Infer: inferUnaryBool},
+		{Name: "Cast", Since: 1, Infer: inferCast},
+		{Name: "CastLike", Since: 15, Infer: inferCastLike},
+		{Name: "Where", Since: 9, Infer: inferWhere},
+		{Name: "PRelu", Since: 1, Infer: inferBinaryOp("")},
+		{Name: "StringConcat", Since: 20, Infer: inferBinaryOp("")},
+		{Name: "Pow", Since: 1, Infer: inferBinaryOp("")},
+		{Name: "Add", Since: 1, Infer: inferBinaryOp("+")},
+		{Name: "Sub", Since: 1, Infer: inferBinaryOp("-")},
+		{Name: "Mul", Since: 1, Infer: inferBinaryOp("*")},
+		{Name: "Div", Since: 1, Infer: inferBinaryOp("/")},
+		{Name: "Mod", Since: 10, Infer: inferBinaryOp("%")},
+		{Name: "BitShift", Since: 11, Infer: inferBinaryOp("")},
+		{Name: "BitwiseAnd", Since: 18, Infer: inferBinaryOp("")},
+		{Name: "BitwiseOr", Since: 18, Infer: inferBinaryOp("")},
+		{Name: "BitwiseXor", Since: 18, Infer: inferBinaryOp("")},
+		{Name: "Max", Since: 1, Infer: inferVariadic("max")},
+		{Name: "Min", Since: 1, Infer: inferVariadic("min")},
+		{Name: "Sum", Since: 1, Infer: inferVariadic("")},
+		{Name: "Mean", Since: 1, Infer: inferVariadic("")},
+	},
+	each("", 1, inferCompare("=="), "Equal"),
+	each("", 1, inferCompare("<"), "Less"),
+	each("", 1, inferCompare(">"), "Greater"),
+	each("", 12, inferCompare("<="), "LessOrEqual"),
+	each("", 12, inferCompare(">="), "GreaterOrEqual"),
+	each("", 1, inferCompare(""), "And", "Or", "Xor"),
+)
+
+func inferUnary(c *Context) error {
+	c.SetType(0, c.Type(0))
+	return nil
+}
+
+func inferIdentity(c *Context) error {
+	c.SetType(0, c.Type(0))
+	if c.HasInput(0) && c.ins[0].tp != nil {
+		// A constant stays a constant (Resize scales behind an Identity).
+		c.out(0).tp = c.ins[0].tp
+	}
+	if v, ok := c.Values(0); ok {
+		c.SetValues(0, v)
+	}
+	return nil
+}
+
+func inferNeg(c *Context) error {
+	c.SetType(0, c.Type(0))
+	if v, ok := c.Values(0); ok {
+		out := make([]sym.Dim, len(v))
+		for i, d := range v {
+			out[i] = sym.Neg(d)
+		}
+		c.SetValues(0, out)
+	}
+	return nil
+}
+
+func inferUnaryBool(c *Context) error {
+	t := c.Type(0)
+	t.Elem = tensor.Bool
+	c.SetType(0, t)
+	return nil
+}
+
+func inferDropout(c *Context) error {
+	c.SetType(0, c.Type(0))
+	if c.HasOutput(1) {
+		t := c.Type(0)
+		if c.Opset() >= 10 {
+			t.Elem = tensor.Bool
+		}
+		c.SetType(1, t)
+	}
+	if v, ok := c.Values(0); ok {
+		c.SetValues(0, v)
+	}
+	return nil
+}
+
+func inferCast(c *Context) error {
+	to := tensor.DType(c.AttrInt("to", 0))
+	if c.Opset() < 6 {
+		// Cast-1 names the type as a string ("FLOAT").
+		if d, ok := tensor.ByName(strings.ToLower(c.AttrString("to", ""))); ok {
+			to = d
+		}
+	}
+	if !to.Known() {
+		return c.Failf("Cast to unknown type %d", to)
+	}
+	t := c.Type(0)
+	t.Elem = to
+	c.SetType(0, t)
+	castValues(c, to)
+	return nil
+}
+
+func castValues(c *Context, to tensor.DType) {
+	if !to.IsInt() {
+		return
+	}
+	if v, ok := c.Values(0); ok && c.Elem(0).IsInt() {
+		if to == tensor.Bool {
+			out := make([]sym.Dim, len(v))
+			for i, d := range v {
+				if x, ok := d.Value(); ok {
+					out[i] = sym.Int(b2i(x != 0))
+				} else {
+					out[i] = sym.Unknown()
+				}
+			}
+			v = out
+		}
+		c.SetValues(0, v)
+		return
+	}
+	if f, ok := c.Floats(0); ok && len(f) <= maxValues {
+		if r, ok := c.Rank(0); ok && r <= 1 {
+			out := make([]sym.Dim, len(f))
+			for i, x := range f {
+				if to == tensor.Bool {
+					out[i] = sym.Int(b2i(x != 0))
+				} else {
+					out[i] = sym.Int(int64(x))
+				}
+			}
+			c.SetValues(0, out)
+		}
+	}
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func inferCastLike(c *Context) error {
+	t := c.Type(0)
+	t.Elem = c.Elem(1)
+	c.SetType(0, t)
+	castValues(c, c.Elem(1))
+	return nil
+}
+
+// broadcastInputs broadcasts the shapes of the given inputs; ok is false when
+// a rank is unknown.
+func broadcastInputs(c *Context, idx ...int) ([]sym.Dim, bool, error) {
+	shapes := make([][]sym.Dim, 0, len(idx))
+	for _, i := range idx {
+		if !c.HasInput(i) {
+			continue
+		}
+		sh, ok := c.Shape(i)
+		if !ok {
+			return nil, false, nil
+		}
+		shapes = append(shapes, sh)
+	}
+	out, err := c.Broadcast(shapes...)
+	return out, err == nil, err
+}
+
+func firstElem(c *Context) tensor.DType {
+	for i := 0; i < c.NumInputs(); i++ {
+		if e := c.Elem(i); e != 0 {
+			return e
+		}
+	}
+	return 0
+}
+
+// inferBinaryOp returns inference for a broadcasting binary operator; op
+// names the arithmetic used for value propagation ("" for none).
+func inferBinaryOp(op string) func(*Context) error {
+	return func(c *Context) error {
+		elem := c.Elem(0)
+		if elem == 0 && c.OpType() != "Pow" && c.OpType() != "BitShift" {
+			elem = c.Elem(1)
+		}
+		sh, ok, err := broadcastInputs(c, 0, 1)
+		if err != nil {
+			return err
+		}
+		if c.OpType() == "PRelu" {
+			sh, ok = c.Shape(0)
+		}
+		if !ok {
+			c.SetElem(0, elem)
+			return nil
+		}
+		c.SetTensor(0, elem, sh)
+		if op != "" && elem.IsInt() {
+			propagate2(c, sh, func(a, b sym.Dim) sym.Dim {
+				switch op {
+				case "+":
+					return sym.Add(a, b)
+				case "-":
+					return sym.Sub(a, b)
+				case "*":
+					return sym.Mul(a, b)
+				case "/":
+					// Integer Div truncates toward zero; floor agrees when
+					// the signs agree, which known-positive dims ensure.
+					if x, ok := a.Value(); ok {
+						if y, ok := b.Value(); ok && y != 0 {
+							return sym.Int(x / y)
+						}
+					}
+					return sym.FloorDiv(a, b)
+				case "%":
+					if c.AttrInt("fmod", 0) != 0 {
+						if x, ok := a.Value(); ok {
+							if y, ok := b.Value(); ok && y != 0 {
+								return sym.Int(x % y)
+							}
+						}
+						return sym.Unknown()
+					}
+					return sym.Mod(a, b)
+				case "max":
+					return sym.Max(a, b)
+				case "min":
+					return sym.Min(a, b)
+				}
+				return sym.Unknown()
+			})
+		}
+		return nil
+	}
+}
+
+// propagate2 computes the elements of a binary operator's output from its
+// inputs' values (rank 0 or 1, with broadcasting).
+func propagate2(c *Context, out []sym.Dim, f func(a, b sym.Dim) sym.Dim) {
+	if len(out) > 1 {
+		return
+	}
+	a, ok1 := c.Values(0)
+	b, ok2 := c.Values(1)
+	if !ok1 || !ok2 {
+		return
+	}
+	n := max(len(a), len(b))
+	if (len(a) != n && len(a) != 1) || (len(b) != n && len(b) != 1) {
+		return
+	}
+	vals := make([]sym.Dim, n)
+	for i := range vals {
+		vals[i] = f(a[min(i, len(a)-1)], b[min(i, len(b)-1)])
+	}
+	c.SetValues(0, vals)
+}
+
+func inferVariadic(op string) func(*Context) error {
+	return func(c *Context) error {
+		idx := make([]int, c.NumInputs())
+		for i := range idx {
+			idx[i] = i
+		}
+		elem := firstElem(c)
+		sh, ok, err := broadcastInputs(c, idx...)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			c.SetElem(0, elem)
+			return nil
+		}
+		c.SetTensor(0, elem, sh)
+		if op != "" && c.NumInputs() == 2 && elem.IsInt() {
+			propagate2(c, sh, func(a, b sym.Dim) sym.Dim {
+				if op == "max" {
+					return sym.Max(a, b)
+				}
+				return sym.Min(a, b)
+			})
+		}
+		return nil
+	}
+}
+
+func inferCompare(op string) func(*Context) error {
+	return func(c *Context) error {
+		sh, ok, err := broadcastInputs(c, 0, 1)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			c.SetElem(0, tensor.Bool)
+			return nil
+		}
+		c.SetTensor(0, tensor.Bool, sh)
+		if op != "" {
+			propagate2(c, sh, func(a, b sym.Dim) sym.Dim {
+				d := sym.Sub(a, b)
+				v, ok := d.Value()
+				if !ok {
+					// Dims are never negative: a dim compared with a
+					// negative constant (torch's -1 placeholders) is decided.
+					if bv, known := b.Value(); known && bv < 0 && a.NonNegative() {
+						v, ok = 1, true
+					} else if av, known := a.Value(); known && av < 0 && b.NonNegative() {
+						v, ok = -1, true
+					}
+				}
+				if !ok {
+					return sym.Unknown()
+				}
+				switch op {
+				case "==":
+					return sym.Int(b2i(v == 0))
+				case "<":
+					return sym.Int(b2i(v < 0))
+				case ">":
+					return sym.Int(b2i(v > 0))
+				case "<=":
+					return sym.Int(b2i(v <= 0))
+				case ">=":
+					return sym.Int(b2i(v >= 0))
+				}
+				return sym.Unknown()
+			})
+		}
+		return nil
+	}
+}
+
+func inferWhere(c *Context) error {
+	elem := c.Elem(1)
+	if elem == 0 {
+		elem = c.Elem(2)
+	}
+	sh, ok, err := broadcastInputs(c, 0, 1, 2)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	c.SetTensor(0, elem, sh)
+	cond, ok0 := c.Values(0)
+	x, ok1 := c.Values(1)
+	y, ok2 := c.Values(2)
+	if ok0 && ok1 && ok2 && len(sh) <= 1 {
+		n := 1
+		if len(sh) == 1 {
+			v, ok := sh[0].Value()
+			if !ok {
+				return nil
+			}
+			n = int(v)
+		}
+		pick := func(v []sym.Dim, i int) (sym.Dim, bool) {
+			if len(v) == 1 {
+				return v[0], true
+			}
+			if i < len(v) && len(v) == n {
+				return v[i], true
+			}
+			return sym.Dim{}, false
+		}
+		out := make([]sym.Dim, n)
+		for i := range out {
+			cv, ok := pick(cond, i)
+			a, oka := pick(x, i)
+			b, okb := pick(y, i)
+			if !ok || !oka || !okb {
+				return nil
+			}
+			v, known := cv.Value()
+			switch {
+			case !known:
+				out[i] = sym.Unknown()
+			case v != 0:
+				out[i] = a
+			default:
+				out[i] = b
+			}
+		}
+		c.SetValues(0, out)
+	}
+	return nil
+}

@@ -1,0 +1,636 @@
+package infer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// value is what the engine knows about one named value of a graph.
+type value struct {
+	t Type
+	// vals are the elements of a small integer tensor of rank 0 or 1, each a
+	// known int, a symbolic dim or unknown; nil when not tracked.
+	vals []sym.Dim
+	// tp is the constant that defines the value (an initializer or a Constant
+	// node's tensor), decoded on demand into c.
+	tp      *onnxpb.TensorProto
+	c       *tensor.Tensor
+	decoded bool
+}
+
+// scope maps names to values; subgraphs see their parents' names.
+type scope struct {
+	parent *scope
+	vals   map[string]*value
+}
+
+func (s *scope) get(name string) *value {
+	for ; s != nil; s = s.parent {
+		if v, ok := s.vals[name]; ok {
+			return v
+		}
+	}
+	return nil
+}
+
+type engine struct {
+	ctx    context.Context
+	m      *model.Model
+	cfg    Config
+	res    *Result
+	opsets map[string]int64
+	funcs  map[string]*onnxpb.FunctionProto
+	// used holds every symbol name in the model, so that fresh ones are new.
+	used  map[string]bool
+	fresh int
+	steps int
+	// depth guards against functions that call themselves.
+	depth int
+	// merged maps symbols that auto_merge unified to their representative.
+	merged map[string]sym.Dim
+}
+
+// resolve applies auto_merge's unifications to d.
+func (e *engine) resolve(d sym.Dim) sym.Dim {
+	if len(e.merged) == 0 || !d.IsSymbolic() {
+		return d
+	}
+	for i := 0; i < 8; i++ {
+		n := d.Subst(func(name string) (sym.Dim, bool) {
+			r, ok := e.merged[name]
+			return r, ok
+		})
+		if sym.Equal(n, d) {
+			break
+		}
+		d = n
+	}
+	return d
+}
+
+func (e *engine) resolveAll(ds []sym.Dim) []sym.Dim {
+	if len(e.merged) == 0 {
+		return ds
+	}
+	for i := range ds {
+		ds[i] = e.resolve(ds[i])
+	}
+	return ds
+}
+
+// maxValues bounds the integer tensors whose elements are tracked.
+const maxValues = 1024
+
+func newEngine(ctx context.Context, m *model.Model, cfg Config) *engine {
+	e := &engine{
+		ctx: ctx, m: m, cfg: cfg,
+		res:    &Result{Counts: map[string]int64{}},
+		opsets: map[string]int64{},
+		funcs:  map[string]*onnxpb.FunctionProto{},
+		used:   map[string]bool{},
+	}
+	for _, o := range m.Proto.GetOpsetImport() {
+		e.opsets[normDomain(o.GetDomain())] = o.GetVersion()
+	}
+	for _, f := range m.Proto.GetFunctions() {
+		e.funcs[normDomain(f.GetDomain())+":"+f.GetName()] = f
+	}
+	e.collectSymbols(m.Graph())
+	return e
+}
+
+func normDomain(d string) string {
+	if d == "ai.onnx" {
+		return ""
+	}
+	return d
+}
+
+func (e *engine) collectSymbols(g *onnxpb.GraphProto) {
+	add := func(vis []*onnxpb.ValueInfoProto) {
+		for _, vi := range vis {
+			for _, d := range vi.GetType().GetTensorType().GetShape().GetDim() {
+				if p := d.GetDimParam(); p != "" {
+					for _, s := range sym.Parse(p).Symbols() {
+						e.used[s] = true
+					}
+				}
+			}
+		}
+	}
+	add(g.GetInput())
+	add(g.GetOutput())
+	add(g.GetValueInfo())
+}
+
+// newSymbol returns a symbol name that occurs nowhere in the model yet.
+func (e *engine) newSymbol(base string) sym.Dim {
+	var b strings.Builder
+	for i := 0; i < len(base); i++ {
+		c := base[i]
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	name := strings.Trim(b.String(), "_")
+	if name == "" || name[0] >= '0' && name[0] <= '9' {
+		name = "d_" + name
+	}
+	if e.used[name] {
+		for i := 1; ; i++ {
+			n := name + "_" + strconv.Itoa(i)
+			if !e.used[n] {
+				name = n
+				break
+			}
+		}
+	}
+	e.used[name] = true
+	return sym.Symbol(name)
+}
+
+func (e *engine) warnf(format string, args ...any) {
+	e.res.Warnings = append(e.res.Warnings, fmt.Sprintf(format, args...))
+}
+
+func (e *engine) run() error {
+	_, err := e.inferGraph(e.m.Graph(), nil, nil, true)
+	if err != nil {
+		return err
+	}
+	e.res.Inferred = int(e.res.Counts["inferred"])
+	return nil
+}
+
+// nodeLabel names a node in messages: its name, or its first output.
+func nodeLabel(n *onnxpb.NodeProto) string {
+	if n.GetName() != "" {
+		return n.GetName()
+	}
+	if len(n.GetOutput()) > 0 {
+		return n.GetOutput()[0]
+	}
+	return "?"
+}
+
+// inferGraph infers g's nodes. inTypes, when given, are the types of g's
+// inputs as the calling node sees them (a subgraph's). It returns the values
+// of g's outputs.
+func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type, top bool) ([]*value, error) {
+	s := &scope{parent: parent, vals: make(map[string]*value, len(g.GetNode())*2+len(g.GetInitializer()))}
+	for _, tp := range g.GetInitializer() {
+		s.vals[tp.GetName()] = constValue(tp)
+	}
+	for i, in := range g.GetInput() {
+		t := typeFromProto(in.GetType())
+		if i < len(inTypes) && inTypes[i] != nil {
+			t, _ = mergeTypes(t, *inTypes[i])
+		}
+		if v, ok := s.vals[in.GetName()]; ok {
+			// An initializer that is also an input: its declared type
+			// stands, and its value is only a default.
+			if in.GetType() != nil {
+				v.t = t
+			}
+			v.tp, v.vals = nil, nil
+			continue
+		}
+		if e.cfg.Mode == Symbolic && t.Kind == KindTensor && t.Ranked {
+			for j, d := range t.Shape {
+				if d.IsUnknown() {
+					t.Shape[j] = e.newSymbol("unk__" + strconv.Itoa(e.fresh))
+					e.fresh++
+				}
+			}
+		}
+		s.vals[in.GetName()] = &value{t: t}
+	}
+	existing := map[string]*onnxpb.ValueInfoProto{}
+	for _, vi := range g.GetValueInfo() {
+		existing[vi.GetName()] = vi
+	}
+	outputs := map[string]*onnxpb.ValueInfoProto{}
+	for _, vi := range g.GetOutput() {
+		outputs[vi.GetName()] = vi
+	}
+	order, err := topoOrder(g, s)
+	if err != nil {
+		return nil, err
+	}
+	var added []*onnxpb.ValueInfoProto
+	for _, n := range order {
+		e.steps++
+		if e.steps%256 == 0 {
+			if err := e.ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		outs, err := e.inferNode(n, s)
+		if err != nil {
+			return nil, err
+		}
+		for i, name := range n.GetOutput() {
+			if name == "" {
+				continue
+			}
+			v := outs[i]
+			if v == nil {
+				v = &value{}
+			}
+			if top {
+				e.res.Counts["outputs"]++
+			}
+			vi, isOut := outputs[name], true
+			if vi == nil {
+				vi, isOut = existing[name], false
+			}
+			before := Type{}
+			if vi != nil {
+				before = typeFromProto(vi.GetType())
+				merged, why := mergeTypes(before, v.t)
+				if why != "" {
+					e.res.Counts["conflicts"]++
+					msg := fmt.Sprintf("tensor %q (output of node %q, %s): %s", name, nodeLabel(n), n.GetOpType(), why)
+					if e.cfg.Strict {
+						return nil, fmt.Errorf("%w: %s", model.ErrInvalid, msg)
+					}
+					e.warnf("%s; keeping the existing type", msg)
+					v.vals = nil
+				}
+				v.t = merged
+			}
+			s.vals[name] = v
+			if e.cfg.Verbose >= 3 {
+				e.res.Trace = append(e.res.Trace, fmt.Sprintf("node %q (%s): %s: %s", nodeLabel(n), opName(n), name, v.t))
+			}
+			if v.t.known() > before.known() {
+				e.res.Counts["inferred"]++
+			}
+			if top && v.t.full() {
+				e.res.Counts["full_shape"]++
+			}
+			tp := v.t.toProto()
+			if tp == nil {
+				continue
+			}
+			switch {
+			case vi != nil:
+				vi.Type = tp
+			case isOut:
+			default:
+				nv := &onnxpb.ValueInfoProto{Name: &name, Type: tp}
+				existing[name] = nv
+				added = append(added, nv)
+			}
+		}
+	}
+	g.ValueInfo = append(g.ValueInfo, added...)
+	res := make([]*value, len(g.GetOutput()))
+	for i, o := range g.GetOutput() {
+		v := s.get(o.GetName())
+		if v == nil {
+			return nil, fmt.Errorf("%w: graph %q: output %q is not defined", model.ErrInvalid, g.GetName(), o.GetName())
+		}
+		// A graph output that is an input or initializer still gets its type.
+		if o.GetType().GetTensorType().GetElemType() == 0 || o.GetType().GetTensorType().GetShape() == nil {
+			if merged, why := mergeTypes(typeFromProto(o.GetType()), v.t); why == "" {
+				if tp := merged.toProto(); tp != nil {
+					o.Type = tp
+				}
+			}
+		}
+		res[i] = v
+	}
+	if top {
+		e.res.Counts["nodes"] += int64(len(g.GetNode()))
+	}
+	return res, nil
+}
+
+// constValue is the value of an initializer or constant tensor.
+func constValue(tp *onnxpb.TensorProto) *value {
+	sh := make([]sym.Dim, len(tp.GetDims()))
+	for i, d := range tp.GetDims() {
+		sh[i] = sym.Int(d)
+	}
+	return &value{t: Tensor(tensor.DType(tp.GetDataType()), sh), tp: tp}
+}
+
+// topoOrder sorts g's nodes so that each comes after the producers of its
+// inputs. Names from s (inputs, initializers, outer scopes) need no producer.
+func topoOrder(g *onnxpb.GraphProto, s *scope) ([]*onnxpb.NodeProto, error) {
+	nodes := g.GetNode()
+	producer := make(map[string]int, len(nodes))
+	for i, n := range nodes {
+		for _, o := range n.GetOutput() {
+			if o != "" {
+				producer[o] = i
+			}
+		}
+	}
+	// Fast path: most graphs are sorted already.
+	sorted := true
+	done := make(map[string]bool, len(producer))
+	for _, n := range nodes {
+		for _, in := range allInputs(n) {
+			if _, ok := producer[in]; ok && !done[in] {
+				sorted = false
+			}
+		}
+		if !sorted {
+			break
+		}
+		for _, o := range n.GetOutput() {
+			done[o] = true
+		}
+	}
+	if sorted {
+		return nodes, nil
+	}
+	pending := make([]int, len(nodes))
+	users := make([][]int, len(nodes))
+	for i, n := range nodes {
+		seen := map[int]bool{}
+		for _, in := range allInputs(n) {
+			if p, ok := producer[in]; ok && !seen[p] && p != i {
+				seen[p] = true
+				pending[i]++
+				users[p] = append(users[p], i)
+			}
+		}
+	}
+	var queue []int
+	for i := range nodes {
+		if pending[i] == 0 {
+			queue = append(queue, i)
+		}
+	}
+	out := make([]*onnxpb.NodeProto, 0, len(nodes))
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		out = append(out, nodes[i])
+		for _, u := range users[i] {
+			if pending[u]--; pending[u] == 0 {
+				queue = append(queue, u)
+			}
+		}
+	}
+	if len(out) != len(nodes) {
+		for i, n := range nodes {
+			if pending[i] > 0 {
+				return nil, fmt.Errorf("%w: node %q (%s) is on a cycle", model.ErrInvalid, nodeLabel(n), n.GetOpType())
+			}
+		}
+	}
+	return out, nil
+}
+
+// allInputs lists a node's inputs and the outer-scope names its subgraphs use.
+func allInputs(n *onnxpb.NodeProto) []string {
+	ins := n.GetInput()
+	for _, a := range n.GetAttribute() {
+		if a.GetG() != nil || len(a.GetGraphs()) > 0 {
+			ins = append(append([]string{}, ins...), outerNames(n)...)
+			break
+		}
+	}
+	return ins
+}
+
+// outerNames lists names that n's subgraphs read without defining them.
+func outerNames(n *onnxpb.NodeProto) []string {
+	var out []string
+	var walk func(g *onnxpb.GraphProto)
+	walk = func(g *onnxpb.GraphProto) {
+		def := map[string]bool{}
+		for _, i := range g.GetInput() {
+			def[i.GetName()] = true
+		}
+		for _, i := range g.GetInitializer() {
+			def[i.GetName()] = true
+		}
+		for _, sn := range g.GetNode() {
+			for _, o := range sn.GetOutput() {
+				def[o] = true
+			}
+		}
+		for _, sn := range g.GetNode() {
+			for _, in := range sn.GetInput() {
+				if in != "" && !def[in] {
+					out = append(out, in)
+				}
+			}
+			for _, a := range sn.GetAttribute() {
+				if a.GetG() != nil {
+					walk(a.GetG())
+				}
+				for _, sg := range a.GetGraphs() {
+					walk(sg)
+				}
+			}
+		}
+		for _, o := range g.GetOutput() {
+			if !def[o.GetName()] {
+				out = append(out, o.GetName())
+			}
+		}
+	}
+	for _, a := range n.GetAttribute() {
+		if a.GetG() != nil {
+			walk(a.GetG())
+		}
+		for _, sg := range a.GetGraphs() {
+			walk(sg)
+		}
+	}
+	return out
+}
+
+// inferNode runs the registry entry of n. A failed or missing entry is a
+// warning; the returned slice then holds what could be said (maybe nothing).
+func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
+	c := &Context{e: e, n: n, s: s, outs: make([]*value, len(n.GetOutput()))}
+	c.ins = make([]*value, len(n.GetInput()))
+	for i, in := range n.GetInput() {
+		if in == "" {
+			continue
+		}
+		v := s.get(in)
+		if v == nil {
+			return nil, fmt.Errorf("%w: node %q (%s): input %q is not defined", model.ErrInvalid, nodeLabel(n), n.GetOpType(), in)
+		}
+		c.ins[i] = v
+	}
+	dom := normDomain(n.GetDomain())
+	opset, imported := e.opsets[dom]
+	if dom == "" && !imported {
+		opset = 1
+	}
+	c.opset = opset
+	var err error
+	if op := lookup(dom, n.GetOpType(), opset); op != nil {
+		err = safeInfer(op, c)
+	} else if f := e.funcs[dom+":"+n.GetOpType()]; f != nil {
+		err = e.inferFunction(c, f)
+	} else {
+		e.res.Counts["unsupported"]++
+		err = errNoEntry
+		if e.cfg.GuessOutputRank && c.HasInput(0) && c.ins[0].t.Kind == KindTensor {
+			err = nil
+			t := c.ins[0].t
+			if t.Ranked {
+				sh := make([]sym.Dim, len(t.Shape))
+				for j := range sh {
+					sh[j] = c.NewDim()
+				}
+				t.Shape = sh
+			}
+			for i := range c.outs {
+				c.SetType(i, t)
+			}
+			e.warnf("node %q (%s): no shape inference for this operator; guessed its outputs' rank from input 0", nodeLabel(n), opName(n))
+		}
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		e.res.Counts["failed"]++
+		e.warnf("%v", fmt.Errorf("node %q (%s): %w", nodeLabel(n), opName(n), err))
+	}
+	return c.outs, nil
+}
+
+var errNoEntry = errors.New("no shape inference for this operator")
+
+// safeInfer runs an entry, turning a panic (a bug in that entry on an input it
+// did not expect) into an error, so that one operator cannot stop the run.
+func safeInfer(op *Op, c *Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error in shape inference: %v", r)
+		}
+	}()
+	return op.Infer(c)
+}
+
+func opName(n *onnxpb.NodeProto) string {
+	if d := normDomain(n.GetDomain()); d != "" {
+		return d + "." + n.GetOpType()
+	}
+	return n.GetOpType()
+}
+
+// inferSubgraph infers a subgraph attribute of the current node with the given
+// input types and returns its outputs' types.
+func (c *Context) inferSubgraph(g *onnxpb.GraphProto, inTypes []*Type) ([]Type, error) {
+	if c.e.depth > 64 {
+		return nil, fmt.Errorf("subgraphs nested too deep")
+	}
+	c.e.depth++
+	defer func() { c.e.depth-- }()
+	vals, err := c.e.inferGraph(g, c.s, inTypes, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Type, len(vals))
+	for i, v := range vals {
+		out[i] = v.t
+		// Dims the subgraph produced are not invented by this node.
+		c.see(v.t)
+	}
+	return out, nil
+}
+
+// inferFunction infers a call of a model-local function by inferring its body
+// with the call's inputs; attribute references take the call's attributes.
+func (e *engine) inferFunction(c *Context, f *onnxpb.FunctionProto) error {
+	if e.depth > 64 {
+		return fmt.Errorf("function %q nested too deep", f.GetName())
+	}
+	e.depth++
+	defer func() { e.depth-- }()
+	attrs := map[string]*onnxpb.AttributeProto{}
+	for _, a := range f.GetAttributeProto() {
+		attrs[a.GetName()] = a
+	}
+	for _, a := range c.n.GetAttribute() {
+		attrs[a.GetName()] = a
+	}
+	s := &scope{vals: map[string]*value{}}
+	for i, name := range f.GetInput() {
+		if i < len(c.ins) && c.ins[i] != nil {
+			s.vals[name] = c.ins[i]
+		}
+	}
+	saved := e.opsets
+	fo := map[string]int64{}
+	for k, v := range saved {
+		fo[k] = v
+	}
+	for _, o := range f.GetOpsetImport() {
+		fo[normDomain(o.GetDomain())] = o.GetVersion()
+	}
+	e.opsets = fo
+	defer func() { e.opsets = saved }()
+	for _, n := range f.GetNode() {
+		n = bindAttrs(n, attrs)
+		outs, err := e.inferNode(n, s)
+		if err != nil {
+			return err
+		}
+		for i, name := range n.GetOutput() {
+			if name != "" && outs[i] != nil {
+				s.vals[name] = outs[i]
+			}
+		}
+	}
+	for i, name := range f.GetOutput() {
+		if i < len(c.outs) {
+			if v := s.vals[name]; v != nil {
+				c.outs[i] = &value{t: v.t, vals: v.vals}
+			}
+		}
+	}
+	return nil
+}
+
+// bindAttrs returns n with attributes that refer to the function's attributes
+// (ref_attr_name) replaced by the call's values.
+func bindAttrs(n *onnxpb.NodeProto, attrs map[string]*onnxpb.AttributeProto) *onnxpb.NodeProto {
+	has := false
+	for _, a := range n.GetAttribute() {
+		if a.GetRefAttrName() != "" {
+			has = true
+		}
+	}
+	if !has {
+		return n
+	}
+	cp := &onnxpb.NodeProto{Input: n.Input, Output: n.Output, Name: n.Name, OpType: n.OpType, Domain: n.Domain}
+	for _, a := range n.GetAttribute() {
+		if r := a.GetRefAttrName(); r != "" {
+			if v, ok := attrs[r]; ok {
+				b := proto.Clone(v).(*onnxpb.AttributeProto)
+				b.Name = a.Name
+				cp.Attribute = append(cp.Attribute, b)
+			}
+			continue
+		}
+		cp.Attribute = append(cp.Attribute, a)
+	}
+	return cp
+}

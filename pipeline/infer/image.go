@@ -1,0 +1,157 @@
+// image.go: operators on images and boxes: region pooling, sampling, box
+// selection, cropping.
+
+package infer
+
+import (
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+var imageOps = []Op{
+	{Name: "RoiAlign", Since: 10, Infer: inferRoiAlign},
+	{Name: "MaxRoiPool", Since: 1, Infer: inferMaxRoiPool},
+	{Name: "NonMaxSuppression", Since: 10, Infer: inferNMS},
+	{Name: "GridSample", Since: 16, Infer: inferGridSample},
+	{Name: "AffineGrid", Since: 20, Infer: inferAffineGrid},
+	{Name: "Col2Im", Since: 18, Infer: inferCol2Im},
+	{Name: "CenterCropPad", Since: 18, Infer: inferCenterCropPad},
+	{Name: "MaxUnpool", Since: 9, Infer: inferMaxUnpool},
+	{Name: "DeformConv", Since: 19, Infer: inferConv(0, 1, 0)},
+}
+
+func inferRoiAlign(c *Context) error {
+	x, ok1 := c.Shape(0)
+	r, ok2 := c.Shape(1)
+	if !ok1 || !ok2 || len(x) != 4 || len(r) != 2 {
+		c.SetRank(0, c.Elem(0), 4)
+		return nil
+	}
+	c.SetTensor(0, c.Elem(0), []sym.Dim{r[0], x[1], sym.Int(c.AttrInt("output_height", 1)), sym.Int(c.AttrInt("output_width", 1))})
+	return nil
+}
+
+func inferMaxRoiPool(c *Context) error {
+	x, ok1 := c.Shape(0)
+	r, ok2 := c.Shape(1)
+	p, ok3 := c.AttrInts("pooled_shape")
+	if !ok1 || !ok2 || !ok3 || len(x) != 4 || len(r) != 2 || len(p) != 2 {
+		c.SetRank(0, c.Elem(0), 4)
+		return nil
+	}
+	c.SetTensor(0, c.Elem(0), []sym.Dim{r[0], x[1], sym.Int(p[0]), sym.Int(p[1])})
+	return nil
+}
+
+func inferNMS(c *Context) error {
+	c.SetTensor(0, tensor.Int64, []sym.Dim{c.NewDim(), sym.Int(3)})
+	return nil
+}
+
+func inferGridSample(c *Context) error {
+	x, ok1 := c.Shape(0)
+	g, ok2 := c.Shape(1)
+	if !ok1 || !ok2 || len(g) != len(x) || len(x) < 3 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	out := append([]sym.Dim{x[0], x[1]}, g[1:len(g)-1]...)
+	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}
+
+func inferAffineGrid(c *Context) error {
+	size, ok := c.Values(1)
+	if !ok || len(size) < 3 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	out := []sym.Dim{c.orNew(size[0])}
+	for _, d := range size[2:] {
+		out = append(out, c.orNew(d))
+	}
+	out = append(out, sym.Int(int64(len(size)-2)))
+	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}
+
+func inferCol2Im(c *Context) error {
+	x, ok1 := c.Shape(0)
+	img, ok2 := c.Values(1)
+	blk, ok3 := c.Values(2)
+	if !ok1 || !ok2 || !ok3 || len(x) != 3 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	out := []sym.Dim{x[0], c.orNew(sym.FloorDiv(x[1], prod(blk)))}
+	for _, d := range img {
+		out = append(out, c.orNew(d))
+	}
+	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}
+
+func inferCenterCropPad(c *Context) error {
+	sh, ok := c.Shape(0)
+	size, ok2 := c.Values(1)
+	if !ok || !ok2 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	axes, has := c.AttrInts("axes")
+	if !has {
+		axes = make([]int64, len(sh))
+		for i := range axes {
+			axes[i] = int64(i)
+		}
+	}
+	if len(axes) != len(size) {
+		return c.Failf("CenterCropPad has %d sizes for %d axes", len(size), len(axes))
+	}
+	for i, a := range axes {
+		ax, err := normAxis(a, len(sh))
+		if err != nil {
+			return err
+		}
+		sh[ax] = c.orNew(size[i])
+	}
+	c.SetTensor(0, c.Elem(0), sh)
+	return nil
+}
+
+func inferMaxUnpool(c *Context) error {
+	if c.HasInput(2) {
+		if v, ok := c.Values(2); ok {
+			out := make([]sym.Dim, len(v))
+			for i, d := range v {
+				out[i] = c.orNew(d)
+			}
+			c.SetTensor(0, c.Elem(0), out)
+			return nil
+		}
+		if n, ok := c.Shape(2); ok && len(n) == 1 && n[0].IsKnown() {
+			r, _ := n[0].Value()
+			c.SetRank(0, c.Elem(0), int(r))
+			return nil
+		}
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	x, ok := c.Shape(0)
+	kernel, has := c.AttrInts("kernel_shape")
+	if !ok || !has || len(kernel) != len(x)-2 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	win, err := readWindow(c, kernel)
+	if err != nil {
+		return err
+	}
+	out := []sym.Dim{x[0], x[1]}
+	for i := range kernel {
+		d := sym.Add(sym.Mul(sym.Sub(x[2+i], sym.Int(1)), sym.Int(win.strides[i])), sym.Int(kernel[i]-win.pads[i]-win.pads[i+len(kernel)]))
+		out = append(out, d)
+	}
+	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}

@@ -1,0 +1,26 @@
+// loss.go: loss functions.
+
+package infer
+
+var lossOps = []Op{
+	{Name: "SoftmaxCrossEntropyLoss", Since: 12, Infer: inferLoss},
+	{Name: "NegativeLogLikelihoodLoss", Since: 12, Infer: inferLoss},
+}
+
+// inferLoss: with reduction "none" the loss has the target's shape, otherwise
+// it is a scalar; SoftmaxCrossEntropyLoss's log_prob output is like scores.
+func inferLoss(c *Context) error {
+	if c.AttrString("reduction", "mean") == "none" {
+		if sh, ok := c.Shape(1); ok {
+			c.SetTensor(0, c.Elem(0), sh)
+		} else {
+			c.SetElem(0, c.Elem(0))
+		}
+	} else {
+		c.SetTensor(0, c.Elem(0), nil)
+	}
+	if c.HasOutput(1) {
+		c.SetType(1, c.Type(0))
+	}
+	return nil
+}

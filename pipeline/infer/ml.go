@@ -1,0 +1,178 @@
+// ml.go: ai.onnx.ml operators (classic machine learning).
+
+package infer
+
+import (
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+const mlDomain = "ai.onnx.ml"
+
+var mlOps = []Op{
+	{Domain: mlDomain, Name: "Binarizer", Since: 1, Infer: inferUnary},
+	{Domain: mlDomain, Name: "Imputer", Since: 1, Infer: inferUnary},
+	{Domain: mlDomain, Name: "Scaler", Since: 1, Infer: inferMLFloat},
+	{Domain: mlDomain, Name: "Normalizer", Since: 1, Infer: inferMLFloat},
+	{Domain: mlDomain, Name: "LabelEncoder", Since: 1, Infer: inferLabelEncoder},
+	{Domain: mlDomain, Name: "LabelEncoder", Since: 2, Infer: inferLabelEncoder},
+	{Domain: mlDomain, Name: "CategoryMapper", Since: 1, Infer: inferCategoryMapper},
+	{Domain: mlDomain, Name: "ArrayFeatureExtractor", Since: 1, Infer: inferArrayFeatureExtractor},
+	{Domain: mlDomain, Name: "FeatureVectorizer", Since: 1, Infer: inferFeatureVectorizer},
+	{Domain: mlDomain, Name: "OneHotEncoder", Since: 1, Infer: inferOneHotEncoder},
+	{Domain: mlDomain, Name: "LinearRegressor", Since: 1, Infer: inferRegressor("targets")},
+	{Domain: mlDomain, Name: "SVMRegressor", Since: 1, Infer: inferRegressor("")},
+	{Domain: mlDomain, Name: "TreeEnsembleRegressor", Since: 1, Infer: inferRegressor("n_targets")},
+	{Domain: mlDomain, Name: "LinearClassifier", Since: 1, Infer: inferClassifier},
+	{Domain: mlDomain, Name: "SVMClassifier", Since: 1, Infer: inferClassifier},
+	{Domain: mlDomain, Name: "TreeEnsembleClassifier", Since: 1, Infer: inferClassifier},
+}
+
+// batchOf is the number of rows of an ML input: [N, C] or [C] (one row).
+func batchOf(c *Context) (sym.Dim, bool) {
+	sh, ok := c.Shape(0)
+	switch {
+	case !ok:
+		return sym.Dim{}, false
+	case len(sh) == 2:
+		return sh[0], true
+	case len(sh) == 1:
+		return sym.Int(1), true
+	}
+	return sym.Dim{}, false
+}
+
+func inferMLFloat(c *Context) error {
+	t := c.Type(0)
+	t.Elem = tensor.Float
+	c.SetType(0, t)
+	return nil
+}
+
+func inferLabelEncoder(c *Context) error {
+	t := c.Type(0)
+	switch {
+	case c.HasAttr("values_strings") || c.HasAttr("default_string") && !c.HasAttr("values_int64s") && !c.HasAttr("values_floats") && c.Elem(0) == tensor.Int64:
+		t.Elem = tensor.String
+	case c.HasAttr("values_int64s"):
+		t.Elem = tensor.Int64
+	case c.HasAttr("values_floats"):
+		t.Elem = tensor.Float
+	case c.HasAttr("values_tensor"):
+		t.Elem = tensor.DType(c.AttrTensor("values_tensor").GetDataType())
+	case c.Elem(0) == tensor.String:
+		t.Elem = tensor.Int64
+	default:
+		return c.Failf("cannot tell LabelEncoder's output type")
+	}
+	c.SetType(0, t)
+	return nil
+}
+
+func inferCategoryMapper(c *Context) error {
+	t := c.Type(0)
+	if t.Elem == tensor.String {
+		t.Elem = tensor.Int64
+	} else {
+		t.Elem = tensor.String
+	}
+	c.SetType(0, t)
+	return nil
+}
+
+func inferArrayFeatureExtractor(c *Context) error {
+	sh, ok := c.Shape(0)
+	idx, ok2 := c.Shape(1)
+	if !ok || !ok2 || len(sh) == 0 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	sh[len(sh)-1] = prod(idx)
+	if len(sh) == 1 {
+		sh = []sym.Dim{sym.Int(1), sh[0]}
+	}
+	c.SetTensor(0, c.Elem(0), sh)
+	return nil
+}
+
+func inferFeatureVectorizer(c *Context) error {
+	dims, ok := c.AttrInts("inputdimensions")
+	n, ok2 := batchOf(c)
+	if !ok || !ok2 {
+		c.SetRank(0, tensor.Float, 2)
+		return nil
+	}
+	total := int64(0)
+	for _, d := range dims {
+		total += d
+	}
+	c.SetTensor(0, tensor.Float, []sym.Dim{n, sym.Int(total)})
+	return nil
+}
+
+func inferOneHotEncoder(c *Context) error {
+	sh, ok := c.Shape(0)
+	n := 0
+	if v, has := c.AttrInts("cats_int64s"); has {
+		n = len(v)
+	} else if a := c.attr("cats_strings"); a != nil {
+		n = len(a.GetStrings())
+	}
+	if !ok || n == 0 {
+		c.SetElem(0, tensor.Float)
+		return nil
+	}
+	c.SetTensor(0, tensor.Float, append(sh, sym.Int(int64(n))))
+	return nil
+}
+
+// inferRegressor: [N, targets], targets from attribute attr (1 if absent).
+func inferRegressor(attr string) func(*Context) error {
+	return func(c *Context) error {
+		n, ok := batchOf(c)
+		if !ok {
+			c.SetRank(0, tensor.Float, 2)
+			return nil
+		}
+		t := int64(1)
+		if attr != "" {
+			t = c.AttrInt(attr, 1)
+		}
+		c.SetTensor(0, tensor.Float, []sym.Dim{n, sym.Int(t)})
+		return nil
+	}
+}
+
+// inferClassifier: labels [N] (int64 or string by the class labels given),
+// scores [N, classes].
+func inferClassifier(c *Context) error {
+	label := tensor.Int64
+	classes := int64(-1)
+	if a := c.attr("classlabels_strings"); a != nil {
+		label, classes = tensor.String, int64(len(a.GetStrings()))
+	} else if v, ok := c.AttrInts("classlabels_ints"); ok {
+		classes = int64(len(v))
+	}
+	n, ok := batchOf(c)
+	if !ok {
+		c.SetRank(0, label, 1)
+		c.SetRank(1, tensor.Float, 2)
+		return nil
+	}
+	c.SetTensor(0, label, []sym.Dim{n})
+	if c.OpType() == "LinearClassifier" || classes < 0 {
+		// Scores have one column per class, or per coefficient row when the
+		// labels do not say; binary classifiers may add a column.
+		c.SetRank(1, tensor.Float, 2)
+		if cls, ok := c.Shape(0); ok && len(cls) > 0 && classes > 2 {
+			c.SetTensor(1, tensor.Float, []sym.Dim{n, sym.Int(classes)})
+		}
+		return nil
+	}
+	if classes > 2 {
+		c.SetTensor(1, tensor.Float, []sym.Dim{n, sym.Int(classes)})
+	} else {
+		c.SetTensor(1, tensor.Float, []sym.Dim{n, c.NewDim()})
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+// quantize.go: quantization operators (QuantizeLinear and friends).
+
+package infer
+
+import (
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+var quantizeOps = []Op{
+	{Name: "QuantizeLinear", Since: 10, Infer: inferQuantize},
+	{Name: "DequantizeLinear", Since: 10, Infer: inferDequantize},
+	{Name: "DynamicQuantizeLinear", Since: 11, Infer: inferDynamicQuantize},
+}
+
+func inferQuantize(c *Context) error {
+	t := c.Type(0)
+	t.Elem = tensor.Uint8
+	if c.HasInput(2) && c.Elem(2) != 0 {
+		t.Elem = c.Elem(2)
+	} else if c.HasAttr("output_dtype") && c.AttrInt("output_dtype", 0) != 0 {
+		t.Elem = tensor.DType(c.AttrInt("output_dtype", 0))
+	}
+	c.SetType(0, t)
+	return nil
+}
+
+func inferDequantize(c *Context) error {
+	t := c.Type(0)
+	t.Elem = tensor.Float
+	if c.Opset() >= 19 && c.Elem(1) != 0 {
+		t.Elem = c.Elem(1)
+	}
+	c.SetType(0, t)
+	return nil
+}
+
+func inferDynamicQuantize(c *Context) error {
+	t := c.Type(0)
+	t.Elem = tensor.Uint8
+	c.SetType(0, t)
+	c.SetTensor(1, tensor.Float, []sym.Dim{})
+	c.SetTensor(2, tensor.Uint8, []sym.Dim{})
+	return nil
+}

@@ -1,0 +1,122 @@
+// reduce.go: reductions over axes (Reduce*, ArgMax/ArgMin).
+
+package infer
+
+import (
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+var reduceOps = concatOps(
+	// axes attribute up to opset 17 (ReduceSum: 12), axes input after.
+	each("", 1, inferReduce(18), "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
+		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"),
+	each("", 18, inferReduce(18), "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
+		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"),
+	[]Op{
+		{Name: "ReduceSum", Since: 1, Infer: inferReduce(13)},
+		{Name: "ReduceSum", Since: 13, Infer: inferReduce(13)},
+		{Name: "ArgMax", Since: 1, Infer: inferArg},
+		{Name: "ArgMin", Since: 1, Infer: inferArg},
+	},
+)
+
+func inferReduce(axesInput int64) func(*Context) error {
+	return func(c *Context) error {
+		elem := c.Elem(0)
+		sh, ok := c.Shape(0)
+		if !ok {
+			c.SetElem(0, elem)
+			return nil
+		}
+		keep := c.AttrInt("keepdims", 1) != 0
+		axes, has, err := axesArg(c, axesInput, 1)
+		if err != nil {
+			switch n, ok := c.Shape(1); {
+			case keep:
+				c.SetRank(0, elem, len(sh))
+			case ok && len(n) == 1 && n[0].IsKnown():
+				// Runtime axes: the rank drops by their number.
+				k, _ := n[0].Value()
+				if k > 0 && int(k) <= len(sh) {
+					c.SetRank(0, elem, len(sh)-int(k))
+					break
+				}
+				c.SetElem(0, elem)
+			default:
+				c.SetElem(0, elem)
+			}
+			return nil
+		}
+		if !has || len(axes) == 0 {
+			if c.Opset() >= axesInput && c.AttrInt("noop_with_empty_axes", 0) != 0 {
+				c.SetTensor(0, elem, sh)
+				return nil
+			}
+			axes = make([]int64, len(sh))
+			for i := range axes {
+				axes[i] = int64(i)
+			}
+		}
+		red := make([]bool, len(sh))
+		for _, a := range axes {
+			ax, err := normAxis(a, len(sh))
+			if err != nil {
+				return err
+			}
+			red[ax] = true
+		}
+		var out []sym.Dim
+		for i, d := range sh {
+			switch {
+			case !red[i]:
+				out = append(out, d)
+			case keep:
+				out = append(out, sym.Int(1))
+			}
+		}
+		if out == nil {
+			out = []sym.Dim{}
+		}
+		c.SetTensor(0, elem, out)
+		// Shape arithmetic: the product or sum of a shape's dims.
+		if v, ok := c.Values(0); ok && len(sh) == 1 && red[0] {
+			op := c.OpType()
+			switch op {
+			case "ReduceProd", "ReduceSum":
+				acc := sym.Int(0)
+				if op == "ReduceProd" {
+					acc = sym.Int(1)
+				}
+				for _, d := range v {
+					if op == "ReduceProd" {
+						acc = sym.Mul(acc, d)
+					} else {
+						acc = sym.Add(acc, d)
+					}
+				}
+				c.SetValues(0, []sym.Dim{acc})
+			}
+		}
+		return nil
+	}
+}
+
+func inferArg(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, tensor.Int64)
+		return nil
+	}
+	ax, err := normAxis(c.AttrInt("axis", 0), len(sh))
+	if err != nil {
+		return err
+	}
+	if c.AttrInt("keepdims", 1) != 0 {
+		sh[ax] = sym.Int(1)
+	} else {
+		sh = append(sh[:ax], sh[ax+1:]...)
+	}
+	c.SetTensor(0, tensor.Int64, sh)
+	return nil
+}

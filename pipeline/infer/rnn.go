@@ -1,0 +1,54 @@
+// rnn.go: recurrent layers (RNN, GRU, LSTM).
+
+package infer
+
+import (
+	"github.com/quantprep/quantprep/pipeline/sym"
+)
+
+var rnnOps = []Op{
+	{Name: "RNN", Since: 1, Infer: inferRNN(1)},
+	{Name: "GRU", Since: 1, Infer: inferRNN(3)},
+	{Name: "LSTM", Since: 1, Infer: inferRNN(4)},
+}
+
+// inferRNN: gates is the number of gate blocks stacked in W (LSTM 4, GRU 3).
+func inferRNN(gates int64) func(*Context) error {
+	return func(c *Context) error {
+		e := c.Elem(0)
+		x, ok := c.Shape(0)
+		if !ok || len(x) != 3 {
+			for i := 0; i < c.NumOutputs(); i++ {
+				c.SetElem(i, e)
+			}
+			return nil
+		}
+		dirs := int64(1)
+		if c.AttrString("direction", "forward") == "bidirectional" {
+			dirs = 2
+		}
+		hidden := sym.Int(c.AttrInt("hidden_size", 0))
+		if !c.HasAttr("hidden_size") {
+			hidden = c.NewDim()
+			if w, ok := c.Shape(1); ok && len(w) == 3 {
+				hidden = c.orNew(sym.FloorDiv(w[1], sym.Int(gates)))
+			}
+		}
+		seq, batch := x[0], x[1]
+		layout := c.AttrInt("layout", 0)
+		if layout != 0 {
+			seq, batch = x[1], x[0]
+		}
+		nd := sym.Int(dirs)
+		if layout == 0 {
+			c.SetTensor(0, e, []sym.Dim{seq, nd, batch, hidden})
+			c.SetTensor(1, e, []sym.Dim{nd, batch, hidden})
+			c.SetTensor(2, e, []sym.Dim{nd, batch, hidden})
+		} else {
+			c.SetTensor(0, e, []sym.Dim{batch, seq, nd, hidden})
+			c.SetTensor(1, e, []sym.Dim{batch, nd, hidden})
+			c.SetTensor(2, e, []sym.Dim{batch, nd, hidden})
+		}
+		return nil
+	}
+}

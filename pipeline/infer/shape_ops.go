@@ -1,0 +1,1254 @@
+// shape_ops.go: operators whose output is a shape, a constant, or a
+// rearrangement of their input, with value propagation for shape arithmetic.
+
+package infer
+
+import (
+	"fmt"
+	"math"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+var shapeOps = []Op{
+	{Name: "Shape", Since: 1, Infer: inferShape},
+	{Name: "Shape", Since: 15, Infer: inferShape}, // start and end attributes
+	{Name: "Size", Since: 1, Infer: inferSize},
+	{Name: "Constant", Since: 1, Infer: inferConstant},
+	{Name: "ConstantOfShape", Since: 9, Infer: inferConstantOfShape},
+	{Name: "Reshape", Since: 1, Infer: inferReshape}, // shape attribute
+	{Name: "Reshape", Since: 5, Infer: inferReshape}, // shape input; allowzero from 14
+	{Name: "Flatten", Since: 1, Infer: inferFlatten},
+	{Name: "Squeeze", Since: 1, Infer: inferSqueeze},  // axes attribute
+	{Name: "Squeeze", Since: 13, Infer: inferSqueeze}, // axes input
+	{Name: "Unsqueeze", Since: 1, Infer: inferUnsqueeze},
+	{Name: "Unsqueeze", Since: 13, Infer: inferUnsqueeze},
+	{Name: "Concat", Since: 1, Infer: inferConcat},
+	{Name: "Gather", Since: 1, Infer: inferGather},
+	{Name: "GatherElements", Since: 11, Infer: inferGatherElements},
+	{Name: "GatherND", Since: 11, Infer: inferGatherND},
+	{Name: "Slice", Since: 1, Infer: inferSlice},  // starts/ends/axes attributes
+	{Name: "Slice", Since: 10, Infer: inferSlice}, // inputs, steps
+	{Name: "Transpose", Since: 1, Infer: inferTranspose},
+	{Name: "Expand", Since: 8, Infer: inferExpand},
+	{Name: "Tile", Since: 1, Infer: inferTile1}, // tiles and axis inputs
+	{Name: "Tile", Since: 6, Infer: inferTile},
+	{Name: "Range", Since: 11, Infer: inferRange},
+	{Name: "Split", Since: 1, Infer: inferSplit},  // split attribute
+	{Name: "Split", Since: 13, Infer: inferSplit}, // split input
+	{Name: "Split", Since: 18, Infer: inferSplit}, // num_outputs
+	{Name: "Pad", Since: 1, Infer: inferPad},      // pads/paddings attribute
+	{Name: "Pad", Since: 11, Infer: inferPad},     // pads input
+	{Name: "Pad", Since: 18, Infer: inferPad},     // axes input
+	{Name: "NonZero", Since: 9, Infer: inferNonZero},
+	{Name: "Compress", Since: 9, Infer: inferCompress},
+	{Name: "TopK", Since: 1, Infer: inferTopK},
+	{Name: "OneHot", Since: 9, Infer: inferOneHot},
+	{Name: "EyeLike", Since: 9, Infer: inferEyeLike},
+	{Name: "DepthToSpace", Since: 1, Infer: inferDepthSpace(false)},
+	{Name: "SpaceToDepth", Since: 1, Infer: inferDepthSpace(true)},
+	{Name: "Resize", Since: 10, Infer: inferResize},
+	{Name: "Upsample", Since: 1, Infer: inferUpsample1}, // height_scale, width_scale
+	{Name: "Upsample", Since: 7, Infer: inferResize},
+	{Name: "Unique", Since: 11, Infer: inferUnique},
+}
+
+func inferShape(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetRank(0, tensor.Int64, 1)
+		return nil
+	}
+	r := int64(len(sh))
+	start, end := int64(0), r
+	if c.Opset() >= 15 {
+		start = c.AttrInt("start", 0)
+		end = c.AttrInt("end", r)
+	}
+	clamp := func(x int64) int64 {
+		if x < 0 {
+			x += r
+		}
+		return min(max(x, 0), r)
+	}
+	start, end = clamp(start), clamp(end)
+	if end < start {
+		end = start
+	}
+	vals := sh[start:end]
+	c.SetTensor(0, tensor.Int64, ints(int64(len(vals))))
+	c.SetValues(0, vals)
+	return nil
+}
+
+func inferSize(c *Context) error {
+	c.SetTensor(0, tensor.Int64, nil)
+	if sh, ok := c.Shape(0); ok {
+		c.SetValues(0, []sym.Dim{prod(sh)})
+	}
+	return nil
+}
+
+func inferConstant(c *Context) error {
+	if t := c.AttrTensor("value"); t != nil {
+		c.setConst(0, t)
+		return nil
+	}
+	name := func(s string) *string { return &s }
+	for _, a := range c.n.GetAttribute() {
+		var tp *onnxpb.TensorProto
+		switch a.GetName() {
+		case "value_int":
+			tp = tensor.FromInt64s(nil, []int64{a.GetI()}).Proto("")
+		case "value_ints":
+			tp = tensor.FromInt64s([]int64{int64(len(a.GetInts()))}, append([]int64{}, a.GetInts()...)).Proto("")
+		case "value_float":
+			tp = tensor.FromFloat32s(nil, []float32{a.GetF()}).Proto("")
+		case "value_floats":
+			tp = tensor.FromFloat32s([]int64{int64(len(a.GetFloats()))}, append([]float32{}, a.GetFloats()...)).Proto("")
+		case "value_string":
+			c.SetTensor(0, tensor.String, nil)
+			return nil
+		case "value_strings":
+			c.SetTensor(0, tensor.String, ints(int64(len(a.GetStrings()))))
+			return nil
+		case "sparse_value":
+			st := a.GetSparseTensor()
+			c.SetTensor(0, tensor.DType(st.GetValues().GetDataType()), ints(st.GetDims()...))
+			return nil
+		}
+		if tp != nil {
+			tp.Name = name(c.n.GetOutput()[0])
+			c.setConst(0, tp)
+			return nil
+		}
+	}
+	return c.Failf("Constant without a value")
+}
+
+func inferConstantOfShape(c *Context) error {
+	elem, fill := tensor.Float, int64(0)
+	if t := c.AttrTensor("value"); t != nil {
+		elem = tensor.DType(t.GetDataType())
+		if v, err := tensor.Decode(t, nil); err == nil && len(v.I64) == 1 {
+			fill = v.I64[0]
+		}
+	}
+	vals, ok := c.Values(0)
+	if !ok {
+		if n, ok := c.Shape(0); ok && len(n) == 1 {
+			if r, ok := n[0].Value(); ok {
+				c.SetRank(0, elem, int(r))
+				return nil
+			}
+		}
+		c.SetElem(0, elem)
+		return nil
+	}
+	sh := make([]sym.Dim, len(vals))
+	for i, d := range vals {
+		sh[i] = c.orNew(d)
+	}
+	c.SetTensor(0, elem, sh)
+	if elem.IsInt() && len(sh) <= 1 {
+		n := int64(1)
+		if len(sh) == 1 {
+			var ok bool
+			if n, ok = sh[0].Value(); !ok || n > maxValues {
+				return nil
+			}
+		}
+		out := make([]sym.Dim, n)
+		for i := range out {
+			out[i] = sym.Int(fill)
+		}
+		c.SetValues(0, out)
+	}
+	return nil
+}
+
+func inferReshape(c *Context) error {
+	elem := c.Elem(0)
+	target, ok := c.Values(1)
+	if c.Opset() < 5 {
+		var s []int64
+		s, ok = c.AttrInts("shape")
+		target = ints(s...)
+	}
+	if !ok {
+		if n, ok := c.Shape(1); ok && len(n) == 1 {
+			if r, ok := n[0].Value(); ok {
+				c.SetRank(0, elem, int(r))
+				return nil
+			}
+		}
+		c.SetElem(0, elem)
+		return nil
+	}
+	in, inOK := c.Shape(0)
+	allowZero := c.AttrInt("allowzero", 0) != 0
+	out := make([]sym.Dim, len(target))
+	neg := -1
+	for i, d := range target {
+		v, known := d.Value()
+		switch {
+		case known && v == -1:
+			if neg >= 0 {
+				return c.Failf("Reshape shape has two -1 dims")
+			}
+			neg = i
+		case known && v == 0 && !allowZero:
+			if !inOK || i >= len(in) {
+				out[i] = c.NewDim()
+				if inOK {
+					return c.Failf("Reshape copies dim %d of a rank-%d input", i, len(in))
+				}
+			} else {
+				out[i] = in[i]
+			}
+		case known && v < -1:
+			return c.Failf("Reshape shape has dim %d", v)
+		default:
+			out[i] = c.orNew(d)
+		}
+	}
+	if neg >= 0 {
+		out[neg] = sym.Unknown()
+		if inOK {
+			others := sym.Int(1)
+			for i, d := range out {
+				if i != neg {
+					others = sym.Mul(others, d)
+				}
+			}
+			total := prod(in)
+			if v, ok := others.Value(); ok && v == 0 {
+				out[neg] = sym.Unknown()
+			} else if q := sym.FloorDiv(total, others); !q.IsUnknown() && sym.Equal(sym.Mul(q, others), total) {
+				out[neg] = q
+			}
+		}
+		out[neg] = c.orNew(out[neg])
+	}
+	c.SetTensor(0, elem, out)
+	if vals, ok := c.Values(0); ok {
+		c.SetValues(0, vals)
+	}
+	return nil
+}
+
+func inferFlatten(c *Context) error {
+	sh, err := c.MustShape(0)
+	if err != nil {
+		c.SetRank(0, c.Elem(0), 2)
+		return nil
+	}
+	axis := c.AttrInt("axis", 1)
+	if axis < 0 {
+		axis += int64(len(sh))
+	}
+	if axis < 0 || axis > int64(len(sh)) {
+		return c.Failf("Flatten axis %d out of range for rank %d", axis, len(sh))
+	}
+	c.SetTensor(0, c.Elem(0), []sym.Dim{prod(sh[:axis]), prod(sh[axis:])})
+	return nil
+}
+
+// axesArg reads axes from the attribute (before opset since) or input 1.
+func axesArg(c *Context, since int64, input int) ([]int64, bool, error) {
+	if c.Opset() < since {
+		a, ok := c.AttrInts("axes")
+		return a, ok, nil
+	}
+	if !c.HasInput(input) {
+		return nil, false, nil
+	}
+	a, ok := c.Ints(input)
+	if !ok {
+		return nil, true, fmt.Errorf("axes are not constant")
+	}
+	return a, true, nil
+}
+
+func inferSqueeze(c *Context) error {
+	elem := c.Elem(0)
+	axes, has, err := axesArg(c, 13, 1)
+	sh, ok := c.Shape(0)
+	if err != nil || !ok {
+		if n, ok2 := c.Shape(1); ok && ok2 && len(n) == 1 {
+			// Runtime axes: the rank drops by their number.
+			if k, ok := n[0].Value(); ok && int(k) <= len(sh) {
+				c.SetRank(0, elem, len(sh)-int(k))
+				return nil
+			}
+		}
+		c.SetElem(0, elem)
+		return nil
+	}
+	drop := make([]bool, len(sh))
+	if has {
+		for _, a := range axes {
+			ax, err := normAxis(a, len(sh))
+			if err != nil {
+				return err
+			}
+			if v, ok := sh[ax].Value(); ok && v != 1 {
+				return c.Failf("Squeeze axis %d has dim %d", a, v)
+			}
+			drop[ax] = true
+		}
+	} else {
+		for i, d := range sh {
+			if d.IsKnown() {
+				drop[i] = isOne(d)
+			} else {
+				return c.Failf("Squeeze without axes on a shape with dim %v that may be 1", d)
+			}
+		}
+	}
+	var out []sym.Dim
+	for i, d := range sh {
+		if !drop[i] {
+			out = append(out, d)
+		}
+	}
+	c.SetTensor(0, elem, out)
+	if v, ok := c.Values(0); ok && len(out) == 0 && len(v) == 1 {
+		c.SetValues(0, v)
+	} else if ok && len(out) <= 1 {
+		c.SetValues(0, v)
+	}
+	return nil
+}
+
+func inferUnsqueeze(c *Context) error {
+	elem := c.Elem(0)
+	axes, has, err := axesArg(c, 13, 1)
+	sh, ok := c.Shape(0)
+	if !ok || err != nil || !has {
+		if ok && has {
+			// The rank is known even when the axes are not.
+			if n, ok := c.Shape(1); ok && len(n) == 1 {
+				if k, ok := n[0].Value(); ok {
+					c.SetRank(0, elem, len(sh)+int(k))
+					return nil
+				}
+			}
+		}
+		c.SetElem(0, elem)
+		return nil
+	}
+	r := len(sh) + len(axes)
+	ins := make([]bool, r)
+	for _, a := range axes {
+		ax, err := normAxis(a, r)
+		if err != nil {
+			return err
+		}
+		if ins[ax] {
+			return c.Failf("Unsqueeze axis %d repeated", a)
+		}
+		ins[ax] = true
+	}
+	out := make([]sym.Dim, r)
+	j := 0
+	for i := range out {
+		if ins[i] {
+			out[i] = sym.Int(1)
+		} else {
+			out[i] = sh[j]
+			j++
+		}
+	}
+	c.SetTensor(0, elem, out)
+	if v, ok := c.Values(0); ok && r <= 1 {
+		c.SetValues(0, v)
+	}
+	return nil
+}
+
+func inferConcat(c *Context) error {
+	elem := firstElem(c)
+	var shapes [][]sym.Dim
+	for i := 0; i < c.NumInputs(); i++ {
+		if !c.HasInput(i) {
+			continue
+		}
+		sh, ok := c.Shape(i)
+		if !ok {
+			c.SetElem(0, elem)
+			return nil
+		}
+		shapes = append(shapes, sh)
+	}
+	if len(shapes) == 0 {
+		return c.Failf("Concat without inputs")
+	}
+	r := len(shapes[0])
+	def := int64(0)
+	if c.Opset() < 4 {
+		def = 1 // Concat-1's default axis
+	}
+	axis, err := normAxis(c.AttrInt("axis", def), r)
+	if err != nil {
+		return err
+	}
+	out := append([]sym.Dim(nil), shapes[0]...)
+	for _, sh := range shapes[1:] {
+		if len(sh) != r {
+			return c.Failf("Concat inputs have ranks %d and %d", r, len(sh))
+		}
+		for j := range sh {
+			if j == axis {
+				out[j] = sym.Add(out[j], sh[j])
+				continue
+			}
+			m, ok := sym.Merge(out[j], sh[j])
+			if !ok && out[j].IsKnown() && sh[j].IsKnown() {
+				return c.Failf("Concat inputs differ in dim %d: %v and %v", j, out[j], sh[j])
+			}
+			out[j] = m
+		}
+	}
+	for j := range out {
+		out[j] = c.orNew(out[j])
+	}
+	c.SetTensor(0, elem, out)
+	if r == 1 {
+		var vals []sym.Dim
+		for i := 0; i < c.NumInputs(); i++ {
+			if !c.HasInput(i) {
+				continue
+			}
+			v, ok := c.Values(i)
+			if !ok {
+				// Keep the positions: unknown elements where the values are not tracked.
+				sh, _ := c.Shape(i)
+				n, known := sh[0].Value()
+				if !known || n > maxValues {
+					return nil
+				}
+				v = make([]sym.Dim, n)
+				for k := range v {
+					v[k] = sym.Unknown()
+				}
+			}
+			vals = append(vals, v...)
+		}
+		c.SetValues(0, vals)
+	}
+	return nil
+}
+
+func inferGather(c *Context) error {
+	elem := c.Elem(0)
+	data, ok1 := c.Shape(0)
+	idx, ok2 := c.Shape(1)
+	if !ok1 || !ok2 {
+		c.SetElem(0, elem)
+		return nil
+	}
+	axis, err := normAxis(c.AttrInt("axis", 0), len(data))
+	if err != nil {
+		return err
+	}
+	out := append(append(append([]sym.Dim{}, data[:axis]...), idx...), data[axis+1:]...)
+	c.SetTensor(0, elem, out)
+	if v, ok := c.Values(0); ok && len(data) == 1 {
+		if ix, ok := c.Ints(1); ok && len(idx) <= 1 {
+			n := int64(len(v))
+			vals := make([]sym.Dim, len(ix))
+			for i, k := range ix {
+				if k < 0 {
+					k += n
+				}
+				if k < 0 || k >= n {
+					return c.Failf("Gather index %d out of range for %d elements", ix[i], n)
+				}
+				vals[i] = v[k]
+			}
+			c.SetValues(0, vals)
+		}
+	}
+	return nil
+}
+
+func inferGatherElements(c *Context) error {
+	sh, ok := c.Shape(1)
+	if !ok {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	c.SetTensor(0, c.Elem(0), sh)
+	return nil
+}
+
+func inferGatherND(c *Context) error {
+	data, ok1 := c.Shape(0)
+	idx, ok2 := c.Shape(1)
+	if !ok1 || !ok2 || len(idx) == 0 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	b := int(c.AttrInt("batch_dims", 0))
+	last, ok := idx[len(idx)-1].Value()
+	if !ok {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	if b+int(last) > len(data) {
+		return c.Failf("GatherND index depth %d with %d batch dims exceeds rank %d", last, b, len(data))
+	}
+	out := append(append([]sym.Dim{}, idx[:len(idx)-1]...), data[b+int(last):]...)
+	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}
+
+// sliceLen is the length of data[start:end:step] along a dim of size n, with
+// ONNX's clamping; an end at or above int_max means "to the end". start and
+// end may be symbolic when they are dims (never negative).
+func sliceLen(c *Context, n, start, end sym.Dim, step int64) sym.Dim {
+	if step == 0 {
+		return sym.Unknown()
+	}
+	nv, nKnown := n.Value()
+	sv, sKnown := start.Value()
+	ev, eKnown := end.Value()
+	if nKnown && sKnown && eKnown {
+		clamp := func(x int64, lo, hi int64) int64 {
+			if x < 0 {
+				x += nv
+			}
+			return min(max(x, lo), hi)
+		}
+		if step > 0 {
+			s, e := clamp(sv, 0, nv), clamp(ev, 0, nv)
+			return sym.Int(max(0, ceilDiv(e-s, step)))
+		}
+		s, e := clamp(sv, -1, nv-1), clamp(ev, -1, nv-1)
+		return sym.Int(max(0, ceilDiv(s-e, -step)))
+	}
+	if n.IsUnknown() {
+		return sym.Unknown()
+	}
+	if step < 0 {
+		if sKnown && eKnown && (sv >= c.IntMax() || sv == -1) && ev <= -c.IntMax() {
+			return sym.CeilDiv(n, sym.Int(-step))
+		}
+		return sym.Unknown()
+	}
+	if sKnown && eKnown {
+		return ceilLen(sliceLenInts(c, n, sv, ev), step)
+	}
+	// A symbolic start or end is a dim (never negative): clamp it to n.
+	pos := func(x sym.Dim) sym.Dim {
+		v, known := x.Value()
+		switch {
+		case !known && x.NonNegative():
+			return sym.Min(x, n)
+		case !known:
+			return sym.Unknown()
+		case v >= c.IntMax():
+			return n
+		case v <= -c.IntMax():
+			return sym.Int(0)
+		case v < 0:
+			return sym.Max(sym.Int(0), sym.Add(n, sym.Int(v)))
+		}
+		return sym.Min(sym.Int(v), n)
+	}
+	return ceilLen(sym.Max(sym.Int(0), sym.Sub(pos(end), pos(start))), step)
+}
+
+// sliceLenInts is the length of [s:e] (step 1) along a symbolic dim n, in the
+// simplest exact form for each case.
+func sliceLenInts(c *Context, n sym.Dim, s, e int64) sym.Dim {
+	max := c.IntMax()
+	if s <= -max {
+		s = 0
+	}
+	toEnd := e >= max
+	switch {
+	case s == 0 && toEnd:
+		return n
+	case s > 0 && toEnd:
+		return sym.Max(sym.Int(0), sym.Sub(n, sym.Int(s)))
+	case s < 0 && toEnd:
+		return sym.Min(n, sym.Int(-s))
+	case e <= -max:
+		return sym.Int(0)
+	case s == 0 && e >= 0:
+		return sym.Min(sym.Int(e), n)
+	case s == 0:
+		return sym.Max(sym.Int(0), sym.Add(n, sym.Int(e)))
+	case s > 0 && e >= 0:
+		if e <= s {
+			return sym.Int(0)
+		}
+		return sym.Max(sym.Int(0), sym.Sub(sym.Min(sym.Int(e), n), sym.Int(s)))
+	case s < 0 && e < 0:
+		if e <= s {
+			return sym.Int(0)
+		}
+		return sym.Sub(sym.Min(n, sym.Int(-s)), sym.Min(n, sym.Int(-e)))
+	}
+	// Mixed signs: positions clamped exactly.
+	ps := sym.Min(sym.Int(s), n)
+	if s < 0 {
+		ps = sym.Max(sym.Int(0), sym.Add(n, sym.Int(s)))
+	}
+	pe := sym.Min(sym.Int(e), n)
+	if e < 0 {
+		pe = sym.Max(sym.Int(0), sym.Add(n, sym.Int(e)))
+	}
+	return sym.Max(sym.Int(0), sym.Sub(pe, ps))
+}
+
+// ceilLen divides a slice's span by its step, rounding up.
+func ceilLen(l sym.Dim, step int64) sym.Dim {
+	if step == 1 {
+		return l
+	}
+	return sym.CeilDiv(l, sym.Int(step))
+}
+
+func ceilDiv(a, b int64) int64 {
+	return -floorDivInt(-a, b)
+}
+
+func floorDivInt(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func inferSlice(c *Context) error {
+	elem := c.Elem(0)
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	var starts, ends []sym.Dim
+	var axes, steps []int64
+	if c.Opset() < 10 {
+		st, _ := c.AttrInts("starts")
+		en, _ := c.AttrInts("ends")
+		starts, ends = ints(st...), ints(en...)
+		axes, _ = c.AttrInts("axes")
+	} else {
+		var ok1, ok2 bool
+		starts, ok1 = c.Values(1)
+		ends, ok2 = c.Values(2)
+		okA, okS := true, true
+		if c.HasInput(3) {
+			axes, okA = c.Ints(3)
+		}
+		if c.HasInput(4) {
+			steps, okS = c.Ints(4)
+		}
+		if !ok1 || !ok2 || !okA || !okS {
+			// The rank is kept; sliced axes are unknown.
+			out := make([]sym.Dim, len(sh))
+			for i := range out {
+				out[i] = c.NewDim()
+			}
+			if okA && axes != nil {
+				copy(out, sh)
+				for _, a := range axes {
+					if ax, err := normAxis(a, len(sh)); err == nil {
+						out[ax] = c.NewDim()
+					}
+				}
+			}
+			c.SetTensor(0, elem, out)
+			return nil
+		}
+	}
+	if len(starts) != len(ends) {
+		return c.Failf("Slice has %d starts and %d ends", len(starts), len(ends))
+	}
+	if axes == nil {
+		axes = make([]int64, len(starts))
+		for i := range axes {
+			axes[i] = int64(i)
+		}
+	}
+	if steps == nil {
+		steps = make([]int64, len(starts))
+		for i := range steps {
+			steps[i] = 1
+		}
+	}
+	if len(axes) != len(starts) || len(steps) != len(starts) {
+		return c.Failf("Slice starts, ends, axes and steps differ in length")
+	}
+	out := append([]sym.Dim{}, sh...)
+	for i, a := range axes {
+		ax, err := normAxis(a, len(sh))
+		if err != nil {
+			return err
+		}
+		if steps[i] == 0 {
+			return c.Failf("Slice step 0")
+		}
+		out[ax] = c.orNew(sliceLen(c, sh[ax], starts[i], ends[i], steps[i]))
+	}
+	c.SetTensor(0, elem, out)
+	if len(starts) != 1 {
+		return nil
+	}
+	s0, okS := starts[0].Value()
+	if v, ok := c.Values(0); ok && okS && len(sh) == 1 && len(axes) == 1 {
+		n := int64(len(v))
+		l, ok := sliceLen(c, sym.Int(n), starts[0], ends[0], steps[0]).Value()
+		if ok {
+			s := s0
+			if s < 0 {
+				s += n
+			}
+			if steps[0] > 0 {
+				s = min(max(s, 0), n)
+			} else {
+				s = min(max(s, 0), n-1)
+			}
+			vals := make([]sym.Dim, 0, l)
+			for k := int64(0); k < l; k++ {
+				vals = append(vals, v[s+k*steps[0]])
+			}
+			c.SetValues(0, vals)
+		}
+	}
+	return nil
+}
+
+func inferTranspose(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	perm, has := c.AttrInts("perm")
+	if !has {
+		perm = make([]int64, len(sh))
+		for i := range perm {
+			perm[i] = int64(len(sh) - 1 - i)
+		}
+	}
+	if len(perm) != len(sh) {
+		return c.Failf("Transpose perm has %d axes for rank %d", len(perm), len(sh))
+	}
+	out := make([]sym.Dim, len(sh))
+	for i, p := range perm {
+		ax, err := normAxis(p, len(sh))
+		if err != nil {
+			return err
+		}
+		out[i] = sh[ax]
+	}
+	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}
+
+func inferExpand(c *Context) error {
+	elem := c.Elem(0)
+	target, ok := c.Values(1)
+	sh, ok0 := c.Shape(0)
+	if !ok || !ok0 {
+		if n, ok := c.Shape(1); ok && ok0 && len(n) == 1 {
+			if r, ok := n[0].Value(); ok {
+				c.SetRank(0, elem, max(int(r), len(sh)))
+				return nil
+			}
+		}
+		c.SetElem(0, elem)
+		return nil
+	}
+	out, err := c.Broadcast(sh, target)
+	if err != nil {
+		return err
+	}
+	for i := range out {
+		out[i] = c.orNew(out[i])
+	}
+	c.SetTensor(0, elem, out)
+	// A scalar or one-element value expanded to a short vector.
+	if v, ok := c.Values(0); ok && len(v) == 1 && len(out) <= 1 {
+		n := int64(1)
+		if len(out) == 1 {
+			if n, ok = out[0].Value(); !ok || n > maxValues {
+				return nil
+			}
+		}
+		vals := make([]sym.Dim, n)
+		for i := range vals {
+			vals[i] = v[0]
+		}
+		c.SetValues(0, vals)
+	}
+	return nil
+}
+
+func inferTile(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	reps, ok := c.Values(1)
+	if !ok {
+		c.SetRank(0, c.Elem(0), len(sh))
+		return nil
+	}
+	if len(reps) != len(sh) {
+		return c.Failf("Tile has %d repeats for rank %d", len(reps), len(sh))
+	}
+	out := make([]sym.Dim, len(sh))
+	for i := range sh {
+		out[i] = c.orNew(sym.Mul(sh[i], reps[i]))
+	}
+	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}
+
+func inferRange(c *Context) error {
+	elem := c.Elem(0)
+	start, ok1 := c.Values(0)
+	limit, ok2 := c.Values(1)
+	delta, ok3 := c.Values(2)
+	if !ok1 || !ok2 || !ok3 || len(start) != 1 || len(limit) != 1 || len(delta) != 1 {
+		if f0, ok := c.Floats(0); ok && len(f0) == 1 {
+			if f1, ok := c.Floats(1); ok && len(f1) == 1 {
+				if f2, ok := c.Floats(2); ok && len(f2) == 1 && f2[0] != 0 {
+					n := max(0, math.Ceil((f1[0]-f0[0])/f2[0]))
+					c.SetTensor(0, elem, ints(clampInt64(n)))
+					return nil
+				}
+			}
+		}
+		c.SetRank(0, elem, 1)
+		return nil
+	}
+	s, l, d := start[0], limit[0], delta[0]
+	dv, ok := d.Value()
+	var n sym.Dim
+	switch {
+	case !ok || dv == 0:
+		n = sym.Unknown()
+	case dv > 0:
+		n = sym.CeilDiv(sym.Sub(l, s), d)
+	default:
+		n = sym.CeilDiv(sym.Sub(s, l), sym.Int(-dv))
+	}
+	n = c.orNew(sym.Max(sym.Int(0), n))
+	c.SetTensor(0, elem, []sym.Dim{n})
+	if v, ok := n.Value(); ok && v <= maxValues && elem.IsInt() {
+		vals := make([]sym.Dim, v)
+		for i := range vals {
+			vals[i] = sym.Add(s, sym.Mul(d, sym.Int(int64(i))))
+		}
+		c.SetValues(0, vals)
+	}
+	return nil
+}
+
+func inferSplit(c *Context) error {
+	elem := c.Elem(0)
+	n := c.NumOutputs()
+	sh, ok := c.Shape(0)
+	if !ok {
+		for i := 0; i < n; i++ {
+			c.SetElem(i, elem)
+		}
+		return nil
+	}
+	axis, err := normAxis(c.AttrInt("axis", 0), len(sh))
+	if err != nil {
+		return err
+	}
+	var split []int64
+	var has bool
+	if c.Opset() < 13 {
+		split, has = c.AttrInts("split")
+		if !has && c.HasInput(1) {
+			split, has = c.Ints(1)
+		}
+	} else if c.HasInput(1) {
+		split, has = c.Ints(1)
+		if !has {
+			for i := 0; i < n; i++ {
+				out := append([]sym.Dim{}, sh...)
+				out[axis] = c.NewDim()
+				c.SetTensor(i, elem, out)
+			}
+			return nil
+		}
+	}
+	parts := make([]sym.Dim, n)
+	switch {
+	case has:
+		if len(split) != n {
+			return c.Failf("Split has %d sizes for %d outputs", len(split), n)
+		}
+		for i, s := range split {
+			parts[i] = sym.Int(s)
+		}
+	default:
+		d := sh[axis]
+		if v, ok := d.Value(); ok && c.Opset() >= 18 {
+			// Opset 18: the last chunk may be smaller.
+			chunk := ceilDiv(v, int64(n))
+			for i := range parts {
+				parts[i] = sym.Int(max(0, min(chunk, v-int64(i)*chunk)))
+			}
+		} else if c.Opset() >= 18 {
+			// ceil(d/n) each, the last part what remains.
+			chunk := sym.CeilDiv(d, sym.Int(int64(n)))
+			for i := range parts {
+				parts[i] = c.orNew(chunk)
+			}
+			parts[n-1] = c.orNew(sym.Max(sym.Int(0), sym.Sub(d, sym.Mul(chunk, sym.Int(int64(n-1))))))
+		} else {
+			q := sym.FloorDiv(d, sym.Int(int64(n)))
+			if v, ok := d.Value(); ok && v%int64(n) != 0 {
+				return c.Failf("Split of dim %d into %d equal parts", v, n)
+			}
+			for i := range parts {
+				parts[i] = c.orNew(q)
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		out := append([]sym.Dim{}, sh...)
+		out[axis] = parts[i]
+		c.SetTensor(i, elem, out)
+	}
+	return nil
+}
+
+func inferPad(c *Context) error {
+	elem := c.Elem(0)
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	var pads []int64
+	var has bool
+	if c.Opset() < 11 {
+		pads, has = c.AttrInts("pads")
+		if !has {
+			pads, has = c.AttrInts("paddings")
+		}
+	} else {
+		pads, has = c.Ints(1)
+	}
+	if !has {
+		c.SetRank(0, elem, len(sh))
+		return nil
+	}
+	axes := make([]int64, len(sh))
+	for i := range axes {
+		axes[i] = int64(i)
+	}
+	if c.Opset() >= 18 && c.HasInput(3) {
+		a, ok := c.Ints(3)
+		if !ok {
+			c.SetRank(0, elem, len(sh))
+			return nil
+		}
+		axes = a
+	}
+	if len(pads) != 2*len(axes) {
+		return c.Failf("Pad has %d pads for %d axes", len(pads), len(axes))
+	}
+	out := append([]sym.Dim{}, sh...)
+	for i, a := range axes {
+		ax, err := normAxis(a, len(sh))
+		if err != nil {
+			return err
+		}
+		out[ax] = sym.Add(out[ax], sym.Int(pads[i]+pads[i+len(axes)]))
+	}
+	c.SetTensor(0, elem, out)
+	return nil
+}
+
+func inferNonZero(c *Context) error {
+	r, ok := c.Rank(0)
+	if !ok {
+		c.SetElem(0, tensor.Int64)
+		return nil
+	}
+	n := c.NewDim()
+	if t, ok := c.Const(0); ok {
+		// A constant input: count its nonzero elements.
+		k := int64(0)
+		for i := 0; i < int(t.Len()); i++ {
+			if t.Str == nil && t.Float64At(i) != 0 {
+				k++
+			}
+		}
+		if t.Str == nil {
+			n = sym.Int(k)
+		}
+	}
+	c.SetTensor(0, tensor.Int64, []sym.Dim{sym.Int(int64(r)), n})
+	return nil
+}
+
+func inferCompress(c *Context) error {
+	elem := c.Elem(0)
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	if !c.HasAttr("axis") {
+		c.SetTensor(0, elem, []sym.Dim{c.NewDim()})
+		return nil
+	}
+	axis, err := normAxis(c.AttrInt("axis", 0), len(sh))
+	if err != nil {
+		return err
+	}
+	sh[axis] = c.NewDim()
+	c.SetTensor(0, elem, sh)
+	return nil
+}
+
+func inferTopK(c *Context) error {
+	elem := c.Elem(0)
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		c.SetElem(1, tensor.Int64)
+		return nil
+	}
+	axis, err := normAxis(c.AttrInt("axis", -1), len(sh))
+	if err != nil {
+		return err
+	}
+	if c.Opset() < 10 {
+		sh[axis] = sym.Int(c.AttrInt("k", 0))
+	} else if v, ok := c.Values(1); ok && len(v) == 1 {
+		sh[axis] = c.orNew(v[0])
+	} else {
+		sh[axis] = c.NewDim()
+	}
+	c.SetTensor(0, elem, sh)
+	c.SetTensor(1, tensor.Int64, sh)
+	return nil
+}
+
+func inferOneHot(c *Context) error {
+	elem := c.Elem(2)
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	depth := c.NewDim()
+	if f, ok := c.Floats(1); ok && len(f) == 1 {
+		depth = sym.Int(int64(f[0]))
+	} else if v, ok := c.Values(1); ok && len(v) == 1 {
+		depth = c.orNew(v[0])
+	}
+	r := len(sh) + 1
+	axis, err := normAxis(c.AttrInt("axis", -1), r)
+	if err != nil {
+		return err
+	}
+	out := append(append(append([]sym.Dim{}, sh[:axis]...), depth), sh[axis:]...)
+	c.SetTensor(0, elem, out)
+	return nil
+}
+
+func inferEyeLike(c *Context) error {
+	elem := c.Elem(0)
+	if c.HasAttr("dtype") {
+		elem = tensor.DType(c.AttrInt("dtype", 0))
+	}
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	c.SetTensor(0, elem, sh)
+	return nil
+}
+
+func inferDepthSpace(toDepth bool) func(*Context) error {
+	return func(c *Context) error {
+		sh, ok := c.Shape(0)
+		if !ok || len(sh) != 4 {
+			c.SetElem(0, c.Elem(0))
+			return nil
+		}
+		b := sym.Int(c.AttrInt("blocksize", 1))
+		bb := sym.Mul(b, b)
+		if toDepth {
+			sh[1] = sym.Mul(sh[1], bb)
+			sh[2] = c.orNew(sym.FloorDiv(sh[2], b))
+			sh[3] = c.orNew(sym.FloorDiv(sh[3], b))
+		} else {
+			sh[1] = c.orNew(sym.FloorDiv(sh[1], bb))
+			sh[2] = sym.Mul(sh[2], b)
+			sh[3] = sym.Mul(sh[3], b)
+		}
+		c.SetTensor(0, c.Elem(0), sh)
+		return nil
+	}
+}
+
+func inferResize(c *Context) error {
+	elem := c.Elem(0)
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	scalesIn, sizesIn := 1, -1
+	switch {
+	case c.OpType() == "Upsample" && c.Opset() < 9:
+		scalesIn = -1
+	case c.OpType() == "Resize" && c.Opset() >= 11:
+		scalesIn, sizesIn = 2, 3
+	}
+	if sizesIn >= 0 && c.HasInput(sizesIn) {
+		if v, ok := c.Values(sizesIn); ok {
+			axes, has := c.AttrInts("axes")
+			if !has && len(v) == len(sh) {
+				for i := range sh {
+					sh[i] = c.orNew(v[i])
+				}
+				c.SetTensor(0, elem, sh)
+				return nil
+			}
+			if has && len(axes) == len(v) && c.AttrString("keep_aspect_ratio_policy", "stretch") == "stretch" {
+				for i, a := range axes {
+					ax, err := normAxis(a, len(sh))
+					if err != nil {
+						return err
+					}
+					sh[ax] = c.orNew(v[i])
+				}
+				c.SetTensor(0, elem, sh)
+				return nil
+			}
+		}
+		c.SetRank(0, elem, len(sh))
+		return nil
+	}
+	var scales []float64
+	if scalesIn < 0 {
+		f, _ := c.AttrFloats("scales")
+		for _, x := range f {
+			scales = append(scales, float64(x))
+		}
+	} else if f, ok := c.Floats(scalesIn); ok && c.HasInput(scalesIn) {
+		scales = f
+	}
+	axes, has := c.AttrInts("axes")
+	if !has {
+		axes = make([]int64, len(scales))
+		for i := range axes {
+			axes[i] = int64(i)
+		}
+	}
+	if len(scales) != len(axes) || len(scales) == 0 {
+		c.SetRank(0, elem, len(sh))
+		return nil
+	}
+	for i, a := range axes {
+		ax, err := normAxis(a, len(sh))
+		if err != nil {
+			return err
+		}
+		s := scales[i]
+		if v, ok := sh[ax].Value(); ok {
+			sh[ax] = sym.Int(int64(math.Floor(float64(v) * s)))
+		} else if s == math.Trunc(s) && s >= 0 {
+			sh[ax] = sym.Mul(sh[ax], sym.Int(int64(s)))
+		} else {
+			sh[ax] = c.NewDim()
+		}
+	}
+	c.SetTensor(0, elem, sh)
+	return nil
+}
+
+func inferUnique(c *Context) error {
+	elem := c.Elem(0)
+	n := c.NewDim()
+	sh, ok := c.Shape(0)
+	if c.HasAttr("axis") && ok {
+		axis, err := normAxis(c.AttrInt("axis", 0), len(sh))
+		if err != nil {
+			return err
+		}
+		sh[axis] = n
+		c.SetTensor(0, elem, sh)
+	} else {
+		c.SetTensor(0, elem, []sym.Dim{n})
+	}
+	c.SetTensor(1, tensor.Int64, []sym.Dim{n})
+	if ok {
+		if c.HasAttr("axis") {
+			axis, _ := normAxis(c.AttrInt("axis", 0), len(sh))
+			orig, _ := c.Shape(0)
+			c.SetTensor(2, tensor.Int64, []sym.Dim{orig[axis]})
+		} else {
+			c.SetTensor(2, tensor.Int64, []sym.Dim{prod(sh)})
+		}
+	} else {
+		c.SetTensor(2, tensor.Int64, []sym.Dim{c.NewDim()})
+	}
+	c.SetTensor(3, tensor.Int64, []sym.Dim{n})
+	return nil
+}
+
+func inferTile1(c *Context) error {
+	sh, ok := c.Shape(0)
+	tiles, ok1 := c.Values(1)
+	axis, ok2 := c.Ints(2)
+	if !ok || !ok1 || !ok2 || len(tiles) != 1 || len(axis) != 1 {
+		if ok {
+			c.SetRank(0, c.Elem(0), len(sh))
+		} else {
+			c.SetElem(0, c.Elem(0))
+		}
+		return nil
+	}
+	ax, err := normAxis(axis[0], len(sh))
+	if err != nil {
+		return err
+	}
+	sh[ax] = c.orNew(sym.Mul(sh[ax], tiles[0]))
+	c.SetTensor(0, c.Elem(0), sh)
+	return nil
+}
+
+func inferUpsample1(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok || len(sh) != 4 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	for i, name := range []string{"height_scale", "width_scale"} {
+		s := float64(c.AttrFloat(name, 1))
+		if v, ok := sh[2+i].Value(); ok {
+			sh[2+i] = sym.Int(int64(math.Floor(float64(v) * s)))
+		} else if s == math.Trunc(s) {
+			sh[2+i] = sym.Mul(sh[2+i], sym.Int(int64(s)))
+		} else {
+			sh[2+i] = c.NewDim()
+		}
+	}
+	c.SetTensor(0, c.Elem(0), sh)
+	return nil
+}

@@ -1,0 +1,277 @@
+package sym
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Parse reads a dim written by String, or any dim_param: an integer, a name, or
+// an expression with + - * / // % ** and floor, ceil, Mod, Max, Min (either
+// case). Text that is not such an expression is one symbol named by the whole
+// text, so every dim_param parses.
+func Parse(s string) Dim {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "?" {
+		return Unknown()
+	}
+	if isIdent(s) {
+		return Symbol(s)
+	}
+	p := &parser{s: s}
+	n, err := p.expr()
+	if err == nil && p.pos != len(p.s) {
+		err = fmt.Errorf("trailing text at %d", p.pos)
+	}
+	if err != nil {
+		return Symbol(s)
+	}
+	d, ok := n.eval()
+	if !ok {
+		return Symbol(s)
+	}
+	return d
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func isIdentChar(c byte) bool {
+	return isIdentStart(c) || c >= '0' && c <= '9' || c == '.' || c == ':'
+}
+
+func isIdent(s string) bool {
+	if s == "" || !isIdentStart(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isIdentChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+type node struct {
+	op   string // "int", "sym", "+", "-", "*", "/", "//", "%", "**", "neg", or a function name
+	v    int64
+	name string
+	kids []*node
+}
+
+type parser struct {
+	s   string
+	pos int
+}
+
+func (p *parser) skip() {
+	for p.pos < len(p.s) && p.s[p.pos] == ' ' {
+		p.pos++
+	}
+}
+
+func (p *parser) peek(tok string) bool {
+	p.skip()
+	return strings.HasPrefix(p.s[p.pos:], tok)
+}
+
+func (p *parser) expr() (*node, error) {
+	l, err := p.term()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		switch {
+		case p.peek("+"):
+			p.pos++
+		case p.peek("-"):
+			p.pos++
+			r, err := p.term()
+			if err != nil {
+				return nil, err
+			}
+			l = &node{op: "-", kids: []*node{l, r}}
+			continue
+		default:
+			return l, nil
+		}
+		r, err := p.term()
+		if err != nil {
+			return nil, err
+		}
+		l = &node{op: "+", kids: []*node{l, r}}
+	}
+}
+
+func (p *parser) term() (*node, error) {
+	l, err := p.unary()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		var op string
+		switch {
+		case p.peek("**"):
+			op = "**"
+		case p.peek("*"):
+			op = "*"
+		case p.peek("//"):
+			op = "//"
+		case p.peek("/"):
+			op = "/"
+		case p.peek("%"):
+			op = "%"
+		default:
+			return l, nil
+		}
+		p.pos += len(op)
+		r, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		l = &node{op: op, kids: []*node{l, r}}
+	}
+}
+
+func (p *parser) unary() (*node, error) {
+	if p.peek("-") {
+		p.pos++
+		x, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		return &node{op: "neg", kids: []*node{x}}, nil
+	}
+	return p.primary()
+}
+
+func (p *parser) primary() (*node, error) {
+	p.skip()
+	if p.pos >= len(p.s) {
+		return nil, fmt.Errorf("unexpected end")
+	}
+	c := p.s[p.pos]
+	switch {
+	case c == '(':
+		p.pos++
+		n, err := p.expr()
+		if err != nil {
+			return nil, err
+		}
+		if !p.peek(")") {
+			return nil, fmt.Errorf("missing )")
+		}
+		p.pos++
+		return n, nil
+	case c >= '0' && c <= '9':
+		start := p.pos
+		for p.pos < len(p.s) && p.s[p.pos] >= '0' && p.s[p.pos] <= '9' {
+			p.pos++
+		}
+		v, err := strconv.ParseInt(p.s[start:p.pos], 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		return &node{op: "int", v: v}, nil
+	case isIdentStart(c):
+		start := p.pos
+		for p.pos < len(p.s) && isIdentChar(p.s[p.pos]) {
+			p.pos++
+		}
+		name := p.s[start:p.pos]
+		if !p.peek("(") {
+			return &node{op: "sym", name: name}, nil
+		}
+		p.pos++
+		f := &node{op: strings.ToLower(name)}
+		for {
+			a, err := p.expr()
+			if err != nil {
+				return nil, err
+			}
+			f.kids = append(f.kids, a)
+			if p.peek(",") {
+				p.pos++
+				continue
+			}
+			if p.peek(")") {
+				p.pos++
+				return f, nil
+			}
+			return nil, fmt.Errorf("bad call")
+		}
+	}
+	return nil, fmt.Errorf("unexpected %q", c)
+}
+
+func (n *node) eval() (Dim, bool) {
+	args := make([]Dim, len(n.kids))
+	if n.op != "floor" && n.op != "ceil" {
+		for i, k := range n.kids {
+			d, ok := k.eval()
+			if !ok {
+				return Dim{}, false
+			}
+			args[i] = d
+		}
+	}
+	two := len(args) == 2
+	switch n.op {
+	case "int":
+		return Int(n.v), true
+	case "sym":
+		return Symbol(n.name), true
+	case "neg":
+		return Neg(args[0]), true
+	case "+":
+		return Add(args[0], args[1]), true
+	case "-":
+		return Sub(args[0], args[1]), true
+	case "*":
+		return Mul(args[0], args[1]), true
+	case "/", "//":
+		return FloorDiv(args[0], args[1]), true
+	case "%", "mod":
+		if !two {
+			return Dim{}, false
+		}
+		return Mod(args[0], args[1]), true
+	case "**":
+		e, ok := args[1].Value()
+		if !ok || e < 0 || e > 16 {
+			return Dim{}, false
+		}
+		out := Int(1)
+		for i := int64(0); i < e; i++ {
+			out = Mul(out, args[0])
+		}
+		return out, true
+	case "max", "min":
+		if !two {
+			return Dim{}, false
+		}
+		if n.op == "max" {
+			return Max(args[0], args[1]), true
+		}
+		return Min(args[0], args[1]), true
+	case "floor", "ceil":
+		if len(n.kids) != 1 {
+			return Dim{}, false
+		}
+		k := n.kids[0]
+		if k.op == "/" || k.op == "//" {
+			a, ok1 := k.kids[0].eval()
+			b, ok2 := k.kids[1].eval()
+			if !ok1 || !ok2 {
+				return Dim{}, false
+			}
+			if n.op == "floor" {
+				return FloorDiv(a, b), true
+			}
+			return CeilDiv(a, b), true
+		}
+		return k.eval()
+	}
+	return Dim{}, false
+}
