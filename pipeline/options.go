@@ -24,6 +24,10 @@ type Options struct {
 	AllTensorsToOneFile       bool
 	ExternalDataLocation      string
 	ExternalDataSizeThreshold int64
+
+	// StrictShapes is quantprep's own option: where a shape already recorded
+	// in the model conflicts with an inferred one, fail instead of warning.
+	StrictShapes bool
 }
 
 // Reference defaults.

@@ -91,7 +91,7 @@ var steps = []step{
 func runSymbolic(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
 	res, err := infer.Run(ctx, m, infer.Config{
 		Mode: infer.Symbolic, AutoMerge: o.AutoMerge, IntMax: o.IntMax,
-		GuessOutputRank: o.GuessOutputRank, Verbose: o.Verbose,
+		GuessOutputRank: o.GuessOutputRank, Verbose: o.Verbose, Strict: o.StrictShapes,
 	})
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func runOptimize(ctx context.Context, m *model.Model, o Options, r *StepReport) 
 }
 
 func runONNXShape(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
-	res, err := infer.Run(ctx, m, infer.Config{Mode: infer.ONNX, Verbose: o.Verbose})
+	res, err := infer.Run(ctx, m, infer.Config{Mode: infer.ONNX, Verbose: o.Verbose, Strict: o.StrictShapes})
 	if err != nil {
 		return err
 	}

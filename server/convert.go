@@ -30,6 +30,7 @@ func PipelineOptions(o *quantprepv1.Options) pipeline.Options {
 	if o.ExternalDataSizeThreshold != nil {
 		po.ExternalDataSizeThreshold = o.GetExternalDataSizeThreshold()
 	}
+	po.StrictShapes = o.GetStrictShapes()
 	return po
 }
 

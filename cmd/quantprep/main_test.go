@@ -23,6 +23,7 @@ import (
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
+	"github.com/quantprep/quantprep/internal/onnxtext"
 	"github.com/quantprep/quantprep/pipeline"
 	"github.com/quantprep/quantprep/server"
 )
@@ -299,6 +300,61 @@ func TestServeEnv(t *testing.T) {
 			up := cmd.Flags().Lookup("max_upload_bytes").Value.String()
 			if w != tt.workers || up != (*byteSize)(&tt.upload).String() {
 				t.Errorf("workers %d, max_upload_bytes %s; want %d, %d", w, up, tt.workers, tt.upload)
+			}
+		})
+	}
+}
+
+// TestShapeConflict checks the two answers to a model whose recorded shape
+// disagrees with its operator: a warning naming the tensor (on stderr from
+// --verbose 1 on, even when stderr is not a terminal), or with --strict_shapes
+// a failed run that writes nothing.
+func TestShapeConflict(t *testing.T) {
+	src := `<ir_version: 8, opset_import: ["" : 17]>
+g (float[batch, 4] x) => (float[batch, 4] y) <float[batch, 7] h> {
+  h = Relu (x)
+  y = Identity (h)
+}`
+	mp, err := onnxtext.ParseModel(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "conflict.onnx")
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		flags    []string
+		code     int
+		stderr   string
+		wantFile bool
+	}{
+		{"quiet by default", nil, exitOK, "", true},
+		{"warning from verbose 1", []string{"--verbose", "1"}, exitOK, `warning: tensor "h"`, true},
+		{"strict fails", []string{"--strict_shapes"}, exitFailure, `tensor "h"`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.onnx")
+			var stdout, stderr bytes.Buffer
+			code := run(append([]string{"preprocess", "--input", in, "--output", out}, tt.flags...), &stdout, &stderr)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, stderr.String())
+			}
+			if tt.stderr == "" && stderr.Len() != 0 {
+				t.Errorf("stderr %q, want nothing", stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("stderr %q, want it to contain %q", stderr.String(), tt.stderr)
+			}
+			if _, err := os.Stat(out); (err == nil) != tt.wantFile {
+				t.Errorf("output written: %v, want %v", err == nil, tt.wantFile)
 			}
 		})
 	}

@@ -32,6 +32,7 @@ type preprocessFlags struct {
 	saveAsExternalData, allTensorsToOneFile       bool
 	externalDataLocation                          string
 	externalDataSizeThreshold                     int64
+	strictShapes                                  bool
 	serverAddr                                    string
 	json                                          bool
 }
@@ -56,7 +57,7 @@ It runs in this process unless --server names a quantprep server.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			show := newProgress(stderr)
+			show := newProgress(stderr, f.verbose)
 			var sum *quantprepv1.Summary
 			var err error
 			if f.serverAddr != "" {
@@ -67,12 +68,9 @@ It runs in this process unless --server names a quantprep server.`,
 			if err != nil {
 				return err
 			}
+			show.done(sum)
 			if f.json {
-				if err := printJSON(stdout, sum); err != nil {
-					return err
-				}
-			} else {
-				show.done(sum)
+				return printJSON(stdout, sum)
 			}
 			return nil
 		},
@@ -93,6 +91,7 @@ It runs in this process unless --server names a quantprep server.`,
 	fl.StringVar(&f.externalDataLocation, "external_data_location", "", "external data file name, relative to the output model")
 	fl.Int64Var(&f.externalDataSizeThreshold, "external_data_size_threshold", pipeline.DefaultExternalDataSizeThreshold,
 		"tensors of at least this many bytes go to external data")
+	fl.BoolVar(&f.strictShapes, "strict_shapes", false, "fail when an inferred shape conflicts with one already in the model (quantprep's own flag)")
 	fl.StringVar(&f.serverAddr, "server", "", "run on the quantprep server at HOST:PORT instead of in this process")
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON on stdout")
 	return cmd
@@ -115,6 +114,7 @@ func (f *preprocessFlags) options() *quantprepv1.Options {
 		AllTensorsToOneFile:       f.allTensorsToOneFile,
 		ExternalDataLocation:      f.externalDataLocation,
 		ExternalDataSizeThreshold: proto.Int64(f.externalDataSizeThreshold),
+		StrictShapes:              f.strictShapes,
 	}
 }
 

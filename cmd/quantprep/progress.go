@@ -15,17 +15,20 @@ import (
 // progress shows the pipeline's steps on a terminal; it is quiet when its
 // writer is not one, so logs and pipes stay clean.
 type progress struct {
-	w     io.Writer
-	on    bool
-	start time.Time
+	w  io.Writer
+	on bool
+	// warnings prints the run's warnings even when w is not a terminal, as the
+	// reference tool does from --verbose 1 on.
+	warnings bool
+	start    time.Time
 }
 
-func newProgress(w io.Writer) *progress {
+func newProgress(w io.Writer, verbose int32) *progress {
 	on := false
 	if f, ok := w.(*os.File); ok {
 		on = term.IsTerminal(int(f.Fd()))
 	}
-	return &progress{w: w, on: on, start: time.Now()}
+	return &progress{w: w, on: on, warnings: verbose >= 1, start: time.Now()}
 }
 
 func (p *progress) event(e *quantprepv1.Progress) {
@@ -42,15 +45,17 @@ func (p *progress) event(e *quantprepv1.Progress) {
 
 // done prints a one-paragraph summary.
 func (p *progress) done(s *quantprepv1.Summary) {
+	if p.on || p.warnings {
+		for _, w := range s.GetWarnings() {
+			fmt.Fprintf(p.w, "warning: %s\n", w)
+		}
+	}
 	if !p.on {
 		return
 	}
 	fmt.Fprintf(p.w, "done in %.2fs: %d -> %d nodes, full shapes %d/%d -> %d/%d\n",
 		float64(s.GetWallTimeMicros())/1e6, s.GetNodesBefore(), s.GetNodesAfter(),
 		s.GetFullShapesBefore(), s.GetNodeOutputsBefore(), s.GetFullShapesAfter(), s.GetNodeOutputsAfter())
-	for _, w := range s.GetWarnings() {
-		fmt.Fprintf(p.w, "warning: %s\n", w)
-	}
 	files := s.GetFiles()
 	if len(files) == 0 {
 		return

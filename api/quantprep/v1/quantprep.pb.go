@@ -206,8 +206,12 @@ type Options struct {
 	// ExternalDataSizeThreshold: tensors of at least this many bytes go to
 	// external data. Default 1024.
 	ExternalDataSizeThreshold *int64 `protobuf:"varint,13,opt,name=external_data_size_threshold,json=externalDataSizeThreshold,proto3,oneof" json:"external_data_size_threshold,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// StrictShapes is quantprep's own option, not the reference tool's: a
+	// conflict between a shape already in the model and an inferred one fails
+	// the run instead of being reported as a warning (the existing type is kept).
+	StrictShapes  bool `protobuf:"varint,14,opt,name=strict_shapes,json=strictShapes,proto3" json:"strict_shapes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Options) Reset() {
@@ -329,6 +333,13 @@ func (x *Options) GetExternalDataSizeThreshold() int64 {
 		return *x.ExternalDataSizeThreshold
 	}
 	return 0
+}
+
+func (x *Options) GetStrictShapes() bool {
+	if x != nil {
+		return x.StrictShapes
+	}
+	return false
 }
 
 // Chunk is a piece of a file.
@@ -924,7 +935,7 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\vmodel_chunk\x18\x02 \x01(\v2\x13.quantprep.v1.ChunkH\x00R\n" +
 	"modelChunk\x12Q\n" +
 	"\x13external_data_chunk\x18\x03 \x01(\v2\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11externalDataChunkB\t\n" +
-	"\apayload\"\xe3\x04\n" +
+	"\apayload\"\x88\x05\n" +
 	"\aOptions\x12\x1d\n" +
 	"\n" +
 	"model_name\x18\x01 \x01(\tR\tmodelName\x12\x1f\n" +
@@ -942,7 +953,8 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	" \x01(\bR\x12saveAsExternalData\x124\n" +
 	"\x17all_tensors_to_one_file\x18\v \x01(\bR\x13allTensorsToOneFile\x124\n" +
 	"\x16external_data_location\x18\f \x01(\tR\x14externalDataLocation\x12D\n" +
-	"\x1cexternal_data_size_threshold\x18\r \x01(\x03H\x01R\x19externalDataSizeThreshold\x88\x01\x01B\n" +
+	"\x1cexternal_data_size_threshold\x18\r \x01(\x03H\x01R\x19externalDataSizeThreshold\x88\x01\x01\x12#\n" +
+	"\rstrict_shapes\x18\x0e \x01(\bR\fstrictShapesB\n" +
 	"\n" +
 	"\b_int_maxB\x1f\n" +
 	"\x1d_external_data_size_threshold\"\x1b\n" +
