@@ -182,7 +182,7 @@ func RunModel(ctx context.Context, m *model.Model, outPath string, o Options, pr
 	}
 	progress(Event{Step: "save", Phase: Started, Index: total, Total: total})
 	t0 := time.Now()
-	files, err := m.Save(outPath, model.SaveOptions{
+	files, err := m.SaveContext(ctx, outPath, model.SaveOptions{
 		ExternalData:        o.SaveAsExternalData,
 		AllTensorsToOneFile: o.AllTensorsToOneFile,
 		Location:            o.ExternalDataLocation,
