@@ -2,7 +2,9 @@ package client
 
 import (
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -23,6 +25,7 @@ const (
 	graphSparseInit   = 15
 	nodeAttribute     = 5
 	functionNode      = 7
+	functionAttrProto = 11
 	attrT             = 5
 	attrG             = 6
 	attrTensors       = 10
@@ -73,32 +76,52 @@ func ExternalLocations(modelBytes []byte) ([]string, error) {
 		}
 		return err
 	}
-	sub := func(fields map[protowire.Number]func([]byte) error) func([]byte) error {
+	// sub walks a message's fields: each occurrence of a repeated field on its
+	// own, and every occurrence of a singular one as one message, because
+	// protobuf merges the occurrences of a singular message field (their
+	// concatenation is that merge).
+	sub := func(repeated, singular map[protowire.Number]func([]byte) error) func([]byte) error {
 		return func(b []byte) error {
-			return walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-				if f := fields[num]; f != nil && typ == protowire.BytesType {
+			merged := map[protowire.Number][]byte{}
+			err := walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+				if typ != protowire.BytesType {
+					return nil
+				}
+				if f := repeated[num]; f != nil {
 					return f(v)
+				}
+				if singular[num] != nil {
+					merged[num] = append(merged[num], v...)
 				}
 				return nil
 			})
+			if err != nil {
+				return err
+			}
+			for _, num := range slices.Sorted(maps.Keys(merged)) {
+				if err := singular[num](merged[num]); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	}
+	type fields = map[protowire.Number]func([]byte) error
 	sparse = func(b []byte) error {
-		return sub(map[protowire.Number]func([]byte) error{sparseValues: tensor, sparseIndices: tensor})(b)
+		return sub(nil, fields{sparseValues: tensor, sparseIndices: tensor})(b)
 	}
 	attribute = func(b []byte) error {
-		return sub(map[protowire.Number]func([]byte) error{attrT: tensor, attrTensors: tensor, attrG: graph, attrGraphs: graph,
-			attrSparseTensor: sparse, attrSparseTensors: sparse})(b)
+		return sub(fields{attrTensors: tensor, attrGraphs: graph, attrSparseTensors: sparse},
+			fields{attrT: tensor, attrG: graph, attrSparseTensor: sparse})(b)
 	}
-	node = sub(map[protowire.Number]func([]byte) error{nodeAttribute: attribute})
+	node = sub(fields{nodeAttribute: attribute}, nil)
 	graph = func(b []byte) error {
-		return sub(map[protowire.Number]func([]byte) error{graphNode: node, graphInitializer: tensor, graphSparseInit: sparse})(b)
+		return sub(fields{graphNode: node, graphInitializer: tensor, graphSparseInit: sparse}, nil)(b)
 	}
-	model := sub(map[protowire.Number]func([]byte) error{
-		modelGraph:        graph,
-		modelFunctions:    sub(map[protowire.Number]func([]byte) error{functionNode: node}),
-		modelTrainingInfo: sub(map[protowire.Number]func([]byte) error{trainingInit: graph, trainingAlgorithm: graph}),
-	})
+	model := sub(fields{
+		modelFunctions:    sub(fields{functionNode: node, functionAttrProto: attribute}, nil),
+		modelTrainingInfo: sub(nil, fields{trainingInit: graph, trainingAlgorithm: graph}),
+	}, fields{modelGraph: graph})
 	if err := model(modelBytes); err != nil {
 		return nil, fmt.Errorf("not an ONNX model: %w", err)
 	}

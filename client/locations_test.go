@@ -1,81 +1,24 @@
 package client
 
 import (
-	"path"
-	"sort"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // unmarshalLocations is the slow, obvious ExternalLocations: unmarshal, then
-// walk the Go structs. The fuzz test holds the wire walker to it.
+// walk the Go structs with the pipeline's own walker. The fuzz test holds the
+// wire walker to it.
 func unmarshalLocations(b []byte) ([]string, bool) {
 	mp := &onnxpb.ModelProto{}
 	if proto.Unmarshal(b, mp) != nil {
 		return nil, false
 	}
-	seen := map[string]bool{}
-	var graph func(*onnxpb.GraphProto)
-	tensor := func(t *onnxpb.TensorProto) {
-		if t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL {
-			return
-		}
-		loc := ""
-		for _, e := range t.GetExternalData() {
-			if e.GetKey() == "location" {
-				loc = e.GetValue()
-			}
-		}
-		if loc != "" {
-			seen[path.Clean(loc)] = true
-		}
-	}
-	sparse := func(s *onnxpb.SparseTensorProto) { tensor(s.GetValues()); tensor(s.GetIndices()) }
-	nodes := func(ns []*onnxpb.NodeProto) {
-		for _, n := range ns {
-			for _, a := range n.GetAttribute() {
-				tensor(a.GetT())
-				for _, t := range a.GetTensors() {
-					tensor(t)
-				}
-				sparse(a.GetSparseTensor())
-				for _, s := range a.GetSparseTensors() {
-					sparse(s)
-				}
-				graph(a.GetG())
-				for _, g := range a.GetGraphs() {
-					graph(g)
-				}
-			}
-		}
-	}
-	graph = func(g *onnxpb.GraphProto) {
-		for _, t := range g.GetInitializer() {
-			tensor(t)
-		}
-		for _, s := range g.GetSparseInitializer() {
-			sparse(s)
-		}
-		nodes(g.GetNode())
-	}
-	graph(mp.GetGraph())
-	for _, f := range mp.GetFunctions() {
-		nodes(f.GetNode())
-	}
-	for _, ti := range mp.GetTrainingInfo() {
-		graph(ti.GetInitialization())
-		graph(ti.GetAlgorithm())
-	}
-	var out []string
-	for l := range seen {
-		out = append(out, l)
-	}
-	sort.Strings(out)
-	return out, true
+	return model.ExternalLocations(mp), true
 }
 
 func FuzzExternalLocations(f *testing.F) {

@@ -198,7 +198,7 @@ func receive(stream quantprepv1.PreprocessService_PreprocessServer, inDir string
 					return nil, err
 				}
 				refs = map[string]bool{}
-				for _, l := range externalLocations(m.Proto) {
+				for _, l := range model.ExternalLocations(m.Proto) {
 					refs[l] = true
 				}
 			}

@@ -1,6 +1,11 @@
 package model
 
-import onnxpb "github.com/quantprep/quantprep/api/onnx"
+import (
+	"path"
+	"sort"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+)
 
 // tensorVisit is one TensorProto found by walkTensors. initializer is true for
 // graph initializers (of the main graph or of a subgraph held in an If, Loop or
@@ -81,4 +86,32 @@ func walkSparse(sp *onnxpb.SparseTensorProto, fn func(tensorVisit)) {
 	if sp.GetIndices() != nil {
 		fn(tensorVisit{sp.GetIndices(), false})
 	}
+}
+
+// ExternalLocations lists, cleaned, sorted and once each, the external data
+// files that the model's tensors point to: in every graph, subgraph, attribute,
+// training graph and function. A tensor whose external data names no location
+// is left out (loading it fails with an error naming it).
+func ExternalLocations(mp *onnxpb.ModelProto) []string {
+	seen := map[string]bool{}
+	walkTensors(mp, func(v tensorVisit) {
+		if !IsExternal(v.tp) {
+			return
+		}
+		loc := ""
+		for _, e := range v.tp.GetExternalData() {
+			if e.GetKey() == "location" {
+				loc = e.GetValue()
+			}
+		}
+		if loc != "" {
+			seen[path.Clean(loc)] = true
+		}
+	})
+	locs := make([]string, 0, len(seen))
+	for l := range seen {
+		locs = append(locs, l)
+	}
+	sort.Strings(locs)
+	return locs
 }
