@@ -132,11 +132,19 @@ func Run(ctx context.Context, inPath, outPath string, o Options, progress func(E
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	m, err := model.Load(inPath)
 	if err != nil {
 		return nil, err
 	}
-	return RunModel(ctx, m, outPath, o, progress)
+	rep, err := RunModel(ctx, m, outPath, o, progress)
+	if err != nil {
+		return nil, err
+	}
+	// The run's wall time includes reading the model, as a user timing the
+	// command would count it.
+	rep.Duration = time.Since(start)
+	return rep, nil
 }
 
 // RunModel runs the pipeline on a loaded model (which it modifies) and saves it to outPath.
