@@ -227,12 +227,17 @@ func inferBinaryOp(op string) func(*Context) error {
 		if elem == 0 && c.OpType() != "Pow" && c.OpType() != "BitShift" {
 			elem = c.Elem(1)
 		}
-		sh, ok, err := broadcastInputs(c, 0, 1)
-		if err != nil {
-			return err
-		}
+		var sh []sym.Dim
+		var ok bool
 		if c.OpType() == "PRelu" {
+			// The output has X's shape; before opset 7 the slope is per
+			// channel, so it need not broadcast numpy-style.
 			sh, ok = c.Shape(0)
+		} else {
+			var err error
+			if sh, ok, err = broadcastInputs(c, 0, 1); err != nil {
+				return err
+			}
 		}
 		if !ok {
 			c.SetElem(0, elem)

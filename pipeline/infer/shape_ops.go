@@ -180,6 +180,15 @@ func inferReshape(c *Context) error {
 	if !ok {
 		if n, ok := c.Shape(1); ok && len(n) == 1 {
 			if r, ok := n[0].Value(); ok {
+				if in, ok := c.Shape(0); ok && r == 1 {
+					// Whatever the runtime shape, one dim holds every element.
+					numel := sym.Int(1)
+					for _, d := range in {
+						numel = sym.Mul(numel, d)
+					}
+					c.SetTensor(0, elem, []sym.Dim{c.orNew(numel)})
+					return nil
+				}
 				c.SetRank(0, elem, int(r))
 				return nil
 			}
@@ -278,8 +287,24 @@ func inferSqueeze(c *Context) error {
 	sh, ok := c.Shape(0)
 	if err != nil || !ok {
 		if n, ok2 := c.Shape(1); ok && ok2 && len(n) == 1 {
-			// Runtime axes: the rank drops by their number.
-			if k, ok := n[0].Value(); ok && int(k) <= len(sh) {
+			// Runtime axes: the rank drops by their number, and when exactly
+			// that many dims are 1 (every dim a value), those are the ones.
+			if k, ok := n[0].Value(); ok && k > 0 && int(k) <= len(sh) {
+				var rest []sym.Dim
+				ones, values := 0, true
+				for _, d := range sh {
+					if v, ok := d.Value(); !ok {
+						values = false
+					} else if v == 1 {
+						ones++
+						continue
+					}
+					rest = append(rest, d)
+				}
+				if values && ones == int(k) {
+					c.SetTensor(0, elem, append([]sym.Dim{}, rest...))
+					return nil
+				}
 				c.SetRank(0, elem, len(sh)-int(k))
 				return nil
 			}
@@ -881,8 +906,12 @@ func inferSplit(c *Context) error {
 		split, has = c.Ints(1)
 		if !has {
 			for i := 0; i < n; i++ {
+				// Runtime sizes: non-negative and summing to the dim, so a
+				// dim of 0 splits into 0s and one output takes it all.
 				out := append([]sym.Dim{}, sh...)
-				out[axis] = c.NewDim()
+				if v, ok := sh[axis].Value(); !(ok && v == 0) && n > 1 {
+					out[axis] = c.NewDim()
+				}
 				c.SetTensor(i, elem, out)
 			}
 			return nil

@@ -32,6 +32,11 @@ type Type struct {
 	Shape  []sym.Dim
 	Inner  *Type
 	Other  *onnxpb.TypeProto
+	// Items, when ItemsKnown, are a sequence's elements one by one (Inner
+	// is then their join): sequences built from constant positions keep
+	// each element's shape and their number.
+	Items      []Type
+	ItemsKnown bool
 }
 
 // Tensor returns a ranked tensor type.
