@@ -786,7 +786,18 @@ func inferExpand(c *Context) error {
 	if !ok || !ok0 {
 		if n, ok := c.Shape(1); ok && ok0 && len(n) == 1 {
 			if r, ok := n[0].Value(); ok {
-				c.SetRank(0, elem, max(int(r), len(sh)))
+				// Runtime shape: a dim of the input other than 1 is forced,
+				// since the target can only broadcast to it.
+				out := make([]sym.Dim, max(int(r), len(sh)))
+				for i := range out {
+					out[i] = c.NewDim()
+					if j := i - len(out) + len(sh); j >= 0 {
+						if v, ok := sh[j].Value(); ok && v != 1 {
+							out[i] = sh[j]
+						}
+					}
+				}
+				c.SetTensor(0, elem, out)
 				return nil
 			}
 		}
