@@ -26,6 +26,7 @@ var mlOps = []Op{
 	{Domain: mlDomain, Name: "LinearClassifier", Since: 1, Infer: inferClassifier},
 	{Domain: mlDomain, Name: "SVMClassifier", Since: 1, Infer: inferClassifier},
 	{Domain: mlDomain, Name: "TreeEnsembleClassifier", Since: 1, Infer: inferClassifier},
+	{Domain: mlDomain, Name: "TreeEnsemble", Since: 5, Infer: inferTreeEnsemble},
 }
 
 // batchOf is the number of rows of an ML input: [N, C] or [C] (one row).
@@ -52,14 +53,15 @@ func inferMLFloat(c *Context) error {
 func inferLabelEncoder(c *Context) error {
 	t := c.Type(0)
 	switch {
+	case c.HasAttr("values_tensor"):
+		// ai.onnx.ml 4: keys and values as tensors.
+		t.Elem = tensor.DType(c.AttrTensor("values_tensor").GetDataType())
 	case c.HasAttr("values_strings") || c.HasAttr("default_string") && !c.HasAttr("values_int64s") && !c.HasAttr("values_floats") && c.Elem(0) == tensor.Int64:
 		t.Elem = tensor.String
 	case c.HasAttr("values_int64s"):
 		t.Elem = tensor.Int64
 	case c.HasAttr("values_floats"):
 		t.Elem = tensor.Float
-	case c.HasAttr("values_tensor"):
-		t.Elem = tensor.DType(c.AttrTensor("values_tensor").GetDataType())
 	case c.Elem(0) == tensor.String:
 		t.Elem = tensor.Int64
 	default:
@@ -141,6 +143,22 @@ func inferRegressor(attr string) func(*Context) error {
 		c.SetTensor(0, tensor.Float, []sym.Dim{n, sym.Int(t)})
 		return nil
 	}
+}
+
+// inferTreeEnsemble (ai.onnx.ml 5): Y is [N, n_targets] of X's element type.
+func inferTreeEnsemble(c *Context) error {
+	e := c.Elem(0)
+	n, ok := batchOf(c)
+	if !ok {
+		c.SetRank(0, e, 2)
+		return nil
+	}
+	t := c.NewDim()
+	if c.HasAttr("n_targets") {
+		t = sym.Int(c.AttrInt("n_targets", 1))
+	}
+	c.SetTensor(0, e, []sym.Dim{n, t})
+	return nil
 }
 
 // inferClassifier: labels [N] (int64 or string by the class labels given),
