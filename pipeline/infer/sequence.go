@@ -143,6 +143,12 @@ func inferSequenceAt(c *Context) error {
 	}
 	if pos, ok := seqPosition(c, 1, len(seq.Items), false); ok && seq.ItemsKnown && c.HasInput(1) {
 		in = seq.Items[pos]
+	} else if in.Ranked {
+		// Items differ where a dim is unknown: this one tensor gets a name.
+		in.Shape = append([]sym.Dim{}, in.Shape...)
+		for i, d := range in.Shape {
+			in.Shape[i] = c.orNew(d)
+		}
 	}
 	c.SetType(0, in)
 	return nil
