@@ -266,7 +266,7 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 					if e.cfg.Strict {
 						return nil, fmt.Errorf("%w: %s", model.ErrInvalid, msg)
 					}
-					e.warnf("%s; keeping the existing type", msg)
+					e.warnf("%s; keeping the existing type where they conflict", msg)
 					v.vals = nil
 				}
 				v.t = merged

@@ -220,7 +220,8 @@ func (t Type) toProto() *onnxpb.TypeProto {
 
 // mergeTypes combines an existing type (from value_info or a graph output) with
 // an inferred one, keeping the more specific consistent information. On a
-// conflict the existing information wins and why says what differs.
+// conflict the existing element type, rank or dim wins for that part, the
+// rest is merged, and why says what differs.
 func mergeTypes(old, inf Type) (t Type, why string) {
 	if old.Kind != inf.Kind {
 		if old.known() == 0 {
@@ -249,24 +250,26 @@ func mergeTypes(old, inf Type) (t Type, why string) {
 	if t.Elem == 0 {
 		t.Elem = inf.Elem
 	} else if inf.Elem != 0 && inf.Elem != t.Elem {
-		return old, "existing element type " + old.Elem.String() + ", inferred " + inf.Elem.String()
+		why = "existing element type " + old.Elem.String() + ", inferred " + inf.Elem.String()
 	}
 	switch {
 	case !inf.Ranked:
 	case !old.Ranked:
 		t.Ranked, t.Shape = true, inf.Shape
 	case len(old.Shape) != len(inf.Shape):
-		return old, "existing shape " + old.String() + ", inferred " + inf.String()
+		return t, "existing shape " + old.String() + ", inferred " + inf.String()
 	default:
+		// Dim by dim: the more specific of two consistent dims; where two
+		// values conflict, the existing one, and the conflict is reported.
 		sh := make([]sym.Dim, len(old.Shape))
 		for i := range old.Shape {
 			d, ok := sym.Merge(old.Shape[i], inf.Shape[i])
-			if !ok && old.Shape[i].IsKnown() && inf.Shape[i].IsKnown() {
-				return old, "existing shape " + old.String() + ", inferred " + inf.String()
+			if !ok && old.Shape[i].IsKnown() && inf.Shape[i].IsKnown() && why == "" {
+				why = "existing shape " + old.String() + ", inferred " + inf.String()
 			}
 			sh[i] = d
 		}
 		t.Shape = sh
 	}
-	return t, ""
+	return t, why
 }
