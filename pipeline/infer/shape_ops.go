@@ -1145,6 +1145,52 @@ func inferDepthSpace(toDepth bool) func(*Context) error {
 	}
 }
 
+// resizeKeepAspect is Resize 18's sizes with keep_aspect_ratio_policy
+// not_larger or not_smaller: one scale, the smallest or largest of
+// sizes[i]/in[d], for every resized axis, and out = round_int(scale*in)
+// (halves up), computed on integers so that no float rounding creeps in.
+func resizeKeepAspect(c *Context, elem tensor.DType, sh, sizes []sym.Dim, axes []int64, has bool, policy string) error {
+	if policy != "not_larger" && policy != "not_smaller" {
+		return c.Failf("Resize keep_aspect_ratio_policy %q", policy)
+	}
+	if !has {
+		axes = make([]int64, len(sh))
+		for i := range axes {
+			axes[i] = int64(i)
+		}
+	}
+	if len(axes) != len(sizes) {
+		return c.Failf("Resize has %d sizes for %d axes", len(sizes), len(axes))
+	}
+	ins := make([]int64, len(axes))
+	outs := make([]int64, len(axes))
+	num, den := int64(-1), int64(1) // the chosen scale num/den
+	for i, a := range axes {
+		ax, err := normAxis(a, len(sh))
+		if err != nil {
+			return err
+		}
+		axes[i] = int64(ax)
+		in, ok1 := sh[ax].Value()
+		sz, ok2 := sizes[i].Value()
+		if !ok1 || !ok2 || in <= 0 || sz < 0 {
+			c.SetRank(0, elem, len(sh))
+			return nil
+		}
+		ins[i] = in
+		// sz/in against num/den by cross-multiplication.
+		if num < 0 || (policy == "not_larger") == (sz*den < num*in) {
+			num, den = sz, in
+		}
+	}
+	for i := range axes {
+		outs[i] = (2*num*ins[i] + den) / (2 * den)
+		sh[axes[i]] = sym.Int(outs[i])
+	}
+	c.SetTensor(0, elem, sh)
+	return nil
+}
+
 func inferResize(c *Context) error {
 	elem := c.Elem(0)
 	sh, ok := c.Shape(0)
@@ -1162,6 +1208,9 @@ func inferResize(c *Context) error {
 	if sizesIn >= 0 && c.HasInput(sizesIn) {
 		if v, ok := c.Values(sizesIn); ok {
 			axes, has := c.AttrInts("axes")
+			if policy := c.AttrString("keep_aspect_ratio_policy", "stretch"); policy != "stretch" && c.Opset() >= 18 {
+				return resizeKeepAspect(c, elem, sh, v, axes, has, policy)
+			}
 			if !has && len(v) == len(sh) {
 				for i := range sh {
 					sh[i] = c.orNew(v[i])
