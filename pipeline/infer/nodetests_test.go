@@ -395,8 +395,11 @@ func readNodeTests(path string) (map[string]nodeCase, []string, error) {
 			return nil, nil, fmt.Errorf("%s:%d: %d fields, want 7", path, line, len(fs))
 		}
 		c := nodeCase{suite: fs[0], name: fs[1], onnx: fs[2], symbolic: fs[3], onnx112: fs[4], dims: fs[5], reason: fs[6]}
-		for _, v := range []string{c.onnx, c.symbolic, c.onnx112} {
-			if _, ok := verdictRank[v]; !ok {
+		if c.onnx112 == "-" {
+			c.onnx112 = "" // not computed yet: run nodetests_onnx112.py
+		}
+		for i, v := range []string{c.onnx, c.symbolic, c.onnx112} {
+			if _, ok := verdictRank[v]; !ok && !(i == 2 && v == "") {
 				return nil, nil, fmt.Errorf("%s:%d: unknown verdict %q", path, line, v)
 			}
 		}
@@ -416,7 +419,7 @@ func writeNodeTests(path string, cases []nodeCase) error {
 		}
 		o112 := c.onnx112
 		if o112 == "" {
-			o112 = "missing"
+			o112 = "-"
 		}
 		fmt.Fprintf(&b, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.suite, c.name, c.onnx, c.symbolic, o112, c.dims, reason)
 	}
