@@ -3,6 +3,9 @@
 package infer
 
 import (
+	"google.golang.org/protobuf/proto"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
@@ -27,6 +30,58 @@ var mlOps = []Op{
 	{Domain: mlDomain, Name: "SVMClassifier", Since: 1, Infer: inferClassifier},
 	{Domain: mlDomain, Name: "TreeEnsembleClassifier", Since: 1, Infer: inferClassifier},
 	{Domain: mlDomain, Name: "TreeEnsemble", Since: 5, Infer: inferTreeEnsemble},
+	{Domain: mlDomain, Name: "ZipMap", Since: 1, Infer: inferZipMap},
+	{Domain: mlDomain, Name: "CastMap", Since: 1, Infer: inferCastMap},
+	{Domain: mlDomain, Name: "DictVectorizer", Since: 1, Infer: inferDictVectorizer},
+}
+
+// inferZipMap: one map per row, from the class labels (strings or int64s)
+// to the row's float scores.
+func inferZipMap(c *Context) error {
+	key := tensor.Int64
+	if c.HasAttr("classlabels_strings") {
+		key = tensor.String
+	}
+	m := &onnxpb.TypeProto{Value: &onnxpb.TypeProto_MapType{MapType: &onnxpb.TypeProto_Map{
+		KeyType:   proto.Int32(int32(key)),
+		ValueType: tensorTypeProto(tensor.Float),
+	}}}
+	c.SetType(0, seqOf(Type{Kind: KindOther, Other: m}))
+	return nil
+}
+
+func tensorTypeProto(e tensor.DType) *onnxpb.TypeProto {
+	return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(e))}}}
+}
+
+// inferCastMap: the map's values in key order as a tensor of cast_to's
+// type; its length depends on the map (DENSE) or on max_map (SPARSE), so
+// only the element type is stated, as ONNX does.
+func inferCastMap(c *Context) error {
+	switch to := c.AttrString("cast_to", "TO_FLOAT"); to {
+	case "TO_FLOAT":
+		c.SetElem(0, tensor.Float)
+	case "TO_STRING":
+		c.SetElem(0, tensor.String)
+	case "TO_INT64":
+		c.SetElem(0, tensor.Int64)
+	default:
+		return c.Failf("CastMap cast_to %q", to)
+	}
+	return nil
+}
+
+// inferDictVectorizer: the map's values laid out by the vocabulary, of the
+// map's value type; as in ONNX only the element type is stated.
+func inferDictVectorizer(c *Context) error {
+	t := c.Type(0)
+	if t.Kind != KindOther || t.Other.GetMapType() == nil {
+		return nil
+	}
+	if e := t.Other.GetMapType().GetValueType().GetTensorType().GetElemType(); e != 0 {
+		c.SetElem(0, tensor.DType(e))
+	}
+	return nil
 }
 
 // batchOf is the number of rows of an ML input: [N, C] or [C] (one row).

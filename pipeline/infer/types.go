@@ -52,6 +52,9 @@ func (t Type) String() string {
 	case KindOptional:
 		return "optional(" + t.innerString() + ")"
 	case KindOther:
+		if m := t.Other.GetMapType(); m != nil {
+			return "map(" + tensor.DType(m.GetKeyType()).String() + "," + typeFromProto(m.GetValueType()).String() + ")"
+		}
 		return "other"
 	}
 	var b strings.Builder
