@@ -37,6 +37,10 @@ type Type struct {
 	// each element's shape and their number.
 	Items      []Type
 	ItemsKnown bool
+	// RanksVary marks an unranked element type that is unranked because
+	// the elements are known to differ in rank, which contradicts any
+	// declared rank.
+	RanksVary bool
 }
 
 // Tensor returns a ranked tensor type.
@@ -256,6 +260,8 @@ func mergeTypes(old, inf Type) (t Type, why string) {
 		why = "existing element type " + old.Elem.String() + ", inferred " + inf.Elem.String()
 	}
 	switch {
+	case !inf.Ranked && inf.RanksVary && old.Ranked && why == "":
+		why = "existing shape " + old.String() + ", inferred elements of differing ranks"
 	case !inf.Ranked:
 	case !old.Ranked:
 		t.Ranked, t.Shape = true, inf.Shape
