@@ -45,6 +45,7 @@ func (c *Context) join(a, b Type, differ func() sym.Dim) Type {
 	if a.Elem != b.Elem {
 		t.Elem = 0
 	}
+	t.RanksVary = a.RanksVary || b.RanksVary || a.Ranked && b.Ranked && len(a.Shape) != len(b.Shape)
 	if a.Ranked && b.Ranked && len(a.Shape) == len(b.Shape) {
 		t.Ranked = true
 		t.Shape = make([]sym.Dim, len(a.Shape))

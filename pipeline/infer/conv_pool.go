@@ -15,6 +15,7 @@ var convPoolOps = []Op{
 	{Name: "MaxPool", Since: 1, Infer: inferPool},
 	{Name: "AveragePool", Since: 1, Infer: inferPool},
 	{Name: "LpPool", Since: 1, Infer: inferPool},
+	{Name: "CausalConvWithState", Since: 27, Infer: inferCausalConv},
 	{Name: "GlobalAveragePool", Since: 1, Infer: inferGlobalPool},
 	{Name: "GlobalMaxPool", Since: 1, Infer: inferGlobalPool},
 	{Name: "GlobalLpPool", Since: 1, Infer: inferGlobalPool},
@@ -242,5 +243,20 @@ func inferGlobalPool(c *Context) error {
 		x[i] = sym.Int(1)
 	}
 	c.SetTensor(0, c.Elem(0), x)
+	return nil
+}
+
+// inferCausalConv: a depthwise causal convolution over [B, C, L] with weight
+// [C, 1, k]: output has the input's shape, present_state is [B, C, k-1].
+func inferCausalConv(c *Context) error {
+	e := c.Elem(0)
+	c.SetType(0, c.Type(0))
+	x, ok1 := c.Shape(0)
+	w, ok2 := c.Shape(1)
+	if !ok1 || !ok2 || len(x) != 3 || len(w) != 3 {
+		c.SetRank(1, e, 3)
+		return nil
+	}
+	c.SetTensor(1, e, []sym.Dim{x[0], x[1], c.orNew(sym.Sub(w[2], sym.Int(1)))})
 	return nil
 }

@@ -38,6 +38,7 @@ var elementwiseOps = concatOps(
 		"ThresholdedRelu", "BitwiseNot", "CumSum", "LpNormalization", "LRN",
 		"MeanVarianceNormalization", "ReverseSequence", "Trilu", "Scatter", "ScatterElements",
 		"ScatterND", "Not", "Swish"),
+	each("", 26, inferUnary, "CumProd"),
 	each("", 20, inferUnaryBool, "RegexFullMatch"),
 	[]Op{
 		{Name: "Identity", Since: 1, Infer: inferIdentity},
@@ -48,6 +49,7 @@ var elementwiseOps = concatOps(
 		{Name: "IsInf", Since: 10, Infer: inferUnaryBool},
 		{Name: "Cast", Since: 1, Infer: inferCast},
 		{Name: "CastLike", Since: 15, Infer: inferCastLike},
+		{Name: "BitCast", Since: 26, Infer: inferBitCast},
 		{Name: "Where", Since: 9, Infer: inferWhere},
 		{Name: "PRelu", Since: 1, Infer: inferBinaryOp("")},
 		{Name: "StringConcat", Since: 20, Infer: inferBinaryOp("")},
@@ -133,13 +135,44 @@ func inferCast(c *Context) error {
 			to = d
 		}
 	}
-	if !to.Known() {
+	if !elemKnownAt(to, c.Opset()) {
 		return c.Failf("Cast to unknown type %d", to)
 	}
 	t := c.Type(0)
 	t.Elem = to
 	c.SetType(0, t)
 	castValues(c, to)
+	return nil
+}
+
+// elemKnownAt says whether element type d exists at this opset: those the
+// tensor package decodes, and the ones later opsets added (float4e2m1 at 23,
+// float8e8m0 at 24, uint2 and int2 at 25), which pass through by number.
+func elemKnownAt(d tensor.DType, opset int64) bool {
+	switch d {
+	case 23:
+		return opset >= 23
+	case 24:
+		return opset >= 24
+	case 25, 26:
+		return opset >= 25
+	}
+	return d.Known()
+}
+
+// inferBitCast: the same shape, the bits read as type `to`, whose width must
+// be the input's.
+func inferBitCast(c *Context) error {
+	to := tensor.DType(c.AttrInt("to", 0))
+	if !elemKnownAt(to, c.Opset()) || to == tensor.String {
+		return c.Failf("BitCast to type %d", to)
+	}
+	if from := c.Elem(0); from.Known() && to.Known() && from != tensor.String && from.Bits() != to.Bits() {
+		return c.Failf("BitCast from %v (%d bits) to %v (%d bits)", from, from.Bits(), to, to.Bits())
+	}
+	t := c.Type(0)
+	t.Elem = to
+	c.SetType(0, t)
 	return nil
 }
 
@@ -227,12 +260,17 @@ func inferBinaryOp(op string) func(*Context) error {
 		if elem == 0 && c.OpType() != "Pow" && c.OpType() != "BitShift" {
 			elem = c.Elem(1)
 		}
-		sh, ok, err := broadcastInputs(c, 0, 1)
-		if err != nil {
-			return err
-		}
+		var sh []sym.Dim
+		var ok bool
 		if c.OpType() == "PRelu" {
+			// The output has X's shape; before opset 7 the slope is per
+			// channel, so it need not broadcast numpy-style.
 			sh, ok = c.Shape(0)
+		} else {
+			var err error
+			if sh, ok, err = broadcastInputs(c, 0, 1); err != nil {
+				return err
+			}
 		}
 		if !ok {
 			c.SetElem(0, elem)

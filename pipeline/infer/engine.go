@@ -264,9 +264,9 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 					e.res.Counts["conflicts"]++
 					msg := fmt.Sprintf("tensor %q (output of node %q, %s): %s", name, nodeLabel(n), n.GetOpType(), why)
 					if e.cfg.Strict {
-						return nil, fmt.Errorf("%w: %s", model.ErrInvalid, msg)
+						return nil, &conflictError{msg}
 					}
-					e.warnf("%s; keeping the existing type", msg)
+					e.warnf("%s; keeping the existing type where they conflict", msg)
 					v.vals = nil
 				}
 				v.t = merged
@@ -508,6 +508,10 @@ func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
+		if ce := (*conflictError)(nil); e.cfg.Strict && errors.As(err, &ce) {
+			// A conflict in a subgraph is as fatal as one outside.
+			return nil, fmt.Errorf("node %q (%s): %w", nodeLabel(n), opName(n), err)
+		}
 		e.res.Counts["failed"]++
 		e.warnf("%v", fmt.Errorf("node %q (%s): %w", nodeLabel(n), opName(n), err))
 	}
@@ -515,6 +519,13 @@ func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
 }
 
 var errNoEntry = errors.New("no shape inference for this operator")
+
+// conflictError is a conflict with an existing type in Strict mode: an
+// invalid model.
+type conflictError struct{ msg string }
+
+func (e *conflictError) Error() string { return model.ErrInvalid.Error() + ": " + e.msg }
+func (e *conflictError) Unwrap() error { return model.ErrInvalid }
 
 // safeInfer runs an entry, turning a panic (a bug in that entry on an input it
 // did not expect) into an error, so that one operator cannot stop the run.

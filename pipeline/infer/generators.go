@@ -123,29 +123,28 @@ func inferDFT(c *Context) error {
 
 func inferSTFT(c *Context) error {
 	sh, ok := c.Shape(0)
-	step, ok2 := c.Values(1)
-	if !ok || !ok2 || len(sh) != 3 || len(step) != 1 {
+	if !ok || len(sh) != 3 {
 		c.SetRank(0, c.Elem(0), 4)
 		return nil
 	}
-	var length sym.Dim
+	// The frame length is input 3, else the window's length.
+	length := sym.Unknown()
 	if c.HasInput(3) {
-		v, ok := c.Values(3)
-		if !ok || len(v) != 1 {
-			c.SetRank(0, c.Elem(0), 4)
-			return nil
+		if v, ok := c.Values(3); ok && len(v) == 1 {
+			length = v[0]
 		}
-		length = v[0]
 	} else if w, ok := c.Shape(2); ok && c.HasInput(2) && len(w) == 1 {
 		length = w[0]
-	} else {
-		c.SetRank(0, c.Elem(0), 4)
-		return nil
 	}
-	frames := sym.Add(sym.FloorDiv(sym.Sub(sh[1], length), step[0]), sym.Int(1))
-	bins := length
-	if c.AttrInt("onesided", 1) != 0 {
-		bins = sym.Add(sym.FloorDiv(length, sym.Int(2)), sym.Int(1))
+	frames, bins := sym.Unknown(), sym.Unknown()
+	if !length.IsUnknown() {
+		if step, ok := c.Values(1); ok && len(step) == 1 && !step[0].IsUnknown() {
+			frames = sym.Add(sym.FloorDiv(sym.Sub(sh[1], length), step[0]), sym.Int(1))
+		}
+		bins = length
+		if c.AttrInt("onesided", 1) != 0 {
+			bins = sym.Add(sym.FloorDiv(length, sym.Int(2)), sym.Int(1))
+		}
 	}
 	c.SetTensor(0, c.Elem(0), []sym.Dim{sh[0], c.orNew(frames), c.orNew(bins), sym.Int(2)})
 	return nil

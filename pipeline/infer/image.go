@@ -18,6 +18,22 @@ var imageOps = []Op{
 	{Name: "CenterCropPad", Since: 18, Infer: inferCenterCropPad},
 	{Name: "MaxUnpool", Since: 9, Infer: inferMaxUnpool},
 	{Name: "DeformConv", Since: 19, Infer: inferConv(0, 1, 0)},
+	{Name: "ImageDecoder", Since: 20, Infer: inferImageDecoder},
+}
+
+// inferImageDecoder: an HWC uint8 image whose height and width are in the
+// encoded bytes; the channels follow pixel_format.
+func inferImageDecoder(c *Context) error {
+	ch := int64(3)
+	switch f := c.AttrString("pixel_format", "RGB"); f {
+	case "RGB", "BGR":
+	case "Grayscale":
+		ch = 1
+	default:
+		return c.Failf("ImageDecoder pixel_format %q", f)
+	}
+	c.SetTensor(0, tensor.Uint8, []sym.Dim{c.NewDim(), c.NewDim(), sym.Int(ch)})
+	return nil
 }
 
 func inferRoiAlign(c *Context) error {

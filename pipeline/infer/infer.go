@@ -14,6 +14,19 @@
 // checked by hand). Operators knowingly not handled are listed in
 // unsupported.go; TestCoverage checks every schema in
 // testdata/onnx_schemas.tsv is one or the other.
+//
+// Merging with what the model says already: a graph output's type or a
+// value_info entry is merged with the inferred type, dim by dim. A value
+// beats a symbol and either beats an unknown dim, so inference only adds.
+// Where the two contradict (another element type, another rank, two
+// different values for one dim), the existing information is kept for that
+// part, the rest is still merged, and the conflict is a warning naming the
+// tensor and the node that produces it (Result.Warnings, Counts["conflicts"]);
+// Config.Strict makes it an error wrapping model.ErrInvalid instead.
+//
+// Ground truth: TestBackendNodeTests runs both modes on ONNX's backend test
+// cases (Debian's libonnx-testdata) and keeps each case's verdict, with the
+// reason for any case that is not exact, in testdata/nodetests.tsv.
 package infer
 
 import (

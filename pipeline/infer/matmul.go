@@ -16,7 +16,38 @@ var matmulOps = []Op{
 	{Name: "Gemm", Since: 1, Infer: inferGemm},
 	{Name: "Einsum", Since: 12, Infer: inferEinsum},
 	{Name: "Det", Since: 11, Infer: inferDet},
-	{Name: "Attention", Since: 23, Infer: inferAttention23},
+	{Name: "Attention", Since: 23, Infer: inferAttention23}, // 24: nonpad_kv_seqlen, 25: windows
+	{Name: "RotaryEmbedding", Since: 23, Infer: inferUnary},
+	{Name: "TensorScatter", Since: 24, Infer: inferUnary},
+	{Name: "LinearAttention", Since: 27, Infer: inferLinearAttention},
+}
+
+// inferLinearAttention: query, key, value are packed [B, T, heads*size];
+// output is [B, T, q_num_heads*d_v] and present_state [B, kv_num_heads, d_k,
+// d_v], of past_state's type, or query's when there is none.
+func inferLinearAttention(c *Context) error {
+	e := c.Elem(0)
+	qh, kvh := c.AttrInt("q_num_heads", 0), c.AttrInt("kv_num_heads", 0)
+	if qh <= 0 || kvh <= 0 {
+		return c.Failf("LinearAttention needs positive q_num_heads and kv_num_heads")
+	}
+	se := e
+	if c.HasInput(3) {
+		se = c.Elem(3)
+	}
+	q, ok1 := c.Shape(0)
+	k, ok2 := c.Shape(1)
+	v, ok3 := c.Shape(2)
+	if !ok1 || !ok2 || !ok3 || len(q) != 3 || len(k) != 3 || len(v) != 3 {
+		c.SetRank(0, e, 3)
+		c.SetRank(1, se, 4)
+		return nil
+	}
+	dk := c.orNew(sym.FloorDiv(k[2], sym.Int(kvh)))
+	dv := c.orNew(sym.FloorDiv(v[2], sym.Int(kvh)))
+	c.SetTensor(0, e, []sym.Dim{q[0], q[1], c.orNew(sym.Mul(dv, sym.Int(qh)))})
+	c.SetTensor(1, se, []sym.Dim{q[0], sym.Int(kvh), dk, dv})
+	return nil
 }
 
 // inferAttention23 is ai.onnx Attention: Q, K, V either 4-D [batch, heads,

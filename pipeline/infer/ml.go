@@ -3,6 +3,9 @@
 package infer
 
 import (
+	"google.golang.org/protobuf/proto"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
@@ -26,6 +29,59 @@ var mlOps = []Op{
 	{Domain: mlDomain, Name: "LinearClassifier", Since: 1, Infer: inferClassifier},
 	{Domain: mlDomain, Name: "SVMClassifier", Since: 1, Infer: inferClassifier},
 	{Domain: mlDomain, Name: "TreeEnsembleClassifier", Since: 1, Infer: inferClassifier},
+	{Domain: mlDomain, Name: "TreeEnsemble", Since: 5, Infer: inferTreeEnsemble},
+	{Domain: mlDomain, Name: "ZipMap", Since: 1, Infer: inferZipMap},
+	{Domain: mlDomain, Name: "CastMap", Since: 1, Infer: inferCastMap},
+	{Domain: mlDomain, Name: "DictVectorizer", Since: 1, Infer: inferDictVectorizer},
+}
+
+// inferZipMap: one map per row, from the class labels (strings or int64s)
+// to the row's float scores.
+func inferZipMap(c *Context) error {
+	key := tensor.Int64
+	if c.HasAttr("classlabels_strings") {
+		key = tensor.String
+	}
+	m := &onnxpb.TypeProto{Value: &onnxpb.TypeProto_MapType{MapType: &onnxpb.TypeProto_Map{
+		KeyType:   proto.Int32(int32(key)),
+		ValueType: tensorTypeProto(tensor.Float),
+	}}}
+	c.SetType(0, seqOf(Type{Kind: KindOther, Other: m}))
+	return nil
+}
+
+func tensorTypeProto(e tensor.DType) *onnxpb.TypeProto {
+	return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(e))}}}
+}
+
+// inferCastMap: the map's values in key order as a tensor of cast_to's
+// type; its length depends on the map (DENSE) or on max_map (SPARSE), so
+// only the element type is stated, as ONNX does.
+func inferCastMap(c *Context) error {
+	switch to := c.AttrString("cast_to", "TO_FLOAT"); to {
+	case "TO_FLOAT":
+		c.SetElem(0, tensor.Float)
+	case "TO_STRING":
+		c.SetElem(0, tensor.String)
+	case "TO_INT64":
+		c.SetElem(0, tensor.Int64)
+	default:
+		return c.Failf("CastMap cast_to %q", to)
+	}
+	return nil
+}
+
+// inferDictVectorizer: the map's values laid out by the vocabulary, of the
+// map's value type; as in ONNX only the element type is stated.
+func inferDictVectorizer(c *Context) error {
+	t := c.Type(0)
+	if t.Kind != KindOther || t.Other.GetMapType() == nil {
+		return nil
+	}
+	if e := t.Other.GetMapType().GetValueType().GetTensorType().GetElemType(); e != 0 {
+		c.SetElem(0, tensor.DType(e))
+	}
+	return nil
 }
 
 // batchOf is the number of rows of an ML input: [N, C] or [C] (one row).
@@ -52,14 +108,15 @@ func inferMLFloat(c *Context) error {
 func inferLabelEncoder(c *Context) error {
 	t := c.Type(0)
 	switch {
+	case c.HasAttr("values_tensor"):
+		// ai.onnx.ml 4: keys and values as tensors.
+		t.Elem = tensor.DType(c.AttrTensor("values_tensor").GetDataType())
 	case c.HasAttr("values_strings") || c.HasAttr("default_string") && !c.HasAttr("values_int64s") && !c.HasAttr("values_floats") && c.Elem(0) == tensor.Int64:
 		t.Elem = tensor.String
 	case c.HasAttr("values_int64s"):
 		t.Elem = tensor.Int64
 	case c.HasAttr("values_floats"):
 		t.Elem = tensor.Float
-	case c.HasAttr("values_tensor"):
-		t.Elem = tensor.DType(c.AttrTensor("values_tensor").GetDataType())
 	case c.Elem(0) == tensor.String:
 		t.Elem = tensor.Int64
 	default:
@@ -141,6 +198,22 @@ func inferRegressor(attr string) func(*Context) error {
 		c.SetTensor(0, tensor.Float, []sym.Dim{n, sym.Int(t)})
 		return nil
 	}
+}
+
+// inferTreeEnsemble (ai.onnx.ml 5): Y is [N, n_targets] of X's element type.
+func inferTreeEnsemble(c *Context) error {
+	e := c.Elem(0)
+	n, ok := batchOf(c)
+	if !ok {
+		c.SetRank(0, e, 2)
+		return nil
+	}
+	t := c.NewDim()
+	if c.HasAttr("n_targets") {
+		t = sym.Int(c.AttrInt("n_targets", 1))
+	}
+	c.SetTensor(0, e, []sym.Dim{n, t})
+	return nil
 }
 
 // inferClassifier: labels [N] (int64 or string by the class labels given),

@@ -31,6 +31,10 @@ func inferDequantize(c *Context) error {
 	if c.Opset() >= 19 && c.Elem(1) != 0 {
 		t.Elem = c.Elem(1)
 	}
+	if c.Opset() >= 23 && c.AttrInt("output_dtype", 0) != 0 {
+		// Opset 23: output_dtype, when given, overrides the scale's type.
+		t.Elem = tensor.DType(c.AttrInt("output_dtype", 0))
+	}
 	c.SetType(0, t)
 	return nil
 }

@@ -31,6 +31,12 @@ func inferReduce(axesInput int64) func(*Context) error {
 		}
 		keep := c.AttrInt("keepdims", 1) != 0
 		axes, has, err := axesArg(c, axesInput, 1)
+		if n, ok := c.Shape(1); err != nil && ok && len(n) == 1 && n[0].IsKnown() {
+			if k, _ := n[0].Value(); k == 0 {
+				// Runtime axes declared empty: their values do not matter.
+				axes, has, err = nil, false, nil
+			}
+		}
 		if err != nil {
 			switch n, ok := c.Shape(1); {
 			case keep:

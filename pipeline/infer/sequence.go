@@ -11,7 +11,7 @@ var sequenceOps = []Op{
 	{Name: "SequenceEmpty", Since: 11, Infer: inferSequenceEmpty},
 	{Name: "SequenceConstruct", Since: 11, Infer: inferSequenceConstruct},
 	{Name: "SequenceInsert", Since: 11, Infer: inferSequenceInsert},
-	{Name: "SequenceErase", Since: 11, Infer: inferSequencePass},
+	{Name: "SequenceErase", Since: 11, Infer: inferSequenceErase},
 	{Name: "SequenceAt", Since: 11, Infer: inferSequenceAt},
 	{Name: "SequenceLength", Since: 11, Infer: inferSequenceLength},
 	{Name: "SplitToSequence", Since: 11, Infer: inferSplitToSequence},
@@ -31,17 +31,62 @@ func inferSequenceEmpty(c *Context) error {
 	if c.HasAttr("dtype") {
 		elem = tensor.DType(c.AttrInt("dtype", 1))
 	}
-	c.SetType(0, seqOf(Type{Elem: elem}))
+	t := seqOf(Type{Elem: elem})
+	t.ItemsKnown = true
+	c.SetType(0, t)
 	return nil
 }
 
 func inferSequenceConstruct(c *Context) error {
-	t := c.Type(0)
-	for i := 1; i < c.NumInputs(); i++ {
-		t = c.joinElems(t, c.Type(i))
+	var items []Type
+	for i := 0; i < c.NumInputs(); i++ {
+		items = append(items, c.Type(i))
 	}
-	c.SetType(0, seqOf(t))
+	if len(items) == 0 {
+		return c.Failf("SequenceConstruct without inputs")
+	}
+	c.SetType(0, seqWith(c.joinItems(items), items))
 	return nil
+}
+
+// joinItems describes every one of a sequence's items.
+func (c *Context) joinItems(items []Type) Type {
+	t := items[0]
+	for _, it := range items[1:] {
+		t = c.joinElems(t, it)
+	}
+	return t
+}
+
+// seqWith is a sequence of these known items, whose join is in.
+func seqWith(in Type, items []Type) Type {
+	t := seqOf(in)
+	t.Items, t.ItemsKnown = items, true
+	return t
+}
+
+// seqPosition reads the constant position input i of a sequence of n items:
+// ok when it is a valid index (insert allows n).
+func seqPosition(c *Context, i, n int, insert bool) (int, bool) {
+	if !c.HasInput(i) {
+		if insert {
+			return n, true
+		}
+		return n - 1, n > 0
+	}
+	p, ok := c.Ints(i)
+	if !ok || len(p) != 1 {
+		return 0, false
+	}
+	pos := p[0]
+	if pos < 0 {
+		pos += int64(n)
+	}
+	limit := int64(n)
+	if insert {
+		limit++
+	}
+	return int(pos), pos >= 0 && pos < limit
 }
 
 func inner(t Type) (Type, bool) {
@@ -57,24 +102,53 @@ func inferSequenceInsert(c *Context) error {
 		c.SetType(0, seqOf(c.Type(1)))
 		return nil
 	}
+	seq := c.Type(0)
+	var joined Type
 	if in.Elem == 0 && !in.Ranked {
 		// An empty sequence takes the inserted tensor's type.
-		c.SetType(0, seqOf(Type{Elem: c.Elem(1), Ranked: c.Type(1).Ranked, Shape: c.Type(1).Shape}))
+		joined = Type{Elem: c.Elem(1), Ranked: c.Type(1).Ranked, Shape: c.Type(1).Shape}
+	} else {
+		joined = c.joinElems(in, c.Type(1))
+	}
+	if pos, ok := seqPosition(c, 2, len(seq.Items), true); ok && seq.ItemsKnown {
+		items := append(append(append([]Type{}, seq.Items[:pos]...), c.Type(1)), seq.Items[pos:]...)
+		c.SetType(0, seqWith(c.joinItems(items), items))
 		return nil
 	}
-	c.SetType(0, seqOf(c.joinElems(in, c.Type(1))))
+	c.SetType(0, seqOf(joined))
 	return nil
 }
 
-func inferSequencePass(c *Context) error {
-	c.SetType(0, c.Type(0))
+func inferSequenceErase(c *Context) error {
+	seq := c.Type(0)
+	if pos, ok := seqPosition(c, 1, len(seq.Items), false); ok && seq.ItemsKnown {
+		items := append(append([]Type{}, seq.Items[:pos]...), seq.Items[pos+1:]...)
+		in := *seq.Inner
+		if len(items) > 0 {
+			in = c.joinItems(items)
+		}
+		c.SetType(0, seqWith(in, items))
+		return nil
+	}
+	seq.Items, seq.ItemsKnown = nil, false
+	c.SetType(0, seq)
 	return nil
 }
 
 func inferSequenceAt(c *Context) error {
-	in, ok := inner(c.Type(0))
+	seq := c.Type(0)
+	in, ok := inner(seq)
 	if !ok {
 		return c.Failf("input 0 is not a sequence of known type")
+	}
+	if pos, ok := seqPosition(c, 1, len(seq.Items), false); ok && seq.ItemsKnown && c.HasInput(1) {
+		in = seq.Items[pos]
+	} else if in.Ranked {
+		// Items differ where a dim is unknown: this one tensor gets a name.
+		in.Shape = append([]sym.Dim{}, in.Shape...)
+		for i, d := range in.Shape {
+			in.Shape[i] = c.orNew(d)
+		}
 	}
 	c.SetType(0, in)
 	return nil
@@ -82,6 +156,9 @@ func inferSequenceAt(c *Context) error {
 
 func inferSequenceLength(c *Context) error {
 	c.SetTensor(0, tensor.Int64, []sym.Dim{})
+	if seq := c.Type(0); seq.ItemsKnown {
+		c.SetValues(0, []sym.Dim{sym.Int(int64(len(seq.Items)))})
+	}
 	return nil
 }
 
@@ -144,10 +221,30 @@ func inferConcatFromSequence(c *Context) error {
 	if err != nil {
 		return err
 	}
+	// With the items known, the new dim is their number or their sum.
+	seq := c.Type(0)
+	known := seq.ItemsKnown && len(seq.Items) > 0
+	total := sym.Int(0)
+	for _, it := range seq.Items {
+		if !known || !it.Ranked || len(it.Shape) != len(in.Shape) {
+			known = false
+			break
+		}
+		if !newAxis {
+			total = sym.Add(total, it.Shape[axis])
+		}
+	}
 	if newAxis {
-		sh = append(sh[:axis], append([]sym.Dim{c.NewDim()}, sh[axis:]...)...)
+		total = sym.Int(int64(len(seq.Items)))
+	}
+	d := c.NewDim()
+	if known {
+		d = c.orNew(total)
+	}
+	if newAxis {
+		sh = append(sh[:axis], append([]sym.Dim{d}, sh[axis:]...)...)
 	} else {
-		sh[axis] = c.NewDim()
+		sh[axis] = d
 	}
 	c.SetTensor(0, in.Elem, sh)
 	return nil

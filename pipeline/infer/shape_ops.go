@@ -180,6 +180,15 @@ func inferReshape(c *Context) error {
 	if !ok {
 		if n, ok := c.Shape(1); ok && len(n) == 1 {
 			if r, ok := n[0].Value(); ok {
+				if in, ok := c.Shape(0); ok && r == 1 {
+					// Whatever the runtime shape, one dim holds every element.
+					numel := sym.Int(1)
+					for _, d := range in {
+						numel = sym.Mul(numel, d)
+					}
+					c.SetTensor(0, elem, []sym.Dim{c.orNew(numel)})
+					return nil
+				}
 				c.SetRank(0, elem, int(r))
 				return nil
 			}
@@ -278,8 +287,24 @@ func inferSqueeze(c *Context) error {
 	sh, ok := c.Shape(0)
 	if err != nil || !ok {
 		if n, ok2 := c.Shape(1); ok && ok2 && len(n) == 1 {
-			// Runtime axes: the rank drops by their number.
-			if k, ok := n[0].Value(); ok && int(k) <= len(sh) {
+			// Runtime axes: the rank drops by their number, and when exactly
+			// that many dims are 1 (every dim a value), those are the ones.
+			if k, ok := n[0].Value(); ok && k > 0 && int(k) <= len(sh) {
+				var rest []sym.Dim
+				ones, values := 0, true
+				for _, d := range sh {
+					if v, ok := d.Value(); !ok {
+						values = false
+					} else if v == 1 {
+						ones++
+						continue
+					}
+					rest = append(rest, d)
+				}
+				if values && ones == int(k) {
+					c.SetTensor(0, elem, append([]sym.Dim{}, rest...))
+					return nil
+				}
 				c.SetRank(0, elem, len(sh)-int(k))
 				return nil
 			}
@@ -761,7 +786,18 @@ func inferExpand(c *Context) error {
 	if !ok || !ok0 {
 		if n, ok := c.Shape(1); ok && ok0 && len(n) == 1 {
 			if r, ok := n[0].Value(); ok {
-				c.SetRank(0, elem, max(int(r), len(sh)))
+				// Runtime shape: a dim of the input other than 1 is forced,
+				// since the target can only broadcast to it.
+				out := make([]sym.Dim, max(int(r), len(sh)))
+				for i := range out {
+					out[i] = c.NewDim()
+					if j := i - len(out) + len(sh); j >= 0 {
+						if v, ok := sh[j].Value(); ok && v != 1 {
+							out[i] = sh[j]
+						}
+					}
+				}
+				c.SetTensor(0, elem, out)
 				return nil
 			}
 		}
@@ -881,8 +917,12 @@ func inferSplit(c *Context) error {
 		split, has = c.Ints(1)
 		if !has {
 			for i := 0; i < n; i++ {
+				// Runtime sizes: non-negative and summing to the dim, so a
+				// dim of 0 splits into 0s and one output takes it all.
 				out := append([]sym.Dim{}, sh...)
-				out[axis] = c.NewDim()
+				if v, ok := sh[axis].Value(); !(ok && v == 0) && n > 1 {
+					out[axis] = c.NewDim()
+				}
 				c.SetTensor(i, elem, out)
 			}
 			return nil
@@ -1105,6 +1145,52 @@ func inferDepthSpace(toDepth bool) func(*Context) error {
 	}
 }
 
+// resizeKeepAspect is Resize 18's sizes with keep_aspect_ratio_policy
+// not_larger or not_smaller: one scale, the smallest or largest of
+// sizes[i]/in[d], for every resized axis, and out = round_int(scale*in)
+// (halves up), computed on integers so that no float rounding creeps in.
+func resizeKeepAspect(c *Context, elem tensor.DType, sh, sizes []sym.Dim, axes []int64, has bool, policy string) error {
+	if policy != "not_larger" && policy != "not_smaller" {
+		return c.Failf("Resize keep_aspect_ratio_policy %q", policy)
+	}
+	if !has {
+		axes = make([]int64, len(sh))
+		for i := range axes {
+			axes[i] = int64(i)
+		}
+	}
+	if len(axes) != len(sizes) {
+		return c.Failf("Resize has %d sizes for %d axes", len(sizes), len(axes))
+	}
+	ins := make([]int64, len(axes))
+	outs := make([]int64, len(axes))
+	num, den := int64(-1), int64(1) // the chosen scale num/den
+	for i, a := range axes {
+		ax, err := normAxis(a, len(sh))
+		if err != nil {
+			return err
+		}
+		axes[i] = int64(ax)
+		in, ok1 := sh[ax].Value()
+		sz, ok2 := sizes[i].Value()
+		if !ok1 || !ok2 || in <= 0 || sz < 0 {
+			c.SetRank(0, elem, len(sh))
+			return nil
+		}
+		ins[i] = in
+		// sz/in against num/den by cross-multiplication.
+		if num < 0 || (policy == "not_larger") == (sz*den < num*in) {
+			num, den = sz, in
+		}
+	}
+	for i := range axes {
+		outs[i] = (2*num*ins[i] + den) / (2 * den)
+		sh[axes[i]] = sym.Int(outs[i])
+	}
+	c.SetTensor(0, elem, sh)
+	return nil
+}
+
 func inferResize(c *Context) error {
 	elem := c.Elem(0)
 	sh, ok := c.Shape(0)
@@ -1122,6 +1208,9 @@ func inferResize(c *Context) error {
 	if sizesIn >= 0 && c.HasInput(sizesIn) {
 		if v, ok := c.Values(sizesIn); ok {
 			axes, has := c.AttrInts("axes")
+			if policy := c.AttrString("keep_aspect_ratio_policy", "stretch"); policy != "stretch" && c.Opset() >= 18 {
+				return resizeKeepAspect(c, elem, sh, v, axes, has, policy)
+			}
 			if !has && len(v) == len(sh) {
 				for i := range sh {
 					sh[i] = c.orNew(v[i])

@@ -14,9 +14,23 @@ var trainingOps = []Op{
 	{Domain: training, Name: "Adagrad", Since: 1, Infer: inferOptimizer(3, []int{0, 2})},
 	{Domain: training, Name: "Momentum", Since: 1, Infer: inferOptimizer(3, []int{0, 2})},
 	{Domain: training, Name: "Adam", Since: 1, Infer: inferOptimizer(4, []int{0, 2, 3})},
+	{Domain: training, Name: "Gradient", Since: 1, Infer: inferGradient},
 	{Name: "StringNormalizer", Since: 10, Infer: inferStringNormalizer},
 	{Name: "TfIdfVectorizer", Since: 9, Infer: inferTfIdf},
 	{Name: "StringSplit", Since: 20, Infer: inferStringSplit},
+}
+
+// inferGradient: input i holds the value of xs[i] (inputs for zs follow),
+// and output i, the gradient of y with respect to it, has its type.
+func inferGradient(c *Context) error {
+	xs := c.attr("xs").GetStrings()
+	if len(xs) != c.NumOutputs() || c.NumInputs() < len(xs) {
+		return c.Failf("Gradient has %d outputs and %d inputs for %d xs", c.NumOutputs(), c.NumInputs(), len(xs))
+	}
+	for i := range xs {
+		c.SetType(i, c.Type(i))
+	}
+	return nil
 }
 
 // inferStringSplit: Y has one more axis holding the substrings (as many as

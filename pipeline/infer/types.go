@@ -32,6 +32,15 @@ type Type struct {
 	Shape  []sym.Dim
 	Inner  *Type
 	Other  *onnxpb.TypeProto
+	// Items, when ItemsKnown, are a sequence's elements one by one (Inner
+	// is then their join): sequences built from constant positions keep
+	// each element's shape and their number.
+	Items      []Type
+	ItemsKnown bool
+	// RanksVary marks an unranked element type that is unranked because
+	// the elements are known to differ in rank, which contradicts any
+	// declared rank.
+	RanksVary bool
 }
 
 // Tensor returns a ranked tensor type.
@@ -47,6 +56,9 @@ func (t Type) String() string {
 	case KindOptional:
 		return "optional(" + t.innerString() + ")"
 	case KindOther:
+		if m := t.Other.GetMapType(); m != nil {
+			return "map(" + tensor.DType(m.GetKeyType()).String() + "," + typeFromProto(m.GetValueType()).String() + ")"
+		}
 		return "other"
 	}
 	var b strings.Builder
@@ -215,7 +227,8 @@ func (t Type) toProto() *onnxpb.TypeProto {
 
 // mergeTypes combines an existing type (from value_info or a graph output) with
 // an inferred one, keeping the more specific consistent information. On a
-// conflict the existing information wins and why says what differs.
+// conflict the existing element type, rank or dim wins for that part, the
+// rest is merged, and why says what differs.
 func mergeTypes(old, inf Type) (t Type, why string) {
 	if old.Kind != inf.Kind {
 		if old.known() == 0 {
@@ -244,24 +257,28 @@ func mergeTypes(old, inf Type) (t Type, why string) {
 	if t.Elem == 0 {
 		t.Elem = inf.Elem
 	} else if inf.Elem != 0 && inf.Elem != t.Elem {
-		return old, "existing element type " + old.Elem.String() + ", inferred " + inf.Elem.String()
+		why = "existing element type " + old.Elem.String() + ", inferred " + inf.Elem.String()
 	}
 	switch {
+	case !inf.Ranked && inf.RanksVary && old.Ranked && why == "":
+		why = "existing shape " + old.String() + ", inferred elements of differing ranks"
 	case !inf.Ranked:
 	case !old.Ranked:
 		t.Ranked, t.Shape = true, inf.Shape
 	case len(old.Shape) != len(inf.Shape):
-		return old, "existing shape " + old.String() + ", inferred " + inf.String()
+		return t, "existing shape " + old.String() + ", inferred " + inf.String()
 	default:
+		// Dim by dim: the more specific of two consistent dims; where two
+		// values conflict, the existing one, and the conflict is reported.
 		sh := make([]sym.Dim, len(old.Shape))
 		for i := range old.Shape {
 			d, ok := sym.Merge(old.Shape[i], inf.Shape[i])
-			if !ok && old.Shape[i].IsKnown() && inf.Shape[i].IsKnown() {
-				return old, "existing shape " + old.String() + ", inferred " + inf.String()
+			if !ok && old.Shape[i].IsKnown() && inf.Shape[i].IsKnown() && why == "" {
+				why = "existing shape " + old.String() + ", inferred " + inf.String()
 			}
 			sh[i] = d
 		}
 		t.Shape = sh
 	}
-	return t, ""
+	return t, why
 }
