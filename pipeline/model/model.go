@@ -35,6 +35,8 @@ type Model struct {
 	// when the model came from bytes with no directory, in which case a model
 	// with external data cannot be read.
 	Dir string
+
+	spill *spillState
 }
 
 // Load reads the model file at path.
