@@ -76,6 +76,7 @@ func foldConstants(g *graph, r *run) error {
 		inputs := n.GetInput()
 		g.removeNodes(n)
 		removeDeadChains(g, inputs)
+		g.release(inputs)
 		n64++
 	}
 	r.count("ConstantFolding", n64)
