@@ -387,11 +387,16 @@ func (g *graph) addInitializer(name string, t *tensor.Tensor) {
 }
 
 // release forgets the decoded values of the initializers among names that
-// nothing reads any more, so that a folded weight's input is not held in
-// memory until the end of the pass.
+// are large (they are decoded again if ever needed) or that nothing reads any
+// more, so that a folded weight's input is not held in memory until the end
+// of the pass.
 func (g *graph) release(names []string) {
 	for _, name := range names {
-		if tp := g.initializer(name); tp != nil && len(g.consumersOf(name)) == 0 {
+		tp := g.initializer(name)
+		if tp == nil {
+			continue
+		}
+		if t := g.values[tp]; t == nil || t.DType.RawSize(t.Len()) >= bigValue || len(g.consumersOf(name)) == 0 {
 			delete(g.values, tp)
 		}
 	}
