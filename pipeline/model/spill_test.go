@@ -44,6 +44,12 @@ func TestSpillDisabled(t *testing.T) {
 func TestSpillRoundTrip(t *testing.T) {
 	m, w := spillModel(t, 300)
 	want := append([]byte{}, w.RawData...)
+	// What an inline save must write, byte for byte: the model as it is
+	// before the spill, serialized whole.
+	wantFile, err := proto.MarshalOptions{Deterministic: true}.Marshal(m.Proto)
+	if err != nil {
+		t.Fatal(err)
+	}
 	root := t.TempDir()
 	m.EnableSpill(root)
 	ok, err := m.Spill(w)
@@ -77,6 +83,9 @@ func TestSpillRoundTrip(t *testing.T) {
 	}
 	if bw := back.Graph().GetInitializer()[0]; IsExternal(bw) || !bytes.Equal(bw.GetRawData(), want) {
 		t.Errorf("inline save: w is not the spilled bytes inline")
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "inline.onnx")); !bytes.Equal(got, wantFile) {
+		t.Errorf("inline save wrote %d bytes unlike proto.Marshal's %d", len(got), len(wantFile))
 	}
 	if !IsExternal(w) {
 		t.Error("inline save did not leave the model as it was")
