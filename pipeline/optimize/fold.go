@@ -91,6 +91,7 @@ func foldConstants(g *graph, r *run) error {
 		g.removeNodes(n)
 		removeDeadChains(g, inputs)
 		g.release(inputs)
+		g.dropUnused(inputs)
 		n64++
 	}
 	r.count("ConstantFolding", n64)

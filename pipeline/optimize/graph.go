@@ -402,6 +402,28 @@ func (g *graph) release(names []string) {
 	}
 }
 
+// dropUnused removes the initializers among names that nothing reads any
+// more (no node, no subgraph, not a graph output; graph inputs stay), as
+// removeUnusedInitializers does at the end, but at once: a weight whose
+// Transpose was folded must not stay in memory beside its transposed copy
+// until the optimizer finishes.
+func (g *graph) dropUnused(names []string) {
+	for _, name := range names {
+		tp := g.initializer(name)
+		if tp == nil || len(g.consumersOf(name)) > 0 || g.isGraphOutput(name) || g.usedBySubgraph(name) {
+			continue
+		}
+		delete(g.values, tp)
+		delete(g.inits, name)
+		for i, t := range g.g.Initializer {
+			if t == tp {
+				g.g.Initializer = append(g.g.Initializer[:i:i], g.g.Initializer[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
 // addInitializerProto adds tp as an initializer, replacing one of its name.
 func (g *graph) addInitializerProto(tp *onnxpb.TensorProto) {
 	g.index()

@@ -87,3 +87,42 @@ func TestFoldSpill(t *testing.T) {
 		})
 	}
 }
+
+// TestFoldDropsInputs checks that constant folding removes a weight it has
+// transposed as soon as nothing reads it, within the pass, and forgets its
+// decoded value, while a weight that something else still reads stays (small
+// ones stay decoded, for the next fold that reads them).
+func TestFoldDropsInputs(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		m := transposeModel(64, 32)
+		gp := m.Graph()
+		if shared {
+			// A second reader of w: it must survive the fold.
+			s := func(v string) *string { return &v }
+			gp.Node = append(gp.Node, &onnxpb.NodeProto{OpType: s("Identity"), Name: s("keep"), Input: []string{"w"}, Output: []string{"w2"}})
+			gp.Output = append(gp.Output, &onnxpb.ValueInfoProto{Name: s("w2")})
+		}
+		g := newGraph(m)
+		r := &run{ctx: context.Background(), disabled: map[string]bool{}, warned: map[string]bool{},
+			res: &Result{Rewrites: map[string]int64{}}}
+		if err := foldConstants(g, r); err != nil {
+			t.Fatal(err)
+		}
+		if r.res.Rewrites["ConstantFolding"] != 1 {
+			t.Fatalf("shared=%v: %d folds, want 1", shared, r.res.Rewrites["ConstantFolding"])
+		}
+		var names []string
+		for _, tp := range gp.GetInitializer() {
+			names = append(names, tp.GetName())
+		}
+		hasW := g.initializer("w") != nil
+		if hasW != shared {
+			t.Errorf("shared=%v: after the pass initializers are %v", shared, names)
+		}
+		for tp := range g.values {
+			if tp.GetName() == "w" && !shared {
+				t.Errorf("shared=%v: the decoded value of w is still held", shared)
+			}
+		}
+	}
+}
