@@ -31,13 +31,20 @@ const maxRecv = 256 << 20
 // under temporary names and renamed into place only once the summary has
 // arrived, so an error leaves nothing half-written.
 func PreprocessFile(ctx context.Context, conn grpc.ClientConnInterface, inPath, outPath string, opts *quantprepv1.Options, onProgress func(*quantprepv1.Progress)) (*quantprepv1.Summary, error) {
-	modelBytes, err := os.ReadFile(inPath)
+	// The model is read twice, for its external data locations and then to
+	// upload it, rather than held in memory: it may be gigabytes of inline
+	// weights.
+	modelFile, err := os.Open(inPath)
 	if err != nil {
 		return nil, fmt.Errorf("read model: %w", err)
 	}
-	locations, err := ExternalLocations(modelBytes)
+	defer modelFile.Close()
+	locations, err := ExternalLocationsFrom(modelFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Base(inPath), err)
+	}
+	if _, err := modelFile.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("read model: %w", err)
 	}
 	if opts == nil {
 		opts = &quantprepv1.Options{}
@@ -63,7 +70,7 @@ func PreprocessFile(ctx context.Context, conn grpc.ClientConnInterface, inPath, 
 	// is read at once instead of after the whole upload.
 	upErr := make(chan error, 1)
 	go func() {
-		err := upload(stream, opts, modelBytes, filepath.Dir(inPath), locations)
+		err := upload(stream, opts, modelFile, filepath.Dir(inPath), locations)
 		if err != nil && !isStreamErr(err) {
 			cancel() // the server waits for more: end the stream
 		}
@@ -126,7 +133,7 @@ func isStreamErr(err error) bool {
 
 // upload sends the options, the model and each external file, then closes
 // the sending side.
-func upload(stream quantprepv1.PreprocessService_PreprocessClient, opts *quantprepv1.Options, modelBytes []byte, dir string, locations []string) error {
+func upload(stream quantprepv1.PreprocessService_PreprocessClient, opts *quantprepv1.Options, model io.Reader, dir string, locations []string) error {
 	send := func(r *quantprepv1.PreprocessRequest) error {
 		if err := stream.Send(r); err != nil {
 			return &streamErr{err}
@@ -136,14 +143,22 @@ func upload(stream quantprepv1.PreprocessService_PreprocessClient, opts *quantpr
 	if err := send(&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_Options{Options: opts}}); err != nil {
 		return err
 	}
-	for off := 0; off < len(modelBytes); off += ChunkSize {
-		end := min(off+ChunkSize, len(modelBytes))
-		if err := send(&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_ModelChunk{
-			ModelChunk: &quantprepv1.Chunk{Data: modelBytes[off:end]}}}); err != nil {
-			return err
+	buf := make([]byte, ChunkSize)
+	for {
+		n, err := io.ReadFull(model, buf)
+		if n > 0 {
+			if serr := send(&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_ModelChunk{
+				ModelChunk: &quantprepv1.Chunk{Data: buf[:n]}}}); serr != nil {
+				return serr
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read model: %w", err)
 		}
 	}
-	buf := make([]byte, ChunkSize)
 	for _, loc := range locations {
 		if err := sendExternal(send, dir, loc, buf); err != nil {
 			return err

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -44,4 +46,29 @@ func FuzzExternalLocations(f *testing.F) {
 			t.Errorf("got %q, want %q", got, want)
 		}
 	})
+}
+
+// TestExternalLocationsFromSkipsWeights checks that reading the locations of
+// a model with 16 MB of inline weights allocates far less than the weights:
+// they are skipped in the stream, not read.
+func TestExternalLocationsFromSkipsWeights(t *testing.T) {
+	big := &onnxpb.TensorProto{Name: proto.String("w"), RawData: make([]byte, 16<<20)}
+	mp := &onnxpb.ModelProto{Graph: &onnxpb.GraphProto{Initializer: []*onnxpb.TensorProto{big, external("e", "e.bin")}}}
+	b, err := proto.Marshal(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := ExternalLocationsFrom(bytes.NewReader(b))
+	runtime.ReadMemStats(&after)
+	if err != nil || len(got) != 1 || got[0] != "e.bin" {
+		t.Fatalf("got %q, %v; want [e.bin]", got, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("allocated %d bytes for a model of %d: the weights were read", n, len(b))
+	}
+	if _, err := ExternalLocationsFrom(bytes.NewReader(b[:len(b)/2])); err == nil {
+		t.Error("a model cut in half gave no error")
+	}
 }

@@ -7,6 +7,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/quantprep/quantprep/pipeline/infer"
@@ -137,6 +138,12 @@ func Run(ctx context.Context, inPath, outPath string, o Options, progress func(E
 	if err != nil {
 		return nil, err
 	}
+	// Weights that the optimizer computes (a folded Transpose of every
+	// MatMul weight, in torch exports) go to temporary files beside the
+	// output rather than stay in memory: a model over 2 GB then runs in far
+	// less memory than its size, and save streams them like external data.
+	m.EnableSpill(filepath.Dir(outPath))
+	defer m.Close()
 	rep, err := RunModel(ctx, m, outPath, o, progress)
 	if err != nil {
 		return nil, err

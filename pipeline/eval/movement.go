@@ -143,15 +143,56 @@ func evalTranspose(c *Ctx) ([]*tensor.Tensor, error) {
 		seen[p] = true
 		dims[i], pst[i] = x.Dims[p], st[p]
 	}
-	idx := make([]int64, 0, x.Len())
-	forEachIndex(dims, func(ix []int64) {
-		s := int64(0)
-		for a, v := range ix {
-			s += v * pst[a]
+	// Copied directly rather than through pick: an index per element would
+	// cost twice a float weight's size again (GPT-2's vocabulary projection
+	// is 257 MB), and this runs on every weight of a torch export.
+	out := &tensor.Tensor{DType: x.DType, Dims: dims}
+	switch {
+	case x.F32 != nil || x.DType.IsFloat() && x.DType != tensor.Double:
+		out.F32 = permute(x.F32, dims, pst)
+	case x.F64 != nil || x.DType == tensor.Double:
+		out.F64 = permute(x.F64, dims, pst)
+	case x.Str != nil || x.DType == tensor.String:
+		out.Str = permute(x.Str, dims, pst)
+	default:
+		out.I64 = permute(x.I64, dims, pst)
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+// permute returns the elements of src in the row-major order of dims, where
+// moving one step along output axis a moves pst[a] elements in src.
+func permute[T any](src []T, dims, pst []int64) []T {
+	n := tensor.NumElements(dims)
+	out := make([]T, n)
+	if n == 0 {
+		return out
+	}
+	last := len(dims) - 1
+	if last < 0 {
+		out[0] = src[0]
+		return out
+	}
+	ix := make([]int64, last)
+	inner, step := dims[last], pst[last]
+	base := int64(0) // offset in src of the current row of the output
+	for o := int64(0); o < n; o += inner {
+		p := base
+		for k := o; k < o+inner; k++ {
+			out[k] = src[p]
+			p += step
 		}
-		idx = append(idx, s)
-	})
-	return []*tensor.Tensor{pick(x, dims, idx)}, nil
+		for a := last - 1; a >= 0; a-- {
+			ix[a]++
+			base += pst[a]
+			if ix[a] < dims[a] {
+				break
+			}
+			base -= ix[a] * pst[a]
+			ix[a] = 0
+		}
+	}
+	return out
 }
 
 // strided picks, along each axis a, the positions start[a], start[a]+step[a],

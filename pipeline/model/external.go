@@ -91,7 +91,12 @@ func (m *Model) externalSection(tp *onnxpb.TensorProto) (path string, offset, le
 	if err != nil {
 		return "", 0, 0, err
 	}
-	p, err := ResolveLocation(m.Dir, ref.Location, tp.GetName())
+	var p string
+	if strings.HasPrefix(ref.Location, spillMark) {
+		p, err = m.spillPath(ref.Location, tp.GetName())
+	} else {
+		p, err = ResolveLocation(m.Dir, ref.Location, tp.GetName())
+	}
 	if err != nil {
 		return "", 0, 0, err
 	}

@@ -43,8 +43,19 @@ func foldConstants(g *graph, r *run) error {
 				continue
 			}
 		} else {
-			ins := make([]*tensor.Tensor, len(n.GetInput()))
+			// All inputs must be constants before any is decoded: a Gather
+			// of an embedding by token ids must not read the embedding.
 			ok := true
+			for _, name := range n.GetInput() {
+				if name != "" && g.initializer(name) == nil {
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+			ins := make([]*tensor.Tensor, len(n.GetInput()))
 			for i, name := range n.GetInput() {
 				if name == "" {
 					continue
@@ -55,10 +66,13 @@ func foldConstants(g *graph, r *run) error {
 				}
 			}
 			if !ok {
+				g.release(n.GetInput())
 				continue
 			}
 			var err error
-			if outs, err = eval.Run(n, g.opset, ins); err != nil {
+			outs, err = eval.Run(n, g.opset, ins)
+			g.release(n.GetInput())
+			if err != nil {
 				if !errors.Is(err, eval.ErrNoKernel) && !errors.Is(err, eval.ErrUnsupportedInput) {
 					r.warn("constant folding skipped %s: %v", nodeDesc(n), err)
 				}
@@ -76,6 +90,8 @@ func foldConstants(g *graph, r *run) error {
 		inputs := n.GetInput()
 		g.removeNodes(n)
 		removeDeadChains(g, inputs)
+		g.release(inputs)
+		g.dropUnused(inputs)
 		n64++
 	}
 	r.count("ConstantFolding", n64)

@@ -42,6 +42,9 @@ type graph struct {
 	inserts map[*onnxpb.NodeProto][]*onnxpb.NodeProto
 	names   map[string]bool
 	seq     int
+	// spillErr is the last failure to spill a computed initializer; the
+	// value stayed in memory.
+	spillErr error
 }
 
 func newGraph(m *model.Model) *graph { return newScope(m, m.Graph(), nil, "") }
@@ -364,11 +367,61 @@ func (g *graph) fresh(base string) string {
 	}
 }
 
+// bigValue is the size in bytes from which a computed initializer is not kept
+// decoded beside its proto, and leaves memory for a temporary file when the
+// model allows it (model.EnableSpill): torch exports fold into a transposed
+// copy of every MatMul weight, which would otherwise hold the model's size in
+// memory two or three times over.
+const bigValue = 1 << 20
+
 // addInitializer adds t as an initializer named name, replacing one of that name.
 func (g *graph) addInitializer(name string, t *tensor.Tensor) {
 	tp := t.Proto(name)
-	g.values[tp] = t
+	if len(tp.RawData) < bigValue {
+		g.values[tp] = t
+	} else if _, err := g.m.Spill(tp); err != nil {
+		// Spilling only saves memory: without it the value stays inline.
+		g.spillErr = err
+	}
 	g.addInitializerProto(tp)
+}
+
+// release forgets the decoded values of the initializers among names that
+// are large (they are decoded again if ever needed) or that nothing reads any
+// more, so that a folded weight's input is not held in memory until the end
+// of the pass.
+func (g *graph) release(names []string) {
+	for _, name := range names {
+		tp := g.initializer(name)
+		if tp == nil {
+			continue
+		}
+		if t := g.values[tp]; t == nil || t.DType.RawSize(t.Len()) >= bigValue || len(g.consumersOf(name)) == 0 {
+			delete(g.values, tp)
+		}
+	}
+}
+
+// dropUnused removes the initializers among names that nothing reads any
+// more (no node, no subgraph, not a graph output; graph inputs stay), as
+// removeUnusedInitializers does at the end, but at once: a weight whose
+// Transpose was folded must not stay in memory beside its transposed copy
+// until the optimizer finishes.
+func (g *graph) dropUnused(names []string) {
+	for _, name := range names {
+		tp := g.initializer(name)
+		if tp == nil || len(g.consumersOf(name)) > 0 || g.isGraphOutput(name) || g.usedBySubgraph(name) {
+			continue
+		}
+		delete(g.values, tp)
+		delete(g.inits, name)
+		for i, t := range g.g.Initializer {
+			if t == tp {
+				g.g.Initializer = append(g.g.Initializer[:i:i], g.g.Initializer[i+1:]...)
+				break
+			}
+		}
+	}
 }
 
 // addInitializerProto adds tp as an initializer, replacing one of its name.

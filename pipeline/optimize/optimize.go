@@ -125,6 +125,9 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 	if err := finish(g); err != nil {
 		return nil, fmt.Errorf("optimize: after removing unused initializers: %w", err)
 	}
+	if g.spillErr != nil {
+		r.warn("computed weights kept in memory: %v", g.spillErr)
+	}
 	return r.res, nil
 }
 

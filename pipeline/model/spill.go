@@ -1,0 +1,105 @@
+package model
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// spillMark starts the external data location of a spilled tensor. No
+// location read from a model can start with it (ResolveLocation rejects a NUL
+// byte), so a spilled tensor can never be mistaken for a user's file, nor a
+// user's location for a spill file.
+const spillMark = "\x00spill/"
+
+// spillState is where a model keeps the tensors that steps moved out of memory.
+type spillState struct {
+	// prefix starts this model's spilled locations: the mark and a random
+	// token, so that even a location crafted to look spilled names nothing.
+	prefix string
+	root   string            // parent of dir, "" for the system's temp dir
+	dir    string            // created on first use
+	files  map[string]string // location -> path
+}
+
+// EnableSpill lets steps move large tensors they compute (Spill) into
+// temporary files under a new directory in root ("" is the system's temp
+// dir), so that a model's new weights need not stay in memory. The caller must
+// Close the model to remove those files.
+func (m *Model) EnableSpill(root string) {
+	if m.spill == nil {
+		token := make([]byte, 8)
+		rand.Read(token)
+		m.spill = &spillState{prefix: spillMark + hex.EncodeToString(token) + "/", root: root, files: map[string]string{}}
+	}
+}
+
+// Spill moves the inline raw data of tp, a tensor that a step just made, into
+// a temporary file, and points tp at it as external data: reading it
+// (Tensor, ExternalBytes) and saving it (streamed like any external data) work
+// as before. It reports false, and changes nothing, when spilling is not
+// enabled or tp has no raw data to move.
+func (m *Model) Spill(tp *onnxpb.TensorProto) (bool, error) {
+	if m.spill == nil || tp.RawData == nil || IsExternal(tp) || tp.GetDataType() == int32(tensor.String) {
+		return false, nil
+	}
+	s := m.spill
+	if s.dir == "" {
+		d, err := os.MkdirTemp(s.root, ".quantprep-spill-")
+		if err != nil {
+			return false, fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+		}
+		s.dir = d
+	}
+	f, err := os.CreateTemp(s.dir, "t*")
+	if err != nil {
+		return false, fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+	}
+	_, err = f.Write(tp.RawData)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return false, fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+	}
+	loc := s.prefix + strconv.Itoa(len(s.files))
+	s.files[loc] = f.Name()
+	tp.ExternalData = externalEntries(loc, 0, int64(len(tp.RawData)))
+	tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+	tp.RawData = nil
+	return true, nil
+}
+
+// spillPath returns the file of a spilled location.
+func (m *Model) spillPath(location, tensorName string) (string, error) {
+	if m.spill != nil {
+		if p, ok := m.spill.files[location]; ok {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w: tensor %q: external data location %q is not a file quantprep wrote (was the model closed?)",
+		ErrInvalid, tensorName, strings.TrimPrefix(location, "\x00"))
+}
+
+// Close removes the temporary files of spilled tensors. Tensors that still
+// point at them can no longer be read; a model saved with external data
+// points at the files it was saved to, not at these.
+func (m *Model) Close() error {
+	if m.spill == nil || m.spill.dir == "" {
+		return nil
+	}
+	err := os.RemoveAll(m.spill.dir)
+	m.spill.dir, m.spill.files = "", map[string]string{}
+	if err != nil {
+		return errors.Join(errors.New("remove spilled tensors"), err)
+	}
+	return nil
+}
