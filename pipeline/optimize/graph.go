@@ -130,18 +130,7 @@ func (g *graph) index() {
 		g.info[vi.GetName()] = vi
 	}
 	for _, n := range gp.GetNode() {
-		g.names[n.GetName()] = true
-		for _, in := range n.GetInput() {
-			if in != "" {
-				g.consumers[in] = append(g.consumers[in], n)
-			}
-		}
-		for _, out := range n.GetOutput() {
-			if out != "" {
-				g.producer[out] = n
-				g.names[out] = true
-			}
-		}
+		g.linkIO(n)
 		for _, a := range n.GetAttribute() {
 			for _, sg := range subgraphs(a) {
 				for name := range outerRefs(sg) {
@@ -463,6 +452,16 @@ func (g *graph) unlink(name string, n *onnxpb.NodeProto) {
 
 // link records a new node's inputs and outputs in the indexes.
 func (g *graph) link(n *onnxpb.NodeProto) {
+	g.linkIO(n)
+	for _, a := range n.GetAttribute() {
+		if len(subgraphs(a)) > 0 {
+			g.touch() // implicit reads: rebuild rather than track
+		}
+	}
+}
+
+// linkIO records a node's name, explicit inputs and outputs in the indexes.
+func (g *graph) linkIO(n *onnxpb.NodeProto) {
 	g.names[n.GetName()] = true
 	for _, in := range n.GetInput() {
 		if in != "" {
@@ -473,11 +472,6 @@ func (g *graph) link(n *onnxpb.NodeProto) {
 		if out != "" {
 			g.producer[out] = n
 			g.names[out] = true
-		}
-	}
-	for _, a := range n.GetAttribute() {
-		if len(subgraphs(a)) > 0 {
-			g.touch() // implicit reads: rebuild rather than track
 		}
 	}
 }
