@@ -91,22 +91,10 @@ func TestEnvMatchesServeFlags(t *testing.T) {
 		t.Fatalf("quantprep serve --help names no QUANTPREP_ variable:\n%s", help)
 	}
 	used := map[string][]string{}
-	for file, objs := range manifests(t) {
-		for _, o := range objs {
-			d, ok := o.(*appsv1.Deployment)
-			if !ok {
-				continue
-			}
-			spec := d.Spec.Template.Spec
-			for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
-				if !isQuantprep(c) {
-					continue
-				}
-				for _, e := range c.Env {
-					if strings.HasPrefix(e.Name, "QUANTPREP_") {
-						used[e.Name] = append(used[e.Name], file)
-					}
-				}
+	for _, fc := range quantprepContainers(t) {
+		for _, e := range fc.c.Env {
+			if strings.HasPrefix(e.Name, "QUANTPREP_") {
+				used[e.Name] = append(used[e.Name], fc.file)
 			}
 		}
 	}
@@ -167,6 +155,22 @@ func containerEnv(t *testing.T, c corev1.Container) map[string]string {
 // answer SERVING, and SIGTERM must stop the server cleanly.
 func TestServerAnswersProbes(t *testing.T) {
 	bin := quantprepBinary(t)
+	for _, fc := range quantprepContainers(t) {
+		t.Run(fc.file+"/"+fc.c.Name, func(t *testing.T) { probeServer(t, bin, fc.c) })
+	}
+}
+
+// fileContainer is a quantprep container of a Deployment and its manifest file.
+type fileContainer struct {
+	file string
+	c    corev1.Container
+}
+
+// quantprepContainers lists the quantprep containers (init containers, as
+// native sidecars are, and plain ones) of every Deployment in the manifests.
+func quantprepContainers(t *testing.T) []fileContainer {
+	t.Helper()
+	var out []fileContainer
 	for file, objs := range manifests(t) {
 		for _, o := range objs {
 			d, ok := o.(*appsv1.Deployment)
@@ -175,13 +179,13 @@ func TestServerAnswersProbes(t *testing.T) {
 			}
 			spec := d.Spec.Template.Spec
 			for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
-				if !isQuantprep(c) {
-					continue
+				if isQuantprep(c) {
+					out = append(out, fileContainer{file, c})
 				}
-				t.Run(file+"/"+c.Name, func(t *testing.T) { probeServer(t, bin, c) })
 			}
 		}
 	}
+	return out
 }
 
 func probeServer(t *testing.T, bin string, c corev1.Container) {
