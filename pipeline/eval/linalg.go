@@ -66,24 +66,11 @@ func evalMatMul(c *Ctx) ([]*tensor.Tensor, error) {
 	case len(b.Dims) == 1:
 		dims = dims[:len(dims)-1]
 	}
-	return []*tensor.Tensor{fromFloat64s(a.DType, dims, out)}, nil
+	return []*tensor.Tensor{tensor.FromFloat64s(a.DType, dims, out)}, nil
 }
 
 // maxWork bounds the multiply-adds a fold may spend on one node.
 const maxWork = 1 << 28
-
-// fromFloat64s makes a float tensor of type d.
-func fromFloat64s(d tensor.DType, dims []int64, v []float64) *tensor.Tensor {
-	t := tensor.New(d, dims)
-	for i, x := range v {
-		if t.F32 != nil {
-			t.F32[i] = float32(x)
-		} else {
-			t.F64[i] = x
-		}
-	}
-	return t
-}
 
 func evalGemm(c *Ctx) ([]*tensor.Tensor, error) {
 	if err := need(c, 2); err != nil {
@@ -144,5 +131,5 @@ func evalGemm(c *Ctx) ([]*tensor.Tensor, error) {
 			out[i*n+j] = s
 		}
 	}
-	return []*tensor.Tensor{fromFloat64s(a.DType, dims, out)}, nil
+	return []*tensor.Tensor{tensor.FromFloat64s(a.DType, dims, out)}, nil
 }

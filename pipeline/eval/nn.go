@@ -146,7 +146,7 @@ func evalConv(c *Ctx) ([]*tensor.Tensor, error) {
 			})
 		}
 	}
-	return []*tensor.Tensor{fromFloat64s(x.DType, dims, out)}, nil
+	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, dims, out)}, nil
 }
 
 func evalBatchNorm(c *Ctx) ([]*tensor.Tensor, error) {
@@ -174,7 +174,7 @@ func evalBatchNorm(c *Ctx) ([]*tensor.Tensor, error) {
 		scale, b, mean, v := c.In[1].Float64At(k), c.In[2].Float64At(k), c.In[3].Float64At(k), c.In[4].Float64At(k)
 		out[i] = (x.Float64At(i)-mean)/math.Sqrt(v+eps)*scale + b
 	}
-	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
+	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
 }
 
 func evalMaxPool(c *Ctx) ([]*tensor.Tensor, error) {
@@ -204,7 +204,7 @@ func evalMaxPool(c *Ctx) ([]*tensor.Tensor, error) {
 			out = append(out, best)
 		})
 	}
-	return []*tensor.Tensor{fromFloat64s(x.DType, dims, out)}, nil
+	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, dims, out)}, nil
 }
 
 func evalGlobalAveragePool(c *Ctx) ([]*tensor.Tensor, error) {
@@ -228,7 +228,7 @@ func evalGlobalAveragePool(c *Ctx) ([]*tensor.Tensor, error) {
 		}
 		out[p] = s / float64(ssz)
 	}
-	return []*tensor.Tensor{fromFloat64s(x.DType, dims, out)}, nil
+	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, dims, out)}, nil
 }
 
 func evalSoftmax(c *Ctx) ([]*tensor.Tensor, error) {
@@ -263,7 +263,7 @@ func evalSoftmax(c *Ctx) ([]*tensor.Tensor, error) {
 			}
 		}
 	}
-	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
+	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
 }
 
 func evalClip(c *Ctx) ([]*tensor.Tensor, error) {
@@ -287,7 +287,7 @@ func evalClip(c *Ctx) ([]*tensor.Tensor, error) {
 	for i := range out {
 		out[i] = math.Min(math.Max(x.Float64At(i), lo), hi)
 	}
-	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
+	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
 }
 
 func evalLayerNorm(c *Ctx) ([]*tensor.Tensor, error) {
@@ -330,5 +330,5 @@ func evalLayerNorm(c *Ctx) ([]*tensor.Tensor, error) {
 			out[o*norm+i] = v
 		}
 	}
-	return []*tensor.Tensor{fromFloat64s(x.DType, x.Dims, out)}, nil
+	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
 }

@@ -24,19 +24,6 @@ func floats(t *tensor.Tensor) []float64 {
 	return v
 }
 
-// floatTensor makes a tensor of float type d from float64 values.
-func floatTensor(d tensor.DType, dims []int64, v []float64) *tensor.Tensor {
-	t := tensor.New(d, dims)
-	for i, x := range v {
-		if t.F32 != nil {
-			t.F32[i] = float32(x)
-		} else {
-			t.F64[i] = x
-		}
-	}
-	return t
-}
-
 // convWeights returns the constant weight and optional bias of a Conv whose
 // output only its consumer reads, or ok false. The bias is zero when absent.
 func convWeights(g *graph, conv *onnxpb.NodeProto) (w *tensor.Tensor, b []float64, ok bool) {
@@ -91,12 +78,12 @@ func channelValues(t *tensor.Tensor, rank int, m int64) ([]float64, bool) {
 // out (the output of the fused node, which is removed).
 func rewriteConv(g *graph, conv, fused *onnxpb.NodeProto, w *tensor.Tensor, wv, b []float64, out string) {
 	wName := g.fresh(input(conv, 1) + "_fused")
-	g.addInitializer(wName, floatTensor(w.DType, w.Dims, wv))
+	g.addInitializer(wName, tensor.FromFloat64s(w.DType, w.Dims, wv))
 	bName := g.fresh(baseName(conv) + "_bias_fused")
 	if input(conv, 2) != "" {
 		bName = g.fresh(input(conv, 2) + "_fused")
 	}
-	g.addInitializer(bName, floatTensor(w.DType, []int64{w.Dims[0]}, b))
+	g.addInitializer(bName, tensor.FromFloat64s(w.DType, []int64{w.Dims[0]}, b))
 	g.setInputs(conv, input(conv, 0), wName, bName)
 	g.removeNodes(fused)
 	g.setOutput(conv, 0, out)

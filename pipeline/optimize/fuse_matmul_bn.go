@@ -4,6 +4,7 @@ import (
 	"math"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // fuseMatMulBN folds a BatchNormalization that reads a 2-D MatMul's output
@@ -58,9 +59,9 @@ var fuseMatMulBN = rule{
 			c[j] = p[1][j] - p[2][j]*a
 		}
 		bName := g.fresh("MatMulBnFusion_GemmB_" + input(mm, 1))
-		g.addInitializer(bName, floatTensor(b.DType, b.Dims, bv))
+		g.addInitializer(bName, tensor.FromFloat64s(b.DType, b.Dims, bv))
 		cName := g.fresh("MatMulBnFusion_GemmBias")
-		g.addInitializer(cName, floatTensor(b.DType, []int64{n}, c))
+		g.addInitializer(cName, tensor.FromFloat64s(b.DType, []int64{n}, c))
 		gemm := &onnxpb.NodeProto{Name: strPtr(g.fresh(baseName(mm) + "/MatMulBnFusion_Gemm")), OpType: strPtr("Gemm"),
 			Input: []string{input(mm, 0), bName, cName}, Output: []string{bn.GetOutput()[0]}}
 		g.replaceNode(bn, gemm)

@@ -79,6 +79,20 @@ func FromFloat32s(dims []int64, v []float32) *Tensor {
 	return &Tensor{DType: Float, Dims: append([]int64{}, dims...), F32: v}
 }
 
+// FromFloat64s returns a tensor of float type d (float, float16, bfloat16 or
+// double) holding v, rounded to d's precision where it is narrower.
+func FromFloat64s(d DType, dims []int64, v []float64) *Tensor {
+	t := New(d, dims)
+	for i, x := range v {
+		if t.F32 != nil {
+			t.F32[i] = float32(x)
+		} else {
+			t.F64[i] = x
+		}
+	}
+	return t
+}
+
 // Float64At returns element i of a numeric tensor as float64.
 func (t *Tensor) Float64At(i int) float64 {
 	switch {
