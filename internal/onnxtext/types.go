@@ -65,44 +65,38 @@ var attrTypeByName = func() map[string]onnxpb.AttributeProto_AttributeType {
 	return m
 }()
 
+// pluralOf maps each single-value attribute type to its list type.
+var pluralOf = map[onnxpb.AttributeProto_AttributeType]onnxpb.AttributeProto_AttributeType{
+	onnxpb.AttributeProto_FLOAT:         onnxpb.AttributeProto_FLOATS,
+	onnxpb.AttributeProto_INT:           onnxpb.AttributeProto_INTS,
+	onnxpb.AttributeProto_STRING:        onnxpb.AttributeProto_STRINGS,
+	onnxpb.AttributeProto_TENSOR:        onnxpb.AttributeProto_TENSORS,
+	onnxpb.AttributeProto_GRAPH:         onnxpb.AttributeProto_GRAPHS,
+	onnxpb.AttributeProto_SPARSE_TENSOR: onnxpb.AttributeProto_SPARSE_TENSORS,
+	onnxpb.AttributeProto_TYPE_PROTO:    onnxpb.AttributeProto_TYPE_PROTOS,
+}
+
+// singularOf is pluralOf inverted.
+var singularOf = func() map[onnxpb.AttributeProto_AttributeType]onnxpb.AttributeProto_AttributeType {
+	m := make(map[onnxpb.AttributeProto_AttributeType]onnxpb.AttributeProto_AttributeType, len(pluralOf))
+	for one, list := range pluralOf {
+		m[list] = one
+	}
+	return m
+}()
+
 // singular returns the element type of a list attribute type, or t itself.
 func singular(t onnxpb.AttributeProto_AttributeType) onnxpb.AttributeProto_AttributeType {
-	switch t {
-	case onnxpb.AttributeProto_FLOATS:
-		return onnxpb.AttributeProto_FLOAT
-	case onnxpb.AttributeProto_INTS:
-		return onnxpb.AttributeProto_INT
-	case onnxpb.AttributeProto_STRINGS:
-		return onnxpb.AttributeProto_STRING
-	case onnxpb.AttributeProto_TENSORS:
-		return onnxpb.AttributeProto_TENSOR
-	case onnxpb.AttributeProto_GRAPHS:
-		return onnxpb.AttributeProto_GRAPH
-	case onnxpb.AttributeProto_SPARSE_TENSORS:
-		return onnxpb.AttributeProto_SPARSE_TENSOR
-	case onnxpb.AttributeProto_TYPE_PROTOS:
-		return onnxpb.AttributeProto_TYPE_PROTO
+	if s, ok := singularOf[t]; ok {
+		return s
 	}
 	return t
 }
 
-// plural returns the list type whose elements have type t.
+// plural returns the list type whose elements have type t, or t itself.
 func plural(t onnxpb.AttributeProto_AttributeType) onnxpb.AttributeProto_AttributeType {
-	switch t {
-	case onnxpb.AttributeProto_FLOAT:
-		return onnxpb.AttributeProto_FLOATS
-	case onnxpb.AttributeProto_INT:
-		return onnxpb.AttributeProto_INTS
-	case onnxpb.AttributeProto_STRING:
-		return onnxpb.AttributeProto_STRINGS
-	case onnxpb.AttributeProto_TENSOR:
-		return onnxpb.AttributeProto_TENSORS
-	case onnxpb.AttributeProto_GRAPH:
-		return onnxpb.AttributeProto_GRAPHS
-	case onnxpb.AttributeProto_SPARSE_TENSOR:
-		return onnxpb.AttributeProto_SPARSE_TENSORS
-	case onnxpb.AttributeProto_TYPE_PROTO:
-		return onnxpb.AttributeProto_TYPE_PROTOS
+	if l, ok := pluralOf[t]; ok {
+		return l
 	}
 	return t
 }
