@@ -1,0 +1,31 @@
+"""quantprep: a drop-in for ONNX Runtime's quant_pre_process, run by a quantprep
+server (QUANTPREP_SERVER=HOST:PORT) or by the quantprep binary.
+
+    from quantprep import quant_pre_process
+    quant_pre_process("model.onnx", "model.prep.onnx", auto_merge=True)
+"""
+
+from ._api import build_options, channel_credentials, open_channel, quant_pre_process
+from ._locations import external_locations, external_locations_of_file
+from ._types import OutputFile, Progress, StepSummary, Summary, Transfer
+from .errors import (
+    CancelledError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+    QuantprepError,
+    ResourceExhaustedError,
+    UnavailableError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "quant_pre_process", "open_channel", "channel_credentials", "build_options",
+    "external_locations", "external_locations_of_file",
+    "Summary", "StepSummary", "OutputFile", "Progress", "Transfer",
+    "QuantprepError", "InvalidArgumentError", "FailedPreconditionError", "ResourceExhaustedError",
+    "UnavailableError", "DeadlineExceededError", "CancelledError", "PermissionDeniedError", "InternalError",
+]

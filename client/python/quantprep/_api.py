@@ -1,0 +1,211 @@
+"""quant_pre_process: ONNX Runtime's function of that name, run by quantprep."""
+
+import logging
+import os
+
+import grpc
+
+from . import _client
+from ._local import LocalServer
+from .v1 import quantprep_pb2 as pb
+
+logger = logging.getLogger("quantprep")
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _env(name):
+    v = os.environ.get(name)
+    return v if v else None
+
+
+def _read(path, what):
+    if path is None:
+        return None
+    with open(os.fspath(path), "rb") as f:
+        data = f.read()
+    if not data:
+        raise ValueError("%s %s is empty" % (what, path))
+    return data
+
+
+def channel_credentials(tls_ca_file=None, tls_client_cert_file=None, tls_client_key_file=None):
+    """TLS credentials for a quantprep server: its CA (default: the system's
+    roots) and, for mutual TLS, the client's certificate and key."""
+    if (tls_client_cert_file is None) != (tls_client_key_file is None):
+        raise ValueError("tls_client_cert_file and tls_client_key_file go together")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read(tls_ca_file, "tls_ca_file"),
+        private_key=_read(tls_client_key_file, "tls_client_key_file"),
+        certificate_chain=_read(tls_client_cert_file, "tls_client_cert_file"))
+
+
+def open_channel(server, tls=None, tls_ca_file=None, tls_client_cert_file=None, tls_client_key_file=None,
+                 tls_server_name=None):
+    """A channel to the quantprep server at HOST:PORT. TLS is on when tls is
+    true or any TLS file is given; each argument left None falls back to its
+    environment variable: QUANTPREP_TLS (1/true), QUANTPREP_TLS_CA_FILE,
+    QUANTPREP_TLS_CLIENT_CERT_FILE, QUANTPREP_TLS_CLIENT_KEY_FILE and
+    QUANTPREP_TLS_SERVER_NAME."""
+    if tls_ca_file is None:
+        tls_ca_file = _env("QUANTPREP_TLS_CA_FILE")
+    if tls_client_cert_file is None:
+        tls_client_cert_file = _env("QUANTPREP_TLS_CLIENT_CERT_FILE")
+    if tls_client_key_file is None:
+        tls_client_key_file = _env("QUANTPREP_TLS_CLIENT_KEY_FILE")
+    if tls_server_name is None:
+        tls_server_name = _env("QUANTPREP_TLS_SERVER_NAME")
+    if tls is None:
+        tls = (os.environ.get("QUANTPREP_TLS", "").lower() in _TRUE
+               or any(x is not None for x in (tls_ca_file, tls_client_cert_file, tls_client_key_file)))
+    options = [("grpc.max_receive_message_length", _client.MAX_RECEIVE)]
+    if not tls:
+        return grpc.insecure_channel(server, options=options)
+    if tls_server_name:
+        options.append(("grpc.ssl_target_name_override", tls_server_name))
+    creds = channel_credentials(tls_ca_file, tls_client_cert_file, tls_client_key_file)
+    return grpc.secure_channel(server, creds, options=options)
+
+
+def _verbose_level(v):
+    # The reference tool logs warnings at verbose > 0 and details at > 2; the
+    # service takes its levels 0, 1 and 3.
+    v = int(v)
+    return 3 if v > 2 else (1 if v > 0 else 0)
+
+
+def build_options(model_name, output_name, skip_optimization=False, skip_onnx_shape=False,
+                  skip_symbolic_shape=False, auto_merge=False, int_max=2**31 - 1, guess_output_rank=False,
+                  verbose=0, save_as_external_data=False, all_tensors_to_one_file=False,
+                  external_data_location=None, external_data_size_threshold=1024, strict_shapes=False):
+    """The wire Options for quant_pre_process's arguments."""
+    if external_data_location and not save_as_external_data:
+        # The reference tool ignores a location when it saves no external data.
+        logger.debug("external_data_location %r ignored: save_as_external_data is off", external_data_location)
+        external_data_location = None
+    if external_data_location:
+        try:
+            _client.check_location(os.fspath(external_data_location))
+        except ValueError as e:
+            raise ValueError("external_data_location: %s" % e) from None
+    return pb.Options(
+        model_name=model_name, output_name=output_name,
+        skip_optimization=bool(skip_optimization), skip_onnx_shape=bool(skip_onnx_shape),
+        skip_symbolic_shape=bool(skip_symbolic_shape), auto_merge=bool(auto_merge), int_max=int(int_max),
+        guess_output_rank=bool(guess_output_rank), verbose=_verbose_level(verbose),
+        save_as_external_data=bool(save_as_external_data), all_tensors_to_one_file=bool(all_tensors_to_one_file),
+        external_data_location=os.fspath(external_data_location) if external_data_location else "",
+        external_data_size_threshold=int(external_data_size_threshold), strict_shapes=bool(strict_shapes))
+
+
+def _source(model):
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        return _client.ModelSource(os.path.basename(path), path=path)
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _client.ModelSource("model.onnx", data=bytes(model))
+    if hasattr(model, "SerializeToString"):  # an onnx.ModelProto; onnx itself is not needed
+        return _client.ModelSource("model.onnx", data=model.SerializeToString())
+    raise TypeError("input_model_path must be a path, an onnx.ModelProto or bytes, not %s" % type(model).__name__)
+
+
+def quant_pre_process(
+    input_model_path=None,
+    output_model_path=None,
+    skip_optimization=False,
+    skip_onnx_shape=False,
+    skip_symbolic_shape=False,
+    auto_merge=False,
+    int_max=2**31 - 1,
+    guess_output_rank=False,
+    verbose=0,
+    save_as_external_data=False,
+    all_tensors_to_one_file=False,
+    external_data_location=None,
+    external_data_size_threshold=1024,
+    *,
+    input_model=None,
+    server=None,
+    strict_shapes=False,
+    progress=None,
+    transfer=None,
+    timeout=None,
+    binary=None,
+    tls=None,
+    tls_ca_file=None,
+    tls_client_cert_file=None,
+    tls_client_key_file=None,
+    tls_server_name=None,
+    metadata=None,
+    chunk_size=_client.CHUNK_SIZE,
+):
+    """Shape inference and graph optimization in preparation for quantization,
+    as onnxruntime.quantization.shape_inference.quant_pre_process does, with
+    the same positional arguments and defaults, run by a quantprep server or
+    by the quantprep binary.
+
+    input_model_path: the model's path (str or os.PathLike), an onnx.ModelProto
+        (with its weights loaded) or a serialized model (bytes). input_model is
+        the same argument under the name newer ONNX Runtime uses.
+    output_model_path: where to write the output model; its external data (with
+        save_as_external_data) goes beside it. Files appear only on success.
+    The reference's arguments (skip_*, auto_merge, int_max, guess_output_rank,
+    verbose, save_as_external_data, all_tensors_to_one_file,
+    external_data_location, external_data_size_threshold) mean what they mean
+    there.
+
+    Keyword-only, quantprep's own:
+    server: HOST:PORT of a quantprep server, or a grpc.Channel. Default:
+        $QUANTPREP_SERVER; if that is unset or empty, the quantprep binary
+        (binary, else $QUANTPREP_BIN, else `quantprep` on PATH) runs the call in
+        a subprocess.
+    strict_shapes: fail when an inferred shape conflicts with one in the model.
+    progress: called with a Progress for each pipeline step event.
+    transfer: called with a Transfer as bytes are uploaded and downloaded
+        (uploads are reported from gRPC's sending thread).
+    timeout: seconds the whole call may take (DeadlineExceededError).
+    tls, tls_ca_file, tls_client_cert_file, tls_client_key_file,
+        tls_server_name: TLS to the server (see open_channel).
+    metadata: extra gRPC metadata, a sequence of (key, value) pairs.
+
+    Returns a Summary (the reference returns None). Raises a QuantprepError
+    subclass named after the server's status code, with the server's message;
+    InvalidArgumentError and FailedPreconditionError are also ValueErrors.
+    An exception raised by a callback, or KeyboardInterrupt, cancels the call.
+    """
+    if input_model is not None:
+        if input_model_path is not None:
+            raise TypeError("give input_model_path or input_model, not both")
+        input_model_path = input_model
+    if input_model_path is None:
+        raise TypeError("input_model_path is required")
+    if output_model_path is None:
+        raise TypeError("output_model_path is required")
+    output_path = os.fspath(output_model_path)
+    src = _source(input_model_path)
+    opts = build_options(
+        src.name, os.path.basename(output_path), skip_optimization, skip_onnx_shape, skip_symbolic_shape,
+        auto_merge, int_max, guess_output_rank, verbose, save_as_external_data, all_tensors_to_one_file,
+        external_data_location, external_data_size_threshold, strict_shapes)
+
+    def run(channel):
+        return _client.preprocess(channel, src, output_path, opts, progress=progress, transfer=transfer,
+                                  timeout=timeout, chunk_size=chunk_size, metadata=metadata)
+
+    if server is None:
+        server = os.environ.get("QUANTPREP_SERVER") or None
+    if isinstance(server, grpc.Channel):
+        summary = run(server)
+    elif server:
+        with open_channel(server, tls, tls_ca_file, tls_client_cert_file, tls_client_key_file,
+                          tls_server_name) as channel:
+            summary = run(channel)
+    else:
+        with LocalServer(binary) as local:
+            with grpc.insecure_channel(
+                    local.address, options=[("grpc.max_receive_message_length", _client.MAX_RECEIVE)]) as channel:
+                summary = run(channel)
+    level = logging.WARNING if verbose and int(verbose) > 0 else logging.DEBUG
+    for w in summary.warnings:
+        logger.log(level, "%s", w)
+    return summary
