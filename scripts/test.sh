@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check of the project, in the order CI runs them:
 #   gofmt, go vet (with and without the ortoracle tag), buf lint and a check that
-#   the generated API code matches the .proto files, go test ./..., and the
-#   end-to-end oracle tests (cgo, ONNX Runtime, python3-onnx).
+#   the generated API code (Go and Python) matches the .proto files, go test ./...,
+#   the Python client's tests, and the end-to-end oracle tests (cgo, ONNX
+#   Runtime, python3-onnx).
 #
 #   scripts/test.sh
 #
@@ -62,7 +63,7 @@ generated_code() {
       echo "generated code differs from the .proto: $rel (run buf generate)" >&2
       stale=1
     fi
-  done < <(find "$gen" -type f -name '*.go')
+  done < <(find "$gen" -type f \( -name '*.go' -o -name '*.py' \))
   rm -rf "$gen"
   ((stale == 0)) && echo "generated code matches the .proto files"
 }
@@ -70,10 +71,13 @@ generated_code() {
 step buf
 if command -v buf >/dev/null; then
   check "buf lint" buf lint
-  if command -v protoc-gen-go >/dev/null && command -v protoc-gen-go-grpc >/dev/null; then
+  # The Python code comes from protoc's builtin generator and grpc_python_plugin
+  # (Debian's protobuf-compiler 3.21, protobuf-compiler-grpc 1.51).
+  if command -v protoc-gen-go >/dev/null && command -v protoc-gen-go-grpc >/dev/null &&
+    command -v protoc >/dev/null && command -v grpc_python_plugin >/dev/null; then
     check "generated code" generated_code
   else
-    missing "protoc plugins" "protoc-gen-go and protoc-gen-go-grpc are not on PATH: generated code not checked"
+    missing "protoc plugins" "protoc-gen-go, protoc-gen-go-grpc, protoc or grpc_python_plugin is not on PATH: generated code not checked"
   fi
 else
   missing "buf" "buf is not installed (npm install -g @bufbuild/buf): buf lint not run"
@@ -81,6 +85,15 @@ fi
 
 step go test
 check "go test" go test ./...
+
+step python client
+# The Python client (client/python) against a quantprep binary built by its tests.
+py=${QUANTPREP_PYTHON:-python3}
+if "$py" -c 'import grpc, google.protobuf' 2>/dev/null; then
+  check "python client" env PYTHONPATH=client/python "$py" -m unittest discover -s client/python/tests -t client/python/tests
+else
+  missing "python client" "$py lacks grpcio or protobuf (apt install python3-grpcio python3-protobuf): the Python client's tests did not run"
+fi
 
 step oracle tests
 if ((have_cc)); then

@@ -127,6 +127,8 @@ class _Upload:
                     # An empty file still gets one chunk, so that the server knows it exists.
                     for data in self._chunks(f, loc, size, True):
                         yield pb.PreprocessRequest(external_data_chunk=pb.ExternalDataChunk(location=loc, data=data))
+        except GeneratorExit:  # gRPC closes the stream: the call is over
+            raise
         except BaseException as e:  # noqa: B902 - kept for the caller, who raises it
             self.error = e
             self.ready.wait(5)

@@ -46,11 +46,13 @@ def _die_with_parent():
 
 class LocalServer:
     """A `quantprep serve` child listening on 127.0.0.1 at a port the kernel
-    chose; use as a context manager. address is its HOST:PORT."""
+    chose; use as a context manager. address is its HOST:PORT. extra_args are
+    more `serve` flags; they win over the defaults set here."""
 
-    def __init__(self, binary=None, temp_dir=None):
+    def __init__(self, binary=None, temp_dir=None, extra_args=()):
         self.binary = find_binary(binary)
         self.temp_dir = temp_dir
+        self.extra_args = list(extra_args)
         self.proc = None
         self.address = None
         self._log = deque(maxlen=50)
@@ -62,6 +64,7 @@ class LocalServer:
                 "--max_upload_bytes", _NO_LIMIT, "--shutdown_timeout", "1s", "--log_level", "info"]
         if self.temp_dir:
             args += ["--temp_dir", self.temp_dir]
+        args += self.extra_args
         # The child's settings are these flags alone: QUANTPREP_* variables meant
         # for a server elsewhere (TLS, limits) must not reach it.
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTPREP_")}

@@ -1,0 +1,251 @@
+"""What the client puts on the wire, seen by a recording fake server written
+here: every argument and CLI flag reaches Options, the upload's order and
+chunks, and TLS (server-authenticated and mutual)."""
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+from concurrent import futures
+
+from helpers import REQUIRE, require_deps
+
+require_deps()
+
+import grpc  # noqa: E402
+
+import quantprep  # noqa: E402
+from quantprep.__main__ import main as cli_main  # noqa: E402
+from quantprep.v1 import quantprep_pb2 as pb  # noqa: E402
+from quantprep.v1 import quantprep_pb2_grpc as pb_grpc  # noqa: E402
+
+OUTPUT = b"output model bytes"
+
+
+class Recorder(pb_grpc.PreprocessServiceServicer):
+    """Keeps each call's requests; answers with a progress event, a fixed
+    model, one external file and a summary."""
+
+    def __init__(self):
+        self.calls = []
+
+    def Preprocess(self, request_iterator, context):
+        reqs = list(request_iterator)
+        self.calls.append(reqs)
+        yield pb.PreprocessResponse(progress=pb.Progress(step="tag", phase=pb.Progress.PHASE_STARTED, index=1, total=1))
+        yield pb.PreprocessResponse(model_chunk=pb.Chunk(data=OUTPUT[:5]))
+        yield pb.PreprocessResponse(model_chunk=pb.Chunk(data=OUTPUT[5:]))
+        yield pb.PreprocessResponse(external_data_chunk=pb.ExternalDataChunk(location="sub/w.bin", data=b"w"))
+        yield pb.PreprocessResponse(summary=pb.Summary(
+            nodes_before=3, nodes_after=2, warnings=["careful"],
+            steps=[pb.StepSummary(name="tag", counts={"tags": 1})],
+            files=[pb.OutputFile(name="out.onnx", size=len(OUTPUT)), pb.OutputFile(name="sub/w.bin", size=1, external_data=True)]))
+
+
+@contextlib.contextmanager
+def fake_server(creds=None):
+    rec = Recorder()
+    srv = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    pb_grpc.add_PreprocessServiceServicer_to_server(rec, srv)
+    if creds is None:
+        port = srv.add_insecure_port("127.0.0.1:0")
+    else:
+        port = srv.add_secure_port("127.0.0.1:0", creds)
+    srv.start()
+    try:
+        yield rec, "127.0.0.1:%d" % port
+    finally:
+        srv.stop(None)
+
+
+def model_with_external(d):
+    """A model file whose initializer is in ext/w.bin, with that file."""
+    from helpers import ext_tensor, field
+    os.makedirs(os.path.join(d, "ext"))
+    with open(os.path.join(d, "ext", "w.bin"), "wb") as f:
+        f.write(b"x" * 10000)
+    with open(os.path.join(d, "empty.bin"), "wb"):
+        pass
+    data = field(1, 8) + field(7, field(5, ext_tensor("w", "ext/w.bin")) + field(5, ext_tensor("e", "empty.bin")))
+    p = os.path.join(d, "in.onnx")
+    with open(p, "wb") as f:
+        f.write(data)
+    return p, data
+
+
+class WireTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="quantprep-pytest-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.src, self.data = model_with_external(self.dir)
+        self.out = os.path.join(self.dir, "out", "out.onnx")
+
+    def test_every_argument(self):
+        positional = ["skip_optimization", "skip_onnx_shape", "skip_symbolic_shape", "auto_merge", "int_max",
+                      "guess_output_rank", "verbose", "save_as_external_data", "all_tensors_to_one_file",
+                      "external_data_location", "external_data_size_threshold"]
+        values = {"int_max": 12345, "verbose": 3, "external_data_location": "data/w.bin",
+                  "external_data_size_threshold": 99}
+        with fake_server() as (rec, addr):
+            base = dict(server=addr)
+            quantprep.quant_pre_process(self.src, self.out, **base)
+            default = rec.calls[-1][0].options
+            self.assertEqual((default.model_name, default.output_name), ("in.onnx", "out.onnx"))
+            self.assertEqual((default.int_max, default.external_data_size_threshold), (2**31 - 1, 1024))
+            defaults = _defaults(positional)
+            for i, name in enumerate(positional + ["strict_shapes"]):
+                value = values.get(name, True)
+                with self.subTest(name):
+                    # Positionally, in the reference's order; strict_shapes is keyword-only.
+                    args = list(defaults)
+                    kw = dict(base)
+                    if name == "strict_shapes":
+                        kw[name] = value
+                    else:
+                        args[i] = value
+                    if name == "external_data_location":
+                        args[positional.index("save_as_external_data")] = True
+                    quantprep.quant_pre_process(self.src, self.out, *args, **kw)
+                    got = rec.calls[-1][0].options
+                    self.assertEqual(getattr(got, name), value)
+                    changed = {f.name for f in pb.Options.DESCRIPTOR.fields
+                               if getattr(got, f.name) != getattr(default, f.name)}
+                    want = {name} | ({"save_as_external_data"} if name == "external_data_location" else set())
+                    self.assertEqual(changed, want)
+
+    def test_cli_flags(self):
+        cases = [
+            (["--skip_optimization"], "skip_optimization", True),
+            (["--skip_optimization", "True"], "skip_optimization", True),
+            (["--skip_optimization", "False"], "skip_optimization", False),
+            (["--skip_onnx_shape", "1"], "skip_onnx_shape", True),
+            (["--skip_symbolic_shape=true"], "skip_symbolic_shape", True),
+            (["--auto_merge"], "auto_merge", True),
+            (["--int_max", "77"], "int_max", 77),
+            (["--guess_output_rank"], "guess_output_rank", True),
+            (["--verbose", "1"], "verbose", 1),
+            (["--save_as_external_data"], "save_as_external_data", True),
+            (["--all_tensors_to_one_file"], "all_tensors_to_one_file", True),
+            (["--save_as_external_data", "--external_data_location", "x.bin"], "external_data_location", "x.bin"),
+            (["--external_data_size_threshold", "7"], "external_data_size_threshold", 7),
+            (["--strict_shapes"], "strict_shapes", True),
+        ]
+        with fake_server() as (rec, addr):
+            for flags, name, value in cases:
+                with self.subTest(" ".join(flags)):
+                    stdout, stderr = io.StringIO(), io.StringIO()
+                    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                        rc = cli_main(["--input", self.src, "--output", self.out, "--server", addr, "--json"] + flags)
+                    self.assertEqual(rc, 0, stderr.getvalue())
+                    self.assertEqual(getattr(rec.calls[-1][0].options, name), value)
+                    self.assertIn('"nodes_before": 3', stdout.getvalue())
+
+    def test_upload_and_download(self):
+        events, transfers = [], []
+        with fake_server() as (rec, addr):
+            s = quantprep.quant_pre_process(self.src, self.out, server=addr, chunk_size=4096,
+                                            progress=events.append, transfer=transfers.append)
+        reqs = rec.calls[-1]
+        self.assertEqual(reqs[0].WhichOneof("payload"), "options")
+        self.assertEqual(b"".join(r.model_chunk.data for r in reqs if r.WhichOneof("payload") == "model_chunk"), self.data)
+        ext = [r.external_data_chunk for r in reqs if r.WhichOneof("payload") == "external_data_chunk"]
+        # Sorted by location; the empty file still gets one chunk; 10000 bytes in 4096-byte chunks.
+        self.assertEqual([(c.location, len(c.data)) for c in ext], [("empty.bin", 0), ("ext/w.bin", 4096),
+                                                                     ("ext/w.bin", 4096), ("ext/w.bin", 1808)])
+        with open(self.out, "rb") as f:
+            self.assertEqual(f.read(), OUTPUT)
+        with open(os.path.join(self.dir, "out", "sub", "w.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"w")
+        self.assertEqual(sorted(os.listdir(os.path.join(self.dir, "out"))), ["out.onnx", "sub"])
+        self.assertEqual(s.nodes_before, 3)
+        self.assertEqual(s.steps[0].counts, {"tags": 1})
+        self.assertEqual([f.name for f in s.files], ["out.onnx", "sub/w.bin"])
+        self.assertEqual([str(e) for e in events], ["[1/1] tag started"])
+        self.assertEqual([(t.direction, t.name, t.done) for t in transfers if t.direction == "download"],
+                         [("download", "out.onnx", 5), ("download", "out.onnx", len(OUTPUT)), ("download", "sub/w.bin", 1)])
+        self.assertEqual(transfers[0], quantprep.Transfer("upload", "in.onnx", len(self.data), len(self.data)))
+
+    def test_server_from_environment(self):
+        with fake_server() as (rec, addr):
+            os.environ["QUANTPREP_SERVER"] = addr
+            try:
+                quantprep.quant_pre_process(self.src, self.out)
+            finally:
+                del os.environ["QUANTPREP_SERVER"]
+            self.assertEqual(len(rec.calls), 1)
+
+    def test_tls(self):
+        certs = make_certs(self.dir)
+        if certs is None:
+            self.skipTest("openssl is not installed")
+        c = {}
+        for k, v in certs.items():
+            with open(v, "rb") as f:
+                c[k] = f.read()
+        mutual = grpc.ssl_server_credentials([(c["server_key"], c["server_cert"])], root_certificates=c["ca"],
+                                             require_client_auth=True)
+        with fake_server(mutual) as (rec, addr):
+            addr = addr.replace("127.0.0.1", "localhost")
+            quantprep.quant_pre_process(self.src, self.out, server=addr, tls_ca_file=certs["ca"],
+                                        tls_client_cert_file=certs["client_cert"], tls_client_key_file=certs["client_key"])
+            self.assertEqual(len(rec.calls), 1)
+            with self.assertRaises(quantprep.UnavailableError):  # no client certificate
+                quantprep.quant_pre_process(self.src, self.out, server=addr, tls_ca_file=certs["ca"], timeout=10)
+            with self.assertRaises(quantprep.UnavailableError):  # plaintext to a TLS server
+                quantprep.quant_pre_process(self.src, self.out, server=addr, timeout=10)
+            with self.assertRaisesRegex(ValueError, "go together"):
+                quantprep.quant_pre_process(self.src, self.out, server=addr, tls_client_cert_file=certs["client_cert"])
+            # From the environment, as a platform sets it for unchanged code.
+            env = {"QUANTPREP_TLS_CA_FILE": certs["ca"], "QUANTPREP_TLS_CLIENT_CERT_FILE": certs["client_cert"],
+                   "QUANTPREP_TLS_CLIENT_KEY_FILE": certs["client_key"], "QUANTPREP_SERVER": addr}
+            os.environ.update(env)
+            try:
+                quantprep.quant_pre_process(self.src, self.out)
+            finally:
+                for k in env:
+                    del os.environ[k]
+            self.assertEqual(len(rec.calls), 2)
+        server_only = grpc.ssl_server_credentials([(c["server_key"], c["server_cert"])])
+        with fake_server(server_only) as (rec, addr):
+            quantprep.quant_pre_process(self.src, self.out, server=addr, tls_ca_file=certs["ca"],
+                                        tls_server_name="localhost")
+            self.assertEqual(len(rec.calls), 1)
+
+
+def _defaults(names):
+    import inspect
+    params = inspect.signature(quantprep.quant_pre_process).parameters
+    return [params[n].default for n in names]
+
+
+def make_certs(d):
+    """A CA, a server certificate for localhost and 127.0.0.1, and a client
+    certificate, made with openssl; None without openssl."""
+    if shutil.which("openssl") is None:
+        if REQUIRE:
+            raise RuntimeError("openssl is not installed")
+        return None
+    d = os.path.join(d, "certs")
+    os.makedirs(d)
+
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=quantprep test CA")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for who in ("server", "client"):
+        run("req", *key, "-keyout", who + ".key", "-out", who + ".csr", "-subj", "/CN=" + ("localhost" if who == "server" else "client"))
+        run("x509", "-req", "-in", who + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", who + ".crt", "-days", "2", "-extfile", "san.ext")
+    j = lambda n: os.path.join(d, n)  # noqa: E731
+    return {"ca": j("ca.crt"), "server_cert": j("server.crt"), "server_key": j("server.key"),
+            "client_cert": j("client.crt"), "client_key": j("client.key")}
+
+
+if __name__ == "__main__":
+    unittest.main()
