@@ -156,9 +156,9 @@ def quant_pre_process(
 
     Keyword-only, quantprep's own:
     server: HOST:PORT of a quantprep server, or a grpc.Channel. Default:
-        $QUANTPREP_SERVER; if that is unset or empty, the quantprep binary
-        (binary, else $QUANTPREP_BIN, else `quantprep` on PATH) runs the call in
-        a subprocess.
+        $QUANTPREP_SERVER; if that is unset or empty, or binary is given, the
+        quantprep binary (binary, else $QUANTPREP_BIN, else `quantprep` on PATH)
+        runs the call in a subprocess.
     strict_shapes: fail when an inferred shape conflicts with one in the model.
     progress: called with a Progress for each pipeline step event.
     transfer: called with a Transfer as bytes are uploaded and downloaded
@@ -192,7 +192,7 @@ def quant_pre_process(
         return _client.preprocess(channel, src, output_path, opts, progress=progress, transfer=transfer,
                                   timeout=timeout, chunk_size=chunk_size, metadata=metadata)
 
-    if server is None:
+    if server is None and binary is None:
         server = os.environ.get("QUANTPREP_SERVER") or None
     if isinstance(server, grpc.Channel):
         summary = run(server)

@@ -1,6 +1,7 @@
 """Shared fixtures of the Python client's tests: the dependency check, the
 quantprep binary (built once with `go build`), and small wire-format encoders."""
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,6 +17,10 @@ REQUIRE = os.environ.get("QUANTPREP_REQUIRE_ORACLES") == "1"
 def require_deps():
     """Skips the calling test module when grpcio or protobuf is missing, unless
     QUANTPREP_REQUIRE_ORACLES=1, where that is a failure."""
+    # The tests name their servers themselves: a server or TLS setting from
+    # the environment must not redirect them.
+    for k in [k for k in os.environ if k == "QUANTPREP_SERVER" or k.startswith("QUANTPREP_TLS")]:
+        del os.environ[k]
     try:
         import grpc  # noqa: F401
         import google.protobuf  # noqa: F401
@@ -40,12 +45,12 @@ _bin_dir = None
 
 
 def binary():
-    """The quantprep binary under test: $QUANTPREP_TEST_BIN, else built from
-    this checkout with go build (once per test run)."""
+    """The quantprep binary under test: $QUANTPREP_BIN (as for deploy/'s
+    tests), else built from this checkout with go build (once per test run)."""
     global _binary, _bin_dir
     if _binary:
         return _binary
-    given = os.environ.get("QUANTPREP_TEST_BIN")
+    given = os.environ.get("QUANTPREP_BIN")
     if given:
         _binary = given
         return _binary
@@ -65,6 +70,25 @@ def binary():
 def cleanup_binary():
     if _bin_dir:
         shutil.rmtree(_bin_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def environ(**values):
+    """Sets (or, for None, removes) environment variables for a with block."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def go_cli(args):

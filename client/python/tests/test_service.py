@@ -77,7 +77,9 @@ class SameAsGoCLITest(Case):
         self.go(src, self.path("go", "out.onnx"), *flags)
         s1 = quantprep.quant_pre_process(src, self.path("server", "out.onnx"), server=_server.address, **kw)
         self.assertSameFiles(self.path("go"), self.path("server"))
-        s2 = quantprep.quant_pre_process(Path(src), Path(self.path("binary", "out.onnx")), binary=helpers.binary(), **kw)
+        # No server: the binary named by QUANTPREP_BIN runs the call.
+        with helpers.environ(QUANTPREP_SERVER=None, QUANTPREP_BIN=helpers.binary()):
+            s2 = quantprep.quant_pre_process(Path(src), Path(self.path("binary", "out.onnx")), **kw)
         self.assertSameFiles(self.path("go"), self.path("binary"))
         for s in (s1, s2):
             self.assertIsInstance(s, quantprep.Summary)
@@ -273,16 +275,9 @@ class ErrorsTest(Case):
                                         timeout=10)
 
     def test_no_binary(self):
-        env = {k: v for k, v in os.environ.items() if k not in ("QUANTPREP_SERVER", "QUANTPREP_BIN")}
-        old = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(env, PATH=self.dir)
-        try:
+        with helpers.environ(QUANTPREP_SERVER=None, QUANTPREP_BIN=None, PATH=self.dir):
             with self.assertRaisesRegex(FileNotFoundError, "QUANTPREP_SERVER"):
                 quantprep.quant_pre_process(MODELS / "cnn-tiny.onnx", self.path("o.onnx"))
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
 
 
 class Stop(Exception):

@@ -11,7 +11,7 @@ import tempfile
 import unittest
 from concurrent import futures
 
-from helpers import REQUIRE, require_deps
+from helpers import REQUIRE, environ, require_deps
 
 require_deps()
 
@@ -170,11 +170,8 @@ class WireTest(unittest.TestCase):
 
     def test_server_from_environment(self):
         with fake_server() as (rec, addr):
-            os.environ["QUANTPREP_SERVER"] = addr
-            try:
+            with environ(QUANTPREP_SERVER=addr):
                 quantprep.quant_pre_process(self.src, self.out)
-            finally:
-                del os.environ["QUANTPREP_SERVER"]
             self.assertEqual(len(rec.calls), 1)
 
     def test_tls(self):
@@ -199,14 +196,9 @@ class WireTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "go together"):
                 quantprep.quant_pre_process(self.src, self.out, server=addr, tls_client_cert_file=certs["client_cert"])
             # From the environment, as a platform sets it for unchanged code.
-            env = {"QUANTPREP_TLS_CA_FILE": certs["ca"], "QUANTPREP_TLS_CLIENT_CERT_FILE": certs["client_cert"],
-                   "QUANTPREP_TLS_CLIENT_KEY_FILE": certs["client_key"], "QUANTPREP_SERVER": addr}
-            os.environ.update(env)
-            try:
+            with environ(QUANTPREP_TLS_CA_FILE=certs["ca"], QUANTPREP_TLS_CLIENT_CERT_FILE=certs["client_cert"],
+                         QUANTPREP_TLS_CLIENT_KEY_FILE=certs["client_key"], QUANTPREP_SERVER=addr):
                 quantprep.quant_pre_process(self.src, self.out)
-            finally:
-                for k in env:
-                    del os.environ[k]
             self.assertEqual(len(rec.calls), 2)
         server_only = grpc.ssl_server_credentials([(c["server_key"], c["server_cert"])])
         with fake_server(server_only) as (rec, addr):
