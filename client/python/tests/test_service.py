@@ -205,7 +205,8 @@ class FlagsTest(Case):
                  "--verbose", "1"] + EXTERNAL
         go_flags = ["--skip_optimization", "--auto_merge", "--int_max", "999", "--verbose", "1"] + EXTERNAL
         self.go(src, self.path("go", "out.onnx"), *go_flags)
-        env = dict(os.environ, PYTHONPATH=str(REPO / "client" / "python"), QUANTPREP_SERVER=_server.address)
+        path = os.pathsep.join([str(REPO / "client" / "python")] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+        env = dict(os.environ, PYTHONPATH=path, QUANTPREP_SERVER=_server.address)
         r = subprocess.run([sys.executable, "-m", "quantprep", "--input", src, "--output", self.path("py", "out.onnx"),
                             "--json"] + flags, capture_output=True, text=True, env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
