@@ -2,12 +2,13 @@
 
 The model's protobuf wire format is walked along the fields that lead to tensors
 (graphs, subgraphs, attributes, sparse tensors, functions, training graphs)
-instead of being parsed whole: the buffer is a memory map of the file, and the
-bytes of weights are skipped, never touched, so that a large inline model costs
-no memory in proportion to its size. onnx is not needed.
+instead of being parsed whole: a file is read through a small window that moves
+to the parts on the way to a tensor's location, and the bytes of weights are
+skipped, never read, so that a large inline model costs no memory in proportion
+to its size. onnx is not needed.
 """
 
-import mmap
+import os
 import posixpath
 
 # Field numbers of onnx.proto on the paths that lead to tensors.
@@ -236,17 +237,44 @@ def external_locations(data):
     return sorted(w.seen)
 
 
+class _FileWindow:
+    """Indexable view of a file that reads it through one window of WINDOW
+    bytes at a time (a memory map would do, but the kernel maps large page-cache
+    folios around each touched page, so a walk across a model's tensors would
+    map most of its weights)."""
+
+    WINDOW = 64 << 10
+
+    def __init__(self, fd, size):
+        self.fd = fd
+        self.size = size
+        self.start = 0
+        self.data = b""
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return os.pread(self.fd, i.stop - i.start, i.start)
+        j = i - self.start
+        if 0 <= j < len(self.data):
+            return self.data[j]
+        self.start = i
+        self.data = os.pread(self.fd, self.WINDOW, i)
+        if not self.data:
+            raise IndexError(i)
+        return self.data[0]
+
+
 def external_locations_of_file(path):
-    """external_locations of the model file at path, read through a memory map
-    so that only the bytes on the way to the tensors' locations are read."""
+    """external_locations of the model file at path; only the parts of the file
+    on the way to the tensors' locations are read."""
     with open(path, "rb") as f:
-        size = f.seek(0, 2)
-        if size == 0:
-            return []
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            w = _Walker(m)
-            try:
-                w.model()
-            except RecursionError:
-                raise WireError("messages nested too deeply") from None
-            return sorted(w.seen)
+        size = os.fstat(f.fileno()).st_size
+        w = _Walker(_FileWindow(f.fileno(), size))
+        try:
+            w.model()
+        except RecursionError:
+            raise WireError("messages nested too deeply") from None
+        return sorted(w.seen)

@@ -57,8 +57,8 @@ class ExternalLocationsTest(unittest.TestCase):
                 external_locations(data)
 
     def test_file_without_reading_weights(self):
-        # A 256 MiB raw_data field, a hole in a sparse file, is skipped through
-        # the memory map, not read.
+        # A 256 MiB raw_data field, a hole in a sparse file, is skipped, not
+        # read.
         n = 256 << 20
         head = field(1, 1) + field(8, b"big") + varint(9 << 3 | 2) + varint(n)
         big_len = len(head) + n
