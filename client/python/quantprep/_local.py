@@ -92,7 +92,7 @@ class LocalServer:
                     rec = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(rec, dict) and rec.get("msg") == "serving" and rec.get("addr"):
+                if isinstance(rec, dict) and str(rec.get("msg", "")).startswith("serving") and rec.get("addr"):
                     self.address = rec["addr"]
                     self._ready.set()
 

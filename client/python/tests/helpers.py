@@ -130,3 +130,29 @@ def files_under(d):
             with open(p, "rb") as f:
                 out[os.path.relpath(p, d)] = f.read()
     return out
+
+
+def make_certs(d):
+    """A CA, a server certificate for localhost and 127.0.0.1, and a client
+    certificate, made with openssl; None without openssl."""
+    if shutil.which("openssl") is None:
+        if REQUIRE:
+            raise RuntimeError("openssl is not installed")
+        return None
+    d = os.path.join(d, "certs")
+    os.makedirs(d)
+
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=quantprep test CA")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for who in ("server", "client"):
+        run("req", *key, "-keyout", who + ".key", "-out", who + ".csr", "-subj", "/CN=" + ("localhost" if who == "server" else "client"))
+        run("x509", "-req", "-in", who + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", who + ".crt", "-days", "2", "-extfile", "san.ext")
+    j = lambda n: os.path.join(d, n)  # noqa: E731
+    return {"ca": j("ca.crt"), "server_cert": j("server.crt"), "server_key": j("server.key"),
+            "client_cert": j("client.crt"), "client_key": j("client.key")}

@@ -281,6 +281,32 @@ class ErrorsTest(Case):
                 quantprep.quant_pre_process(MODELS / "cnn-tiny.onnx", self.path("o.onnx"))
 
 
+class TLSTest(Case):
+    """The client's TLS options against the server's (--tls_cert_file,
+    --tls_key_file, --tls_client_ca_file), when this binary has them."""
+
+    def test_mutual_tls(self):
+        usage = go_cli(["serve", "--help"]).stdout
+        if "--tls_client_ca_file" not in usage:
+            self.skipTest("this quantprep serve has no TLS flags")
+        certs = helpers.make_certs(self.dir)
+        if certs is None:
+            self.skipTest("openssl is not installed")
+        args = ["--tls_cert_file", certs["server_cert"], "--tls_key_file", certs["server_key"],
+                "--tls_client_ca_file", certs["ca"]]
+        with LocalServer(helpers.binary(), extra_args=args) as srv:
+            addr = srv.address.replace("127.0.0.1", "localhost")
+            self.go(MODELS / "cnn-tiny.onnx", self.path("go", "out.onnx"))
+            quantprep.quant_pre_process(MODELS / "cnn-tiny.onnx", self.path("py", "out.onnx"), server=addr,
+                                        tls_ca_file=certs["ca"], tls_client_cert_file=certs["client_cert"],
+                                        tls_client_key_file=certs["client_key"])
+            self.assertSameFiles(self.path("go"), self.path("py"))
+            with self.assertRaises(quantprep.QuantprepError):  # no client certificate
+                quantprep.quant_pre_process(MODELS / "cnn-tiny.onnx", self.path("x", "out.onnx"), server=addr,
+                                            tls_ca_file=certs["ca"], timeout=10)
+            self.assertEmptyDir(self.path("x"))
+
+
 class Stop(Exception):
     pass
 
