@@ -245,23 +245,27 @@ class _FileWindow:
 
     WINDOW = 64 << 10
 
-    def __init__(self, fd, size):
-        self.fd = fd
+    def __init__(self, f, size):
+        self.f = f
         self.size = size
         self.start = 0
         self.data = b""
+
+    def _read(self, pos, n):
+        self.f.seek(pos)
+        return self.f.read(n)
 
     def __len__(self):
         return self.size
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return os.pread(self.fd, i.stop - i.start, i.start)
+            return self._read(i.start, i.stop - i.start)
         j = i - self.start
         if 0 <= j < len(self.data):
             return self.data[j]
         self.start = i
-        self.data = os.pread(self.fd, self.WINDOW, i)
+        self.data = self._read(i, self.WINDOW)
         if not self.data:
             raise IndexError(i)
         return self.data[0]
@@ -270,9 +274,9 @@ class _FileWindow:
 def external_locations_of_file(path):
     """external_locations of the model file at path; only the parts of the file
     on the way to the tensors' locations are read."""
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
-        w = _Walker(_FileWindow(f.fileno(), size))
+        w = _Walker(_FileWindow(f, size))
         try:
             w.model()
         except RecursionError:

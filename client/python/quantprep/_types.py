@@ -111,7 +111,6 @@ class Summary:
                    files=[OutputFile.from_proto(x) for x in s.files])
 
     def to_dict(self):
-        """The summary as plain dicts and lists, with the proto's field names
-        (as `quantprep preprocess --json` prints them)."""
+        """The summary as plain dicts and lists, with the proto's field names."""
         from dataclasses import asdict
         return asdict(self)

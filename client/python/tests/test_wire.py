@@ -142,6 +142,21 @@ class WireTest(unittest.TestCase):
                     self.assertEqual(getattr(rec.calls[-1][0].options, name), value)
                     self.assertIn('"nodes_before": 3', stdout.getvalue())
 
+    def test_cli_has_the_reference_flags(self):
+        # python -m onnxruntime.quantization.preprocess's flags and defaults.
+        reference = {"input": None, "output": None, "skip_optimization": False, "skip_onnx_shape": False,
+                     "skip_symbolic_shape": False, "auto_merge": False, "int_max": 2**31 - 1,
+                     "guess_output_rank": False, "verbose": 0, "save_as_external_data": False,
+                     "all_tensors_to_one_file": False, "external_data_location": None,
+                     "external_data_size_threshold": 1024}
+        from quantprep.__main__ import parser
+        actions = {a.dest: a for a in parser()._actions}
+        for name, default in reference.items():
+            with self.subTest(name):
+                self.assertIn(name, actions)
+                self.assertEqual(actions[name].option_strings, ["--" + name])
+                self.assertEqual(actions[name].default, default)
+
     def test_upload_and_download(self):
         events, transfers = [], []
         with fake_server() as (rec, addr):
