@@ -217,6 +217,8 @@ def preprocess(channel, src, output_path, options, progress=None, transfer=None,
         try:
             for resp in call:
                 kind = resp.WhichOneof("payload")
+                if summary is not None:
+                    raise errors.InternalError("the server sent %s after the summary" % kind)
                 if kind == "progress":
                     if progress is not None:
                         progress(Progress.from_proto(resp.progress))
@@ -228,8 +230,9 @@ def preprocess(channel, src, output_path, options, progress=None, transfer=None,
                     out.write(c.location, c.data)
                     _report_download(transfer, done, c.location, len(c.data))
                 elif kind == "summary":
+                    # Read on to the call's status, so that the server sees the
+                    # call end as it should rather than cancelled.
                     summary = resp.summary
-                    break
         except grpc.RpcError as e:
             if up.error is not None:
                 raise up.error from None
