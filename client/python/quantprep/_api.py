@@ -2,11 +2,13 @@
 
 import logging
 import os
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import grpc
 
 from . import _client
 from ._local import LocalServer
+from ._types import Progress, Summary, Transfer
 from .v1 import quantprep_pb2 as pb
 
 logger = logging.getLogger("quantprep")
@@ -110,35 +112,35 @@ def _source(model):
 
 
 def quant_pre_process(
-    input_model_path=None,
-    output_model_path=None,
-    skip_optimization=False,
-    skip_onnx_shape=False,
-    skip_symbolic_shape=False,
-    auto_merge=False,
-    int_max=2**31 - 1,
-    guess_output_rank=False,
-    verbose=0,
-    save_as_external_data=False,
-    all_tensors_to_one_file=False,
-    external_data_location=None,
-    external_data_size_threshold=1024,
+    input_model_path: Union[str, "os.PathLike[str]", bytes, Any, None] = None,
+    output_model_path: Union[str, "os.PathLike[str]", None] = None,
+    skip_optimization: bool = False,
+    skip_onnx_shape: bool = False,
+    skip_symbolic_shape: bool = False,
+    auto_merge: bool = False,
+    int_max: int = 2**31 - 1,
+    guess_output_rank: bool = False,
+    verbose: int = 0,
+    save_as_external_data: bool = False,
+    all_tensors_to_one_file: bool = False,
+    external_data_location: Optional[str] = None,
+    external_data_size_threshold: int = 1024,
     *,
-    input_model=None,
-    server=None,
-    strict_shapes=False,
-    progress=None,
-    transfer=None,
-    timeout=None,
-    binary=None,
-    tls=None,
-    tls_ca_file=None,
-    tls_client_cert_file=None,
-    tls_client_key_file=None,
-    tls_server_name=None,
-    metadata=None,
-    chunk_size=_client.CHUNK_SIZE,
-):
+    input_model: Union[str, "os.PathLike[str]", bytes, Any, None] = None,
+    server: Union[str, grpc.Channel, None] = None,
+    strict_shapes: bool = False,
+    progress: Optional[Callable[[Progress], None]] = None,
+    transfer: Optional[Callable[[Transfer], None]] = None,
+    timeout: Optional[float] = None,
+    binary: Optional[str] = None,
+    tls: Optional[bool] = None,
+    tls_ca_file: Optional[str] = None,
+    tls_client_cert_file: Optional[str] = None,
+    tls_client_key_file: Optional[str] = None,
+    tls_server_name: Optional[str] = None,
+    metadata: Optional[Sequence[Tuple[str, str]]] = None,
+    chunk_size: int = _client.CHUNK_SIZE,
+) -> Summary:
     """Shape inference and graph optimization in preparation for quantization,
     as onnxruntime.quantization.shape_inference.quant_pre_process does, with
     the same positional arguments and defaults, run by a quantprep server or
