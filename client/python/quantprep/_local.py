@@ -33,15 +33,26 @@ def find_binary(binary=None):
     return path
 
 
-def _die_with_parent():
-    # Linux only: the child gets SIGTERM if this process dies, so that a killed
-    # Python leaves no server behind.
+def _load_prctl():
+    # Resolved here, in the parent: the child may only call it, because it runs
+    # between fork and exec, where taking the dynamic loader's locks could hang.
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort
-        pass
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    # The child gets SIGTERM if this process dies, so that a killed Python
+    # leaves no server behind.
+    _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 class LocalServer:
@@ -70,7 +81,7 @@ class LocalServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTPREP_")}
         self.proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            preexec_fn=_die_with_parent if _prctl is not None else None)
         self._reader = threading.Thread(target=self._read_log, name="quantprep-serve-log", daemon=True)
         self._reader.start()
         deadline = time.monotonic() + START_TIMEOUT
