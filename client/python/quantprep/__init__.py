@@ -5,6 +5,13 @@ server (QUANTPREP_SERVER=HOST:PORT) or by the quantprep binary.
     quant_pre_process("model.onnx", "model.prep.onnx", auto_merge=True)
 """
 
+try:
+    import grpc  # noqa: F401
+    import google.protobuf  # noqa: F401
+except ImportError as e:  # pragma: no cover - depends on the installation
+    raise ImportError("quantprep needs grpcio and protobuf (pip install grpcio protobuf, or on Debian "
+                      "apt install python3-grpcio python3-protobuf): %s" % e) from e
+
 from ._api import build_options, channel_credentials, open_channel, quant_pre_process
 from ._locations import external_locations, external_locations_of_file
 from ._types import OutputFile, Progress, StepSummary, Summary, Transfer
