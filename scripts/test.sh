@@ -88,7 +88,8 @@ check "go test" go test ./...
 
 step python client
 # The Python client (client/python) against a quantprep binary built by its tests.
-py=${QUANTPREP_PYTHON:-python3}
+py=${QUANTPREP_PYTHON:-/usr/bin/python3}
+[[ -x $py ]] || py=python3
 if "$py" -c 'import grpc, google.protobuf' 2>/dev/null; then
   check "python client" env PYTHONPATH=client/python "$py" -m unittest discover -s client/python/tests -t client/python/tests
 else
