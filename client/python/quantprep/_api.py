@@ -2,11 +2,13 @@
 
 import logging
 import os
+import random
+import time
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import grpc
 
-from . import _client
+from . import _client, errors
 from ._local import LocalServer
 from ._types import Progress, Summary, Transfer
 from .v1 import quantprep_pb2 as pb
@@ -14,6 +16,10 @@ from .v1 import quantprep_pb2 as pb
 logger = logging.getLogger("quantprep")
 
 _TRUE = ("1", "true", "yes", "on")
+# Backoff between attempts when the server is busy or unreachable: the first
+# delay, the cap, both in seconds (each delay is jittered down by up to half).
+_BACKOFF = 0.5
+_MAX_BACKOFF = 10.0
 
 
 def _env(name):
@@ -100,6 +106,12 @@ def build_options(model_name, output_name, skip_optimization=False, skip_onnx_sh
         external_data_size_threshold=int(external_data_size_threshold), strict_shapes=bool(strict_shapes))
 
 
+def _retryable(err):
+    if isinstance(err, errors.UnavailableError):
+        return True
+    return "busy" in err.message.lower()
+
+
 def _source(model):
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
@@ -140,6 +152,7 @@ def quant_pre_process(
     tls_server_name: Optional[str] = None,
     metadata: Optional[Sequence[Tuple[str, str]]] = None,
     chunk_size: int = _client.CHUNK_SIZE,
+    retries: int = 3,
 ) -> Summary:
     """Shape inference and graph optimization in preparation for quantization,
     as onnxruntime.quantization.shape_inference.quant_pre_process does, with
@@ -169,6 +182,10 @@ def quant_pre_process(
     tls, tls_ca_file, tls_client_cert_file, tls_client_key_file,
         tls_server_name: TLS to the server (see open_channel).
     metadata: extra gRPC metadata, a sequence of (key, value) pairs.
+    retries: how many times a call is tried again, with backoff and within
+        timeout, when the server turns it away before the pipeline starts
+        because it is busy (RESOURCE_EXHAUSTED "server busy") or cannot be
+        reached (UNAVAILABLE). An upload over the server's limit is not retried.
 
     Returns a Summary (the reference returns None). Raises a QuantprepError
     subclass named after the server's status code, with the server's message;
@@ -191,8 +208,29 @@ def quant_pre_process(
         external_data_location, external_data_size_threshold, strict_shapes)
 
     def run(channel):
-        return _client.preprocess(channel, src, output_path, opts, progress=progress, transfer=transfer,
-                                  timeout=timeout, chunk_size=chunk_size, metadata=metadata)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        attempt = 0
+        while True:
+            started = []
+
+            def on_progress(e):
+                started.append(e)
+                if progress is not None:
+                    progress(e)
+
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return _client.preprocess(channel, src, output_path, opts, progress=on_progress, transfer=transfer,
+                                          timeout=remaining, chunk_size=chunk_size, metadata=metadata)
+            except (errors.ResourceExhaustedError, errors.UnavailableError) as e:
+                if attempt >= retries or started or not _retryable(e):
+                    raise
+                delay = min(_MAX_BACKOFF, _BACKOFF * 2 ** attempt) * random.uniform(0.5, 1.0)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise
+                logger.info("%s; trying again in %.1fs", e, delay)
+                time.sleep(delay)
+                attempt += 1
 
     if server is None and binary is None:
         server = os.environ.get("QUANTPREP_SERVER") or None

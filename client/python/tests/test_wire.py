@@ -30,10 +30,14 @@ class Recorder(pb_grpc.PreprocessServiceServicer):
 
     def __init__(self):
         self.calls = []
+        self.refuse = []  # (code, message) to end the next calls with, in order
 
     def Preprocess(self, request_iterator, context):
         reqs = list(request_iterator)
         self.calls.append(reqs)
+        if self.refuse:
+            code, message = self.refuse.pop(0)
+            context.abort(code, message)
         yield pb.PreprocessResponse(progress=pb.Progress(step="tag", phase=pb.Progress.PHASE_STARTED, index=1, total=1))
         yield pb.PreprocessResponse(model_chunk=pb.Chunk(data=OUTPUT[:5]))
         yield pb.PreprocessResponse(model_chunk=pb.Chunk(data=OUTPUT[5:]))
@@ -182,6 +186,27 @@ class WireTest(unittest.TestCase):
                          [("download", "out.onnx", 5), ("download", "out.onnx", len(OUTPUT)), ("download", "sub/w.bin", 1)])
         self.assertEqual(transfers[0], quantprep.Transfer("upload", "in.onnx", len(self.data), len(self.data)))
 
+    def test_retries(self):
+        busy = (grpc.StatusCode.RESOURCE_EXHAUSTED, "server busy: 4 requests already open; retry later")
+        down = (grpc.StatusCode.UNAVAILABLE, "server shutting down")
+        big = (grpc.StatusCode.RESOURCE_EXHAUSTED, "upload too large: the upload exceeds the server's limit of 10 bytes")
+        cases = [
+            ("busy then down then served", [busy, down], {}, None, 3),
+            ("no retries", [busy], {"retries": 0}, quantprep.ResourceExhaustedError, 1),
+            ("too many", [busy] * 3, {"retries": 2}, quantprep.ResourceExhaustedError, 3),
+            ("oversize is final", [big], {}, quantprep.ResourceExhaustedError, 1),
+            ("within the timeout", [busy] * 3, {"timeout": 0.2}, quantprep.ResourceExhaustedError, 1),
+        ]
+        for name, refuse, kw, exc, calls in cases:
+            with self.subTest(name), fake_server() as (rec, addr):
+                rec.refuse = list(refuse)
+                if exc is None:
+                    quantprep.quant_pre_process(self.src, self.out, server=addr, **kw)
+                else:
+                    with self.assertRaises(exc):
+                        quantprep.quant_pre_process(self.src, self.out, server=addr, **kw)
+                self.assertEqual(len(rec.calls), calls)
+
     def test_server_from_environment(self):
         with fake_server() as (rec, addr):
             with environ(QUANTPREP_SERVER=addr):
@@ -204,9 +229,10 @@ class WireTest(unittest.TestCase):
                                         tls_client_cert_file=certs["client_cert"], tls_client_key_file=certs["client_key"])
             self.assertEqual(len(rec.calls), 1)
             with self.assertRaises(quantprep.UnavailableError):  # no client certificate
-                quantprep.quant_pre_process(self.src, self.out, server=addr, tls_ca_file=certs["ca"], timeout=10)
+                quantprep.quant_pre_process(self.src, self.out, server=addr, tls_ca_file=certs["ca"], timeout=10,
+                                            retries=0)
             with self.assertRaises(quantprep.UnavailableError):  # plaintext to a TLS server
-                quantprep.quant_pre_process(self.src, self.out, server=addr, timeout=10)
+                quantprep.quant_pre_process(self.src, self.out, server=addr, timeout=10, retries=0)
             with self.assertRaisesRegex(ValueError, "go together"):
                 quantprep.quant_pre_process(self.src, self.out, server=addr, tls_client_cert_file=certs["client_cert"])
             # From the environment, as a platform sets it for unchanged code.
