@@ -143,6 +143,7 @@ func Run(ctx context.Context, inPath, outPath string, o Options, progress func(E
 	// output rather than stay in memory: a model over 2 GB then runs in far
 	// less memory than its size, and save streams them like external data.
 	m.EnableSpill(filepath.Dir(outPath))
+	m.SetDiskBudget(model.DiskBudgetFrom(ctx))
 	defer m.Close()
 	rep, err := RunModel(ctx, m, outPath, o, progress)
 	if err != nil {

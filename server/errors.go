@@ -43,6 +43,10 @@ func codeOf(err error) codes.Code {
 		return se.GRPCStatus().Code()
 	case errors.As(err, &pe):
 		return codes.Internal
+	case errors.Is(err, errQuota):
+		return codes.ResourceExhausted
+	case errors.Is(err, errIdle), errors.Is(err, errSendTimeout):
+		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):

@@ -110,12 +110,9 @@ func FuzzPreprocess(f *testing.F) {
 	f.Add([]byte{0, 4, 0x48, 0x02, 0x50, 0x01, 1, 0, 3, 0, 4, 0})
 
 	tmp := f.TempDir()
-	svc := &preprocessService{
-		cfg:    Config{TempDir: tmp, ChunkSize: 64, MaxUploadBytes: int64(len(model) + len(aBin) + len(bBin) + 64)}.withDefaults(),
-		log:    zap.NewNop(),
-		runner: PipelineRunner,
-		pool:   newPool(1, 4, nil),
-	}
+	cfg := Config{TempDir: tmp, ChunkSize: 64, MaxUploadBytes: int64(len(model) + len(aBin) + len(bBin) + 64)}.withDefaults()
+	cfg.Limits = cfg.Limits.withDefaults(cfg)
+	svc := newPreprocessService(cfg, zap.NewNop(), PipelineRunner, newPool(1, 4, nil))
 	f.Cleanup(svc.pool.close)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		stream := &fakeStream{ctx: context.Background(), reqs: decodeRequests(b, model, aBin, bBin)}

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 
 	"go.uber.org/zap"
 
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
+	"github.com/quantprep/quantprep/client"
 	"github.com/quantprep/quantprep/pipeline"
 	"github.com/quantprep/quantprep/pipeline/model"
 )
@@ -23,21 +25,26 @@ type preprocessService struct {
 	log    *zap.Logger
 	runner Runner
 	pool   *pool
+	disk   *diskBudget
+	mem    *memBudget
 }
 
 // Preprocess spools the upload into a directory of its own, runs the pipeline
 // in the worker pool while streaming its progress, then streams the output
-// files and the summary. The directory is removed on every way out.
+// files and the summary. The directory is removed on every way out, and its
+// bytes are given back to the server's disk budget.
 func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_PreprocessServer) (err error) {
 	ctx := stream.Context()
 	dir, err := os.MkdirTemp(s.cfg.TempDir, "req-*")
 	if err != nil {
 		return toStatus(fmt.Errorf("spool directory: %w", err))
 	}
-	jobCtx, cancel := context.WithCancel(ctx)
+	jobCtx, cancel := context.WithCancelCause(ctx)
+	disk := newRequestDisk(s.cfg.RequestDiskQuota, s.disk, cancel)
+	st := newGuardedStream(stream, s.cfg.IdleTimeout, s.cfg.SendTimeout)
 	var j *job
 	defer func() {
-		cancel()
+		cancel(nil)
 		// A worker may be writing into dir: wait for it unless the job never started.
 		if j != nil && !j.abandon() {
 			<-j.done
@@ -45,9 +52,17 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 		if rerr := os.RemoveAll(dir); rerr != nil {
 			s.log.Error("removing spool directory", zap.String("dir", dir), zap.Error(rerr))
 		}
+		disk.release()
+		st.close()
+		// A quota or budget that stopped the run says why, whatever the run
+		// returned on its way out (its context's plain Canceled).
+		if cause := context.Cause(jobCtx); err != nil && errors.Is(cause, errQuota) {
+			err = toStatus(cause)
+		}
+		err = scrubPaths(err, dir, s.cfg.TempDir)
 	}()
 
-	up, err := receive(stream, filepath.Join(dir, "in"), s.cfg.MaxUploadBytes)
+	up, err := receive(st, filepath.Join(dir, "in"), s.cfg.MaxUploadBytes, disk)
 	if err != nil {
 		return toStatus(err)
 	}
@@ -55,20 +70,34 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 	if err := opts.Validate(); err != nil {
 		return toStatus(err)
 	}
-	outDir := filepath.Join(dir, "out")
-	if err := os.Mkdir(outDir, 0o700); err != nil {
-		return toStatus(fmt.Errorf("spool directory: %w", err))
-	}
 	outName := up.opts.GetOutputName()
 	if outName == "" {
 		outName = filepath.Base(up.modelPath)
+	}
+	if err := checkOutputNames(outName, opts); err != nil {
+		return toStatus(err)
+	}
+	outDir := filepath.Join(dir, "out")
+	if err := os.Mkdir(outDir, 0o700); err != nil {
+		return toStatus(fmt.Errorf("spool directory: %w", err))
 	}
 	outPath := filepath.Join(outDir, outName)
 
 	events := make(chan pipeline.Event, 64)
 	var rep *pipeline.Report
 	j, err = s.pool.submit(jobCtx, func(ctx context.Context) error {
-		r, err := s.runner.Run(ctx, up.modelPath, outPath, opts, func(e pipeline.Event) {
+		// Everything that reads the model runs here, on a worker, never on
+		// the request's goroutine: a model crafted to be costly to parse
+		// costs a worker, not the server.
+		if err := up.checkReferences(); err != nil {
+			return err
+		}
+		release, err := s.mem.acquire(ctx, estimateMemory(up.modelBytes, up.externalBytes))
+		if err != nil {
+			return err
+		}
+		defer release()
+		r, err := s.runner.Run(model.WithDiskBudget(ctx, disk), up.modelPath, outPath, opts, func(e pipeline.Event) {
 			select {
 			case events <- e:
 			case <-ctx.Done():
@@ -81,14 +110,14 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 		return toStatus(err)
 	}
 	sendProgress := func(e pipeline.Event) error {
-		return stream.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Progress{Progress: ProgressFromEvent(e)}})
+		return st.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Progress{Progress: ProgressFromEvent(e)}})
 	}
 wait:
 	for {
 		select {
 		case e := <-events:
 			if err := sendProgress(e); err != nil {
-				return err
+				return toStatus(err)
 			}
 		case <-j.done:
 			break wait
@@ -98,7 +127,7 @@ wait:
 	}
 	for len(events) > 0 {
 		if err := sendProgress(<-events); err != nil {
-			return err
+			return toStatus(err)
 		}
 	}
 	if j.err != nil {
@@ -112,22 +141,90 @@ wait:
 		if err != nil || !filepath.IsLocal(rel) {
 			return toStatus(fmt.Errorf("output file %q is outside the output directory", f))
 		}
-		if err := sendFile(stream, f, filepath.ToSlash(rel), i == 0, s.cfg.ChunkSize); err != nil {
+		if err := sendFile(st, f, filepath.ToSlash(rel), i == 0, s.cfg.ChunkSize); err != nil {
 			return toStatus(err)
 		}
 	}
-	return stream.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Summary{Summary: SummaryFromReport(rep, outDir)}})
+	return toStatus(st.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Summary{Summary: SummaryFromReport(rep, outDir)}}))
+}
+
+// checkOutputNames refuses output names that the file system or the save
+// would: too long or too deep, or an external data file that is the output
+// model or lies under its name.
+func checkOutputNames(outName string, o pipeline.Options) error {
+	if err := checkName("output_name", outName); err != nil {
+		return err
+	}
+	loc := o.ExternalDataLocation
+	if loc == "" || !o.SaveAsExternalData {
+		return nil
+	}
+	if err := checkName("external_data_location", loc); err != nil {
+		return err
+	}
+	if underFile(loc, outName) {
+		return fmt.Errorf("%w: external_data_location %q is the output model %q or lies under its name", errProtocol, loc, outName)
+	}
+	return nil
 }
 
 // upload is a spooled request.
 type upload struct {
-	opts      *quantprepv1.Options
-	modelPath string
+	opts          *quantprepv1.Options
+	modelPath     string
+	modelBytes    int64
+	externalBytes int64
+	received      map[string]bool // external data files, cleaned slash paths
+}
+
+// checkReferences compares the external data files that the model names
+// with those uploaded. It reads the model's wire format along the paths to
+// tensors, skipping weights, so it costs a buffer, not the model's size.
+func (up *upload) checkReferences() error {
+	f, err := os.Open(up.modelPath)
+	if err != nil {
+		return fmt.Errorf("read model: %w", err)
+	}
+	defer f.Close()
+	locs, err := client.ExternalLocationsFrom(f)
+	if err != nil {
+		// Not a model the scan can read; the pipeline's loader says why.
+		if len(up.received) > 0 {
+			return fmt.Errorf("%w: %s: not an ONNX model: %v", model.ErrInvalid, filepath.Base(up.modelPath), err)
+		}
+		return nil
+	}
+	refs := map[string]bool{}
+	for _, l := range locs {
+		refs[l] = true
+	}
+	var extra []string
+	for l := range up.received {
+		if !refs[l] {
+			extra = append(extra, l)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		return fmt.Errorf("%w: external data file %q is not referenced by the model", errProtocol, extra[0])
+	}
+	for _, l := range locs {
+		if !up.received[l] {
+			return fmt.Errorf("%w: the model references external data file %q, which was not uploaded", errProtocol, l)
+		}
+	}
+	return nil
+}
+
+// recvStream is where receive reads the request from.
+type recvStream interface {
+	Recv() (*quantprepv1.PreprocessRequest, error)
 }
 
 // receive reads the request stream into inDir: the options, the model file,
 // then each external-data file, checking order, names and the size limit.
-func receive(stream quantprepv1.PreprocessService_PreprocessServer, inDir string, limit int64) (*upload, error) {
+// It does not read what it spools: the model is parsed on a worker.
+func receive(stream recvStream, inDir string, limit int64, disk *requestDisk) (*upload, error) {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: empty request stream: the first message must be options", errProtocol)
@@ -146,21 +243,19 @@ func receive(stream quantprepv1.PreprocessService_PreprocessServer, inDir string
 	if name == "" {
 		name = DefaultModelName
 	}
+	if err := checkName("model_name", name); err != nil {
+		return nil, err
+	}
 	if err := os.Mkdir(inDir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool directory: %w", err)
 	}
-	up := &upload{opts: opts, modelPath: filepath.Join(inDir, name)}
-	sp := &spool{limit: limit}
+	up := &upload{opts: opts, modelPath: filepath.Join(inDir, name), received: map[string]bool{}}
+	sp := &spool{limit: limit, disk: disk}
 	defer sp.closeFile()
 	if err := sp.open(up.modelPath); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: cannot store the model as %q: %s", errProtocol, name, reason(err))
 	}
-	var (
-		modelBytes int64
-		refs       map[string]bool // the model's external locations, once parsed
-		current    string          // the external file being received
-		received   = map[string]bool{}
-	)
+	current := "" // the external file being received
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -173,10 +268,10 @@ func receive(stream quantprepv1.PreprocessService_PreprocessServer, inDir string
 		case *quantprepv1.PreprocessRequest_Options:
 			return nil, fmt.Errorf("%w: options may only be the first message", errProtocol)
 		case *quantprepv1.PreprocessRequest_ModelChunk:
-			if refs != nil {
+			if current != "" {
 				return nil, fmt.Errorf("%w: model chunk after external data: the model must come first", errProtocol)
 			}
-			modelBytes += int64(len(p.ModelChunk.GetData()))
+			up.modelBytes += int64(len(p.ModelChunk.GetData()))
 			if err := sp.write(p.ModelChunk.GetData()); err != nil {
 				return nil, err
 			}
@@ -186,44 +281,35 @@ func receive(stream quantprepv1.PreprocessService_PreprocessServer, inDir string
 				return nil, fmt.Errorf("%w: external_data_chunk.location: %v", errProtocol, err)
 			}
 			loc := path.Clean(c.GetLocation())
-			if refs == nil {
-				if modelBytes == 0 {
-					return nil, fmt.Errorf("%w: external data before the model", errProtocol)
-				}
-				if err := sp.closeFile(); err != nil {
-					return nil, err
-				}
-				m, err := model.Load(up.modelPath)
-				if err != nil {
-					return nil, err
-				}
-				refs = map[string]bool{}
-				for _, l := range model.ExternalLocations(m.Proto) {
-					refs[l] = true
-				}
+			if current == "" && up.modelBytes == 0 {
+				return nil, fmt.Errorf("%w: external data before the model", errProtocol)
 			}
 			if loc != current {
 				switch {
-				case received[loc]:
+				case up.received[loc]:
 					return nil, fmt.Errorf("%w: external data file %q sent again after another file started", errProtocol, loc)
-				case !refs[loc]:
-					return nil, fmt.Errorf("%w: external data file %q is not referenced by the model", errProtocol, loc)
+				case len(up.received) >= maxLocationsN:
+					return nil, fmt.Errorf("%w: more than %d external data files", errProtocol, maxLocationsN)
+				}
+				if err := checkName("external_data_chunk.location", loc); err != nil {
+					return nil, err
+				}
+				if underFile(loc, name) {
+					return nil, fmt.Errorf("%w: external data file %q is the model %q or lies under its name", errProtocol, loc, name)
 				}
 				if err := sp.closeFile(); err != nil {
 					return nil, err
 				}
 				p := filepath.Join(inDir, filepath.FromSlash(loc))
-				if p == up.modelPath {
-					return nil, fmt.Errorf("%w: external data file %q has the model's own name", errProtocol, loc)
-				}
 				if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-					return nil, fmt.Errorf("%w: cannot store external data file %q: %v", errProtocol, loc, err)
+					return nil, fmt.Errorf("%w: cannot store external data file %q: %s", errProtocol, loc, reason(err))
 				}
 				if err := sp.open(p); err != nil {
-					return nil, fmt.Errorf("%w: cannot store external data file %q: %v", errProtocol, loc, err)
+					return nil, fmt.Errorf("%w: cannot store external data file %q: %s", errProtocol, loc, reason(err))
 				}
-				received[loc], current = true, loc
+				up.received[loc], current = true, loc
 			}
+			up.externalBytes += int64(len(c.GetData()))
 			if err := sp.write(c.GetData()); err != nil {
 				return nil, err
 			}
@@ -234,13 +320,8 @@ func receive(stream quantprepv1.PreprocessService_PreprocessServer, inDir string
 	if err := sp.closeFile(); err != nil {
 		return nil, err
 	}
-	if modelBytes == 0 {
+	if up.modelBytes == 0 {
 		return nil, fmt.Errorf("%w: no model uploaded", errProtocol)
-	}
-	for l := range refs {
-		if !received[l] {
-			return nil, fmt.Errorf("%w: the model references external data file %q, which was not uploaded", errProtocol, l)
-		}
 	}
 	return up, nil
 }
@@ -251,6 +332,7 @@ type spool struct {
 	f     *os.File
 	total int64
 	limit int64
+	disk  *requestDisk
 }
 
 func (s *spool) open(p string) error {
@@ -267,8 +349,11 @@ func (s *spool) write(b []byte) error {
 	if s.total > s.limit {
 		return fmt.Errorf("%w: the upload exceeds the server's limit of %d bytes", errTooBig, s.limit)
 	}
+	if err := s.disk.Reserve(int64(len(b))); err != nil {
+		return err
+	}
 	if _, err := s.f.Write(b); err != nil {
-		return fmt.Errorf("spool upload: %w", err)
+		return fmt.Errorf("spool upload: %s", reason(err))
 	}
 	return nil
 }
@@ -287,7 +372,9 @@ func (s *spool) closeFile() error {
 
 // sendFile streams the file at p in chunks of at most size bytes, as the model
 // or as the external-data file at location.
-func sendFile(stream quantprepv1.PreprocessService_PreprocessServer, p, location string, isModel bool, size int) error {
+func sendFile(stream interface {
+	Send(*quantprepv1.PreprocessResponse) error
+}, p, location string, isModel bool, size int) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return fmt.Errorf("read output: %w", err)

@@ -53,6 +53,8 @@ type Config struct {
 	// running together); beyond it requests get ResourceExhausted at once.
 	// Default 2*(Workers+QueueSize).
 	MaxStreams int
+	// Limits bound time, disk and memory per request, connection and client.
+	Limits
 }
 
 func (c Config) withDefaults() Config {
@@ -101,6 +103,8 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	pool   *pool
+	// tempLock is TempDir, held with a shared flock while the server runs.
+	tempLock *os.File
 }
 
 // New wires the service, its interceptor chain (logging, stream limit,
@@ -117,7 +121,8 @@ func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
 	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log}
+	cfg.Limits = cfg.Limits.withDefaults(cfg) // the disk budget's default needs the dir
+	s := &Server{cfg: cfg, log: log, tempLock: claimTempDir(cfg.TempDir, log)}
 	s.pool = newPool(cfg.Workers, cfg.QueueSize, func(p any, stack []byte) {
 		log.Error("pipeline worker panicked", zap.Any("panic", p), zap.ByteString("stack", stack))
 	})
@@ -132,6 +137,7 @@ func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
 		grpc.MaxRecvMsgSize(maxRecv),
 		// Stop then returns only after every handler has removed its temp files.
 		grpc.WaitForHandlers(true),
+		grpc.StatsHandler(&connTagger{}),
 		grpc.ChainUnaryInterceptor(
 			selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(zapLogger(log), logOpts...), notHealth),
 			validator.UnaryServerInterceptor(),
@@ -139,12 +145,13 @@ func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
 		),
 		grpc.ChainStreamInterceptor(
 			selector.StreamServerInterceptor(logging.StreamServerInterceptor(zapLogger(log), logOpts...), notHealth),
+			newPeerLimiter(cfg.MaxStreamsPerConn, cfg.MaxStreamsPerPeer, quantprepv1.PreprocessService_ServiceDesc.ServiceName).stream,
 			newLimiter(cfg.MaxStreams, quantprepv1.PreprocessService_ServiceDesc.ServiceName).stream,
 			validator.StreamServerInterceptor(),
 			recovery.StreamServerInterceptor(recoverOpt),
 		),
 	)
-	quantprepv1.RegisterPreprocessServiceServer(s.grpc, &preprocessService{cfg: cfg, log: log, runner: runner, pool: s.pool})
+	quantprepv1.RegisterPreprocessServiceServer(s.grpc, newPreprocessService(cfg, log, runner, s.pool))
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(quantprepv1.PreprocessService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -181,6 +188,7 @@ func (s *Server) GracefulStop(ctx context.Context) {
 		<-done
 	}
 	s.pool.close()
+	s.unlockTemp()
 }
 
 // Stop cancels every request at once and stops the workers.
@@ -188,4 +196,13 @@ func (s *Server) Stop() {
 	s.health.Shutdown()
 	s.grpc.Stop()
 	s.pool.close()
+	s.unlockTemp()
+}
+
+// unlockTemp releases the temp dir's lock once every request has ended.
+func (s *Server) unlockTemp() {
+	if s.tempLock != nil {
+		s.tempLock.Close()
+		s.tempLock = nil
+	}
 }

@@ -37,7 +37,8 @@ type Model struct {
 	// with external data cannot be read.
 	Dir string
 
-	spill *spillState
+	spill  *spillState
+	budget DiskBudget // see SetDiskBudget
 }
 
 // Load reads the model file at path.

@@ -84,6 +84,14 @@ func (m *Model) SaveContext(ctx context.Context, path string, opt SaveOptions) (
 	if err := s.layout(); err != nil {
 		return nil, err
 	}
+	// Every byte to write is known now: claim them before writing any.
+	need := s.modelSize
+	for _, f := range s.files {
+		need += f.size
+	}
+	if err := m.reserve(need); err != nil {
+		return nil, fmt.Errorf("save %s: %w", s.base, err)
+	}
 	if err := s.writeData(); err != nil {
 		return nil, err
 	}
@@ -165,6 +173,7 @@ type saver struct {
 	model      outFile
 	createdDir []string
 	mutated    []saved
+	modelSize  int64 // the model file's size as checkSize estimates it
 }
 
 // plan decides what happens to each tensor, reading no external data.
@@ -230,6 +239,7 @@ func (s *saver) checkSize() error {
 			total += extSize - dataFieldsSize(it.tp) - externalFieldsSize(it.tp)
 		}
 	}
+	s.modelSize = total
 	if total <= MaxInlineSize {
 		return nil
 	}

@@ -50,6 +50,9 @@ func (m *Model) Spill(tp *onnxpb.TensorProto) (bool, error) {
 	if m.spill == nil || tp.RawData == nil || IsExternal(tp) || tp.GetDataType() == int32(tensor.String) {
 		return false, nil
 	}
+	if err := m.reserve(int64(len(tp.RawData))); err != nil {
+		return false, fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+	}
 	s := m.spill
 	if s.dir == "" {
 		d, err := os.MkdirTemp(s.root, ".quantprep-spill-")
