@@ -138,9 +138,9 @@ type connTagger struct{ next atomic.Uint64 }
 func (c *connTagger) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
 	return context.WithValue(ctx, connKey{}, c.next.Add(1))
 }
-func (*connTagger) HandleConn(context.Context, stats.ConnStats)                       {}
+func (*connTagger) HandleConn(context.Context, stats.ConnStats)                     {}
 func (*connTagger) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
-func (*connTagger) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (*connTagger) HandleRPC(context.Context, stats.RPCStats)                       {}
 
 // peerLimiter bounds the service's streams open at once per connection and
 // per client address, so that one client cannot take every slot of the
