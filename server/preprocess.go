@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -27,6 +28,7 @@ type preprocessService struct {
 	pool   *pool
 	disk   *diskBudget
 	mem    *memBudget
+	active sync.Map // spool directories of the requests in progress
 }
 
 // Preprocess spools the upload into a directory of its own, runs the pipeline
@@ -39,6 +41,8 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 	if err != nil {
 		return toStatus(fmt.Errorf("spool directory: %w", err))
 	}
+	s.active.Store(dir, true)
+	defer s.active.Delete(dir)
 	jobCtx, cancel := context.WithCancelCause(ctx)
 	disk := newRequestDisk(s.cfg.RequestDiskQuota, s.disk, cancel)
 	st := newGuardedStream(stream, s.cfg.IdleTimeout, s.cfg.SendTimeout)

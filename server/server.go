@@ -103,6 +103,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	pool   *pool
+	svc  *preprocessService
 	// tempLock is TempDir, held with a shared flock while the server runs.
 	tempLock *os.File
 }
@@ -151,7 +152,8 @@ func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
 			recovery.StreamServerInterceptor(recoverOpt),
 		),
 	)
-	quantprepv1.RegisterPreprocessServiceServer(s.grpc, newPreprocessService(cfg, log, runner, s.pool))
+	s.svc = newPreprocessService(cfg, log, runner, s.pool)
+	quantprepv1.RegisterPreprocessServiceServer(s.grpc, s.svc)
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(quantprepv1.PreprocessService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

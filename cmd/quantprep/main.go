@@ -48,12 +48,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "quantprep: %v\nRun 'quantprep --help' for usage.\n", err)
 		return exitUsage
 	}
+	code := exitFailure
+	if isInternal(err) {
+		code = exitInternal
+	}
 	if st, ok := status.FromError(err); ok {
 		fmt.Fprintf(stderr, "quantprep: server: %s: %s\n", st.Code(), st.Message())
 	} else {
 		fmt.Fprintf(stderr, "quantprep: %v\n", err)
 	}
-	return exitFailure
+	return code
 }
 
 func newRootCmd(stdout, stderr io.Writer, ran *bool) *cobra.Command {

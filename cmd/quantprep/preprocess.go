@@ -51,6 +51,9 @@ It runs in this process unless --server names a quantprep server.`,
 			if f.input == "" || f.output == "" {
 				return usagef("preprocess: --input and --output are required")
 			}
+			if err := checkInOut(f.input, f.output); err != nil {
+				return err
+			}
 			opts := f.options()
 			if err := opts.Validate(); err != nil {
 				return usagef("preprocess: %v", err)
@@ -63,7 +66,7 @@ It runs in this process unless --server names a quantprep server.`,
 			if f.serverAddr != "" {
 				sum, err = preprocessRemote(ctx, f.serverAddr, f.input, f.output, opts, show)
 			} else {
-				sum, err = preprocessLocal(ctx, f.input, f.output, opts, show)
+				sum, err = preprocessLocalGuarded(ctx, f.input, f.output, opts, show, stderr)
 			}
 			if err != nil {
 				return err

@@ -33,6 +33,7 @@ type serveFlags struct {
 	chunkSize       byteSize
 	shutdownTimeout time.Duration
 	logLevel        string
+	limits          serveLimits
 }
 
 func newServeCmd(stderr io.Writer) *cobra.Command {
@@ -46,6 +47,9 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 				return err
 			}
 			f.cfg.MaxUploadBytes, f.cfg.ChunkSize = int64(f.maxUpload), int(f.chunkSize)
+			if err := checkServeFlags(&f, &f.limits); err != nil {
+				return err
+			}
 			var lvl zapcore.Level
 			if err := lvl.Set(f.logLevel); err != nil {
 				return usagef("--log_level: %v", err)
@@ -73,6 +77,7 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	fl.Var(&f.chunkSize, "chunk_size", "largest data chunk of a response message")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown_timeout", f.shutdownTimeout, "on SIGTERM, how long running requests may finish before they are cancelled")
 	fl.StringVar(&f.logLevel, "log_level", f.logLevel, "debug, info, warn or error")
+	addLimitFlags(fl, &f.cfg.Limits, &f.limits)
 	var env []string
 	fl.VisitAll(func(fl *pflag.Flag) {
 		fl.Usage += fmt.Sprintf(" [$%s]", envName(fl.Name))
@@ -130,10 +135,7 @@ func serve(ctx context.Context, addr string, cfg server.Config, timeout time.Dur
 	log.Info("shutting down", zap.Duration("timeout", timeout))
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	srv.GracefulStop(sctx)
-	<-errc
-	log.Info("stopped")
-	return nil
+	return stopWithin(srv, sctx, timeout+time.Second, errc, log)
 }
 
 // byteSize is a flag value in bytes that accepts K/M/G suffixes (powers of 1024).
