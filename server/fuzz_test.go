@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -42,7 +43,8 @@ func (f *fakeStream) Send(r *quantprepv1.PreprocessResponse) error {
 
 // fuzzLocations are the external data names a fuzzed chunk may carry: the
 // test model's own, and bad ones.
-var fuzzLocations = []string{"a.bin", "b.bin", "../a.bin", "/abs", "", "sub/../a.bin", "m.onnx", "c.bin", `..\a.bin`}
+var fuzzLocations = []string{"a.bin", "b.bin", "../a.bin", "/abs", "", "sub/../a.bin", "m.onnx", "c.bin", `..\a.bin`,
+	"m.onnx/x.bin", "a.bin/x.bin", strings.Repeat("d/", 40) + "x", strings.Repeat("n", 300)}
 
 // decodeRequests turns fuzz bytes into a request list: each record is a kind
 // byte, a length byte and that many payload bytes.
@@ -125,6 +127,9 @@ func FuzzPreprocess(f *testing.F) {
 		case codes.InvalidArgument, codes.ResourceExhausted, codes.FailedPrecondition:
 		default:
 			t.Errorf("unexpected %v: %v", c, err)
+		}
+		if msg := status.Convert(err).Message(); strings.Contains(msg, tmp) || strings.Contains(msg, "req-") {
+			t.Errorf("a server path in %q", msg)
 		}
 		if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
 			t.Errorf("left %d spool entries", len(entries))
