@@ -96,6 +96,12 @@ else
   missing "python client" "$py lacks grpcio or protobuf (apt install python3-grpcio python3-protobuf): the Python client's tests did not run"
 fi
 
+step fuzz
+# go test ./... runs each fuzz target's seed corpus (testdata/fuzz); here each
+# also explores for a short while (QUANTPREP_FUZZTIME, default 10s).
+fuzz() { check "fuzz $2" go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${QUANTPREP_FUZZTIME:-10s}"; }
+fuzz ./server FuzzPreprocess
+
 step oracle tests
 if ((have_cc)); then
   check "oracle tests" env CGO_ENABLED=1 go test -tags ortoracle -timeout 20m ./e2e/...
