@@ -103,7 +103,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	pool   *pool
-	svc  *preprocessService
+	svc    *preprocessService
 	// tempLock is TempDir, held with a shared flock while the server runs.
 	tempLock *os.File
 }
