@@ -119,7 +119,11 @@ func leftovers(dir, base string) map[string]bool {
 
 // stopGrace is how long an interrupted pipeline may take to stop and remove
 // its files before the command removes them itself and exits.
-const stopGrace = 5 * time.Second
+var stopGrace = 5 * time.Second
+
+// runLocal is the in-process run; tests replace it with one that ignores its
+// context.
+var runLocal = preprocessLocal
 
 // preprocessLocalGuarded is preprocessLocal run so that every way out the
 // command controls removes the run's temporary files: a panic is recovered
@@ -145,7 +149,7 @@ func preprocessLocalGuarded(ctx context.Context, in, out string, opts *quantprep
 				done <- result{err: internalError{fmt.Errorf("the pipeline panicked: %v", r)}}
 			}
 		}()
-		sum, err := preprocessLocal(ctx, in, out, opts, show)
+		sum, err := runLocal(ctx, in, out, opts, show)
 		done <- result{sum, err}
 	}()
 	select {

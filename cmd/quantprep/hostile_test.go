@@ -263,3 +263,49 @@ func TestKilledServerRestart(t *testing.T) {
 		t.Errorf("the temp dir is not empty after the server stopped: %v", entries)
 	}
 }
+
+// TestInterruptRemovesSpill: a pipeline that does not stop after SIGINT or
+// SIGTERM (here, one deaf to its context) no longer keeps its spill files:
+// after the grace period the command removes what this run made, leaves an
+// older leftover alone, and returns.
+func TestInterruptRemovesSpill(t *testing.T) {
+	outDir := t.TempDir()
+	old := filepath.Join(outDir, ".quantprep-spill-old")
+	os.Mkdir(old, 0o700)
+	ours := filepath.Join(outDir, ".quantprep-spill-ours")
+	release := make(chan struct{})
+	defer close(release)
+	defer func(r func(context.Context, string, string, *quantprepv1.Options, *progress) (*quantprepv1.Summary, error), g time.Duration) {
+		runLocal, stopGrace = r, g
+	}(runLocal, stopGrace)
+	stopGrace = 200 * time.Millisecond
+	running := make(chan struct{})
+	runLocal = func(context.Context, string, string, *quantprepv1.Options, *progress) (*quantprepv1.Summary, error) {
+		os.Mkdir(ours, 0o700)
+		os.WriteFile(filepath.Join(outDir, ".out.onnx.tmp123"), []byte("half"), 0o600)
+		close(running)
+		<-release
+		return nil, errors.New("released")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr bytes.Buffer
+	errc := make(chan error, 1)
+	go func() {
+		_, err := preprocessLocalGuarded(ctx, "in.onnx", filepath.Join(outDir, "out.onnx"), &quantprepv1.Options{}, newProgress(&stderr, 0), &stderr)
+		errc <- err
+	}()
+	<-running
+	cancel() // what SIGINT and SIGTERM do
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Errorf("got %v, want an interrupted error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the command did not return after the grace period")
+	}
+	entries, _ := os.ReadDir(outDir)
+	if len(entries) != 1 || entries[0].Name() != ".quantprep-spill-old" {
+		t.Errorf("left in the output directory: %v, want only the older leftover", entries)
+	}
+}
