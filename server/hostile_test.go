@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
 	"github.com/quantprep/quantprep/client"
 	"github.com/quantprep/quantprep/internal/onnxtext"
@@ -294,7 +295,11 @@ func TestHostileMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	one := estimateMemory(st.Size(), 0)
+	values, err := countValues(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := estimateMemory(st.Size(), values, 0)
 
 	env := startServer(t, Config{Limits: Limits{MemoryBudget: one / 2}}, nil)
 	_, err = client.PreprocessFile(context.Background(), env.conn, in, filepath.Join(dir, "o.onnx"), skipAll(), nil)
@@ -302,6 +307,21 @@ func TestHostileMemory(t *testing.T) {
 		t.Errorf("got %v, want ResourceExhausted naming the memory budget", err)
 	}
 	env.assertNoSpool(t)
+
+	// 200 000 empty nodes: 400 KB on the wire, some 60 MB decoded. Its
+	// estimate counts the nodes, not just the bytes.
+	dense := testModel(16)
+	for range 200000 {
+		dense.Graph.Node = append(dense.Graph.Node, &onnxpb.NodeProto{})
+	}
+	denseIn := writeModel(t, dense, dir, "dense.onnx")
+	env = startServer(t, Config{Limits: Limits{MemoryBudget: 100 << 20}}, nil)
+	_, err = client.PreprocessFile(context.Background(), env.conn, denseIn, filepath.Join(dir, "o.onnx"), skipAll(), nil)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "memory budget") {
+		t.Errorf("node-dense model: got %v, want ResourceExhausted naming the memory budget", err)
+	}
+	env.assertNoSpool(t)
+	honest(t, env.conn)
 
 	r := newBlockingRunner()
 	env = startServer(t, Config{Workers: 2, Limits: Limits{MemoryBudget: one + one/2}}, r)

@@ -86,17 +86,6 @@ func (l Limits) withDefaults(c Config) Limits {
 	return l
 }
 
-// estimateMemory is the memory that a pipeline run is assumed to need for a
-// model file of modelBytes with externalBytes of external data: the decoded
-// model about twice (the loader's peak, and a model saved inline), a quarter
-// of the external data (read lazily, one tensor at a time, folded weights
-// spilled to disk), and a fixed allowance for the run itself. It is a rough,
-// deliberately generous figure: the pipeline's own budgets bound what a model
-// may make it allocate beyond it.
-func estimateMemory(modelBytes, externalBytes int64) int64 {
-	return 64<<20 + 2*modelBytes + externalBytes/4
-}
-
 // memoryLimit is the memory this process may use: the cgroup's limit (v2,
 // then v1) if there is one below the machine's memory, else the machine's
 // memory; 0 if neither is known.

@@ -96,7 +96,8 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 		if err := up.checkReferences(); err != nil {
 			return err
 		}
-		release, err := s.mem.acquire(ctx, estimateMemory(up.modelBytes, up.externalBytes))
+		values, _ := countValues(up.modelPath) // unreadable: the loader says why
+		release, err := s.mem.acquire(ctx, estimateMemory(up.modelBytes, values, up.externalBytes))
 		if err != nil {
 			return err
 		}
