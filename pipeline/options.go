@@ -28,6 +28,9 @@ type Options struct {
 	// StrictShapes is quantprep's own option: where a shape already recorded
 	// in the model conflicts with an inferred one, fail instead of warning.
 	StrictShapes bool
+
+	// Budgets (quantprep's own; 0 means the default, see budget.go).
+	Budgets Budgets
 }
 
 // Reference defaults.
@@ -56,6 +59,9 @@ func (o Options) Validate() error {
 	case 0, 1, 3:
 	default:
 		return bad("verbose", "must be 0, 1 or 3, got %d", o.Verbose)
+	}
+	if err := o.Budgets.validate(bad); err != nil {
+		return err
 	}
 	if o.ExternalDataSizeThreshold < 0 {
 		return bad("external_data_size_threshold", "must not be negative, got %d", o.ExternalDataSizeThreshold)

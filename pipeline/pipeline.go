@@ -93,6 +93,7 @@ func runSymbolic(ctx context.Context, m *model.Model, o Options, r *StepReport) 
 	res, err := infer.Run(ctx, m, infer.Config{
 		Mode: infer.Symbolic, AutoMerge: o.AutoMerge, IntMax: o.IntMax,
 		GuessOutputRank: o.GuessOutputRank, Verbose: o.Verbose, Strict: o.StrictShapes,
+		MaxNodeVisits: o.Budgets.MaxNodeVisits,
 	})
 	if err != nil {
 		return err
@@ -102,7 +103,8 @@ func runSymbolic(ctx context.Context, m *model.Model, o Options, r *StepReport) 
 }
 
 func runOptimize(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
-	res, err := optimize.Run(ctx, m, optimize.Config{Verbose: o.Verbose})
+	res, err := optimize.Run(ctx, m, optimize.Config{Verbose: o.Verbose,
+		MaxFoldBytes: o.Budgets.MaxFoldBytes, MaxFoldTotalBytes: o.Budgets.MaxFoldTotalBytes})
 	if err != nil {
 		return err
 	}
@@ -111,7 +113,8 @@ func runOptimize(ctx context.Context, m *model.Model, o Options, r *StepReport) 
 }
 
 func runONNXShape(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
-	res, err := infer.Run(ctx, m, infer.Config{Mode: infer.ONNX, Verbose: o.Verbose, Strict: o.StrictShapes})
+	res, err := infer.Run(ctx, m, infer.Config{Mode: infer.ONNX, Verbose: o.Verbose, Strict: o.StrictShapes,
+		MaxNodeVisits: o.Budgets.MaxNodeVisits})
 	if err != nil {
 		return err
 	}
@@ -164,6 +167,9 @@ func RunModel(ctx context.Context, m *model.Model, outPath string, o Options, pr
 		progress = func(Event) {}
 	}
 	start := time.Now()
+	if err := prepare(m, o.Budgets); err != nil {
+		return nil, err
+	}
 	rep := &Report{NodesBefore: m.NodeCount()}
 	rep.NodeOutputsBefore, rep.FullShapesBefore = ShapeStats(m)
 	total := len(steps) + 1
@@ -182,7 +188,7 @@ func RunModel(ctx context.Context, m *model.Model, outPath string, o Options, pr
 		t0 := time.Now()
 		sr.NodesBefore = m.NodeCount()
 		_, sr.FullShapesBefore = ShapeStats(m)
-		if err := s.run(ctx, m, o, &sr); err != nil {
+		if err := runStep(ctx, s, m, o, &sr); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 		sr.Duration = time.Since(t0)

@@ -53,7 +53,7 @@ func codeOf(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, errProtocol), errors.Is(err, model.ErrInvalid), errors.Is(err, pipeline.ErrInvalidOptions):
 		return codes.InvalidArgument
-	case errors.Is(err, errTooBig), errors.Is(err, errBusy):
+	case errors.Is(err, errTooBig), errors.Is(err, errBusy), errors.Is(err, model.ErrOverBudget):
 		return codes.ResourceExhausted
 	case errors.Is(err, errShutdown):
 		return codes.Unavailable

@@ -58,9 +58,13 @@ func intDiv(a, b int64) (int64, error) {
 }
 
 // apply2 computes f over the broadcast of a and b; the result has type out.
-func apply2(a, b *tensor.Tensor, out tensor.DType, f func(x, y float64) float64, fi func(x, y int64) (int64, error)) (*tensor.Tensor, error) {
+func apply2(c *Ctx, a, b *tensor.Tensor, out tensor.DType, f func(x, y float64) float64, fi func(x, y int64) (int64, error)) (*tensor.Tensor, error) {
 	dims, err := broadcastDims(a.Dims, b.Dims)
 	if err != nil {
+		return nil, err
+	}
+	// Two index tables and the result.
+	if err := c.roomDims("broadcast result", dims, 24); err != nil {
 		return nil, err
 	}
 	ia, ib := broadcastIndex(a.Dims, dims), broadcastIndex(b.Dims, dims)
@@ -100,7 +104,7 @@ func binaryArith(f func(x, y float64) float64, fi func(x, y int64) (int64, error
 		if a.DType != b.DType {
 			return nil, fmt.Errorf("input types differ: %s and %s", a.DType, b.DType)
 		}
-		r, err := apply2(a, b, a.DType, f, fi)
+		r, err := apply2(c, a, b, a.DType, f, fi)
 		return []*tensor.Tensor{r}, err
 	}
 }
@@ -119,7 +123,7 @@ func variadic(f func(x, y float64) float64, fi func(x, y int64) (int64, error)) 
 				return nil, fmt.Errorf("input types differ: %s and %s", acc.DType, t.DType)
 			}
 			var err error
-			if acc, err = apply2(acc, t, acc.DType, f, fi); err != nil {
+			if acc, err = apply2(c, acc, t, acc.DType, f, fi); err != nil {
 				return nil, err
 			}
 		}
@@ -139,7 +143,7 @@ func evalPow(c *Ctx) ([]*tensor.Tensor, error) {
 	if a.I64 != nil && b.I64 == nil {
 		return nil, unsupported("integer base with float exponent")
 	}
-	r, err := apply2(a, b, a.DType, math.Pow, ipow)
+	r, err := apply2(c, a, b, a.DType, math.Pow, ipow)
 	return []*tensor.Tensor{r}, err
 }
 
@@ -149,6 +153,9 @@ func unary(f func(float64) float64, fi func(int64) int64) Kernel {
 			return nil, err
 		}
 		x := c.In[0]
+		if err := c.roomDims("result", x.Dims, 8); err != nil {
+			return nil, err
+		}
 		r := tensor.New(x.DType, x.Dims)
 		switch {
 		case r.F32 != nil:
@@ -183,6 +190,9 @@ func evalIdentity(c *Ctx) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	x := c.In[0]
+	if err := c.roomDims("copy", x.Dims, 16); err != nil {
+		return nil, err
+	}
 	return []*tensor.Tensor{pick(x, x.Dims, iota64(x.Len()))}, nil
 }
 
@@ -201,6 +211,9 @@ func evalCast(c *Ctx) ([]*tensor.Tensor, error) {
 	}
 	if to == tensor.String || x.DType == tensor.String {
 		return nil, unsupported("cast from %s to %s", x.DType, to)
+	}
+	if err := c.roomDims("result", x.Dims, 8); err != nil {
+		return nil, err
 	}
 	r := tensor.New(to, x.Dims)
 	n := int(x.Len())

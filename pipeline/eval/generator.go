@@ -26,9 +26,14 @@ func evalConstantOfShape(c *Ctx) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shape: %w", err)
 	}
+	for _, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("negative dim in shape %v", shape)
+		}
+	}
 	n := tensor.NumElements(shape)
-	if n < 0 || n > maxGenerated {
-		return nil, fmt.Errorf("shape %v is invalid or too large", shape)
+	if err := c.room("generated result", n, 16); err != nil {
+		return nil, err
 	}
 	value := tensor.FromFloat32s(nil, []float32{0})
 	if tp := c.Attrs.Tensor("value"); tp != nil {
@@ -58,9 +63,9 @@ func evalRange(c *Ctx) ([]*tensor.Tensor, error) {
 		if delta == 0 {
 			return nil, fmt.Errorf("delta 0")
 		}
-		n := max(0, (limit-start+delta-sgn(delta))/delta)
-		if n > maxGenerated {
-			return nil, fmt.Errorf("range of %d elements is too large", n)
+		n := rangeCount(start, limit, delta)
+		if err := c.room("range", n, 8); err != nil {
+			return nil, err
 		}
 		r := tensor.New(s.DType, []int64{n})
 		for i := range r.I64 {
@@ -73,10 +78,13 @@ func evalRange(c *Ctx) ([]*tensor.Tensor, error) {
 		return nil, fmt.Errorf("delta 0")
 	}
 	fn := math.Max(0, math.Ceil((limit-start)/delta))
-	if fn > maxGenerated {
-		return nil, fmt.Errorf("range of %v elements is too large", fn)
+	if !(fn <= maxGenerated) { // also NaN
+		return nil, fmt.Errorf("%w: range of %v elements", ErrOverBudget, fn)
 	}
 	n := int64(fn)
+	if err := c.room("range", n, 8); err != nil {
+		return nil, err
+	}
 	r := tensor.New(s.DType, []int64{n})
 	for i := int64(0); i < n; i++ {
 		v := start + float64(i)*delta
@@ -89,11 +97,27 @@ func evalRange(c *Ctx) ([]*tensor.Tensor, error) {
 	return []*tensor.Tensor{r}, nil
 }
 
-func sgn(v int64) int64 {
-	if v < 0 {
+// rangeCount is max(0, ceil((limit-start)/delta)) without overflow: the
+// difference is taken in uint64, where it always fits. Counts over
+// maxGenerated come back as -1.
+func rangeCount(start, limit, delta int64) int64 {
+	var diff, step uint64
+	switch {
+	case delta > 0 && limit > start:
+		diff, step = uint64(limit)-uint64(start), uint64(delta)
+	case delta < 0 && limit < start:
+		diff, step = uint64(start)-uint64(limit), -uint64(delta)
+	default:
+		return 0
+	}
+	n := diff / step
+	if diff%step != 0 {
+		n++
+	}
+	if n > maxGenerated {
 		return -1
 	}
-	return 1
+	return int64(n)
 }
 
 func evalTrilu(c *Ctx) ([]*tensor.Tensor, error) {
@@ -114,6 +138,9 @@ func evalTrilu(c *Ctx) ([]*tensor.Tensor, error) {
 	}
 	upper := c.Attrs.Int("upper", 1) != 0
 	rows, cols := x.Dims[len(x.Dims)-2], x.Dims[len(x.Dims)-1]
+	if err := c.roomDims("result", x.Dims, 16); err != nil {
+		return nil, err
+	}
 	zero := tensor.New(x.DType, nil)
 	both := concatFlat(x, zero)
 	idx := make([]int64, x.Len())

@@ -39,12 +39,15 @@ func evalMatMul(c *Ctx) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	ia := broadcastIndex(ad[:len(ad)-2], batch)
-	ib := broadcastIndex(bd[:len(bd)-2], batch)
-	if tensor.NumElements(batch)*m*n*k > maxWork {
-		return nil, unsupported("MatMul too costly to fold")
+	if err := work("MatMul", mulAll(tensor.NumElements(batch), m, n, max(k, 1))); err != nil {
+		return nil, err
 	}
 	dims := append(append([]int64{}, batch...), m, n)
+	if err := c.roomDims("product", dims, 24); err != nil {
+		return nil, err
+	}
+	ia := broadcastIndex(ad[:len(ad)-2], batch)
+	ib := broadcastIndex(bd[:len(bd)-2], batch)
 	out := make([]float64, tensor.NumElements(dims))
 	for bi := range ia {
 		ao, bo, oo := ia[bi]*m*k, ib[bi]*k*n, int64(bi)*m*n
@@ -68,9 +71,6 @@ func evalMatMul(c *Ctx) ([]*tensor.Tensor, error) {
 	}
 	return []*tensor.Tensor{tensor.FromFloat64s(a.DType, dims, out)}, nil
 }
-
-// maxWork bounds the multiply-adds a fold may spend on one node.
-const maxWork = 1 << 28
 
 func evalGemm(c *Ctx) ([]*tensor.Tensor, error) {
 	if err := need(c, 2); err != nil {
@@ -105,10 +105,13 @@ func evalGemm(c *Ctx) ([]*tensor.Tensor, error) {
 		}
 		return b.Float64At(int(p*n + j))
 	}
-	if m*n*k > maxWork {
-		return nil, unsupported("Gemm too costly to fold")
+	if err := work("Gemm", mulAll(m, n, max(k, 1))); err != nil {
+		return nil, err
 	}
 	dims := []int64{m, n}
+	if err := c.roomDims("product", dims, 24); err != nil {
+		return nil, err
+	}
 	out := make([]float64, m*n)
 	var ci []int64
 	cv := c.Input(2)

@@ -79,6 +79,9 @@ func compare(pred func(int) bool) Kernel {
 		if err != nil {
 			return nil, err
 		}
+		if err := c.roomDims("broadcast result", dims, 24); err != nil {
+			return nil, err
+		}
 		ia, ib := broadcastIndex(a.Dims, dims), broadcastIndex(b.Dims, dims)
 		r := tensor.New(tensor.Bool, dims)
 		for i := range r.I64 {
@@ -102,6 +105,9 @@ func boolean(f func(a, b bool) bool) Kernel {
 		if err != nil {
 			return nil, err
 		}
+		if err := c.roomDims("broadcast result", dims, 24); err != nil {
+			return nil, err
+		}
 		ia, ib := broadcastIndex(a.Dims, dims), broadcastIndex(b.Dims, dims)
 		r := tensor.New(tensor.Bool, dims)
 		for i := range r.I64 {
@@ -118,6 +124,9 @@ func evalNot(c *Ctx) ([]*tensor.Tensor, error) {
 	x := c.In[0]
 	if x.DType != tensor.Bool {
 		return nil, fmt.Errorf("want a bool input, got %s", x.DType)
+	}
+	if err := c.roomDims("result", x.Dims, 8); err != nil {
+		return nil, err
 	}
 	r := tensor.New(tensor.Bool, x.Dims)
 	for i, v := range x.I64 {
@@ -139,6 +148,10 @@ func evalWhere(c *Ctx) ([]*tensor.Tensor, error) {
 	}
 	dims, err := broadcastDims(cond.Dims, x.Dims, y.Dims)
 	if err != nil {
+		return nil, err
+	}
+	// Four index tables and the result.
+	if err := c.roomDims("broadcast result", dims, 40); err != nil {
 		return nil, err
 	}
 	ic, ix, iy := broadcastIndex(cond.Dims, dims), broadcastIndex(x.Dims, dims), broadcastIndex(y.Dims, dims)

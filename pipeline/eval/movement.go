@@ -68,6 +68,9 @@ func evalConcat(c *Ctx) ([]*tensor.Tensor, error) {
 		offsets[i] = base
 		base += t.Len()
 	}
+	if err := c.roomDims("concatenation", dims, 16); err != nil {
+		return nil, err
+	}
 	all := concatFlat(c.In...)
 	idx := make([]int64, 0, tensor.NumElements(dims))
 	outer := tensor.NumElements(dims[:axis])
@@ -99,6 +102,9 @@ func evalGather(c *Ctx) ([]*tensor.Tensor, error) {
 	outer := tensor.NumElements(x.Dims[:axis])
 	inner := tensor.NumElements(x.Dims[axis+1:])
 	n := x.Dims[axis]
+	if err := c.roomDims("gathered result", dims, 16); err != nil {
+		return nil, err
+	}
 	idx := make([]int64, 0, tensor.NumElements(dims))
 	for o := int64(0); o < outer; o++ {
 		for _, j := range ind {
@@ -146,6 +152,9 @@ func evalTranspose(c *Ctx) ([]*tensor.Tensor, error) {
 	// Copied directly rather than through pick: an index per element would
 	// cost twice a float weight's size again (GPT-2's vocabulary projection
 	// is 257 MB), and this runs on every weight of a torch export.
+	if err := c.roomDims("transposed result", dims, 8); err != nil {
+		return nil, err
+	}
 	out := &tensor.Tensor{DType: x.DType, Dims: dims}
 	switch {
 	case x.F32 != nil || x.DType.IsFloat() && x.DType != tensor.Double:
@@ -284,6 +293,9 @@ func evalSlice(c *Ctx) ([]*tensor.Tensor, error) {
 		}
 		start[ax], step[ax] = s, k
 	}
+	if err := c.roomDims("slice", count, 16); err != nil {
+		return nil, err
+	}
 	return []*tensor.Tensor{strided(x, start, step, count)}, nil
 }
 
@@ -323,6 +335,9 @@ func evalSplit(c *Ctx) ([]*tensor.Tensor, error) {
 	}
 	if len(sizes) != c.NumOutputs {
 		return nil, fmt.Errorf("%d split sizes for %d outputs", len(sizes), c.NumOutputs)
+	}
+	if err := c.roomDims("split results", x.Dims, 16); err != nil {
+		return nil, err
 	}
 	start := make([]int64, len(x.Dims))
 	step := make([]int64, len(x.Dims))
@@ -365,8 +380,8 @@ func evalExpand(c *Ctx) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := tensor.NumElements(dims); n > math.MaxInt32 {
-		return nil, fmt.Errorf("expanding to %v is too large", dims)
+	if err := c.roomDims("expanded result", dims, 16); err != nil {
+		return nil, err
 	}
 	return []*tensor.Tensor{pick(x, dims, broadcastIndex(x.Dims, dims))}, nil
 }
@@ -388,7 +403,12 @@ func evalTile(c *Ctx) ([]*tensor.Tensor, error) {
 		if r < 0 {
 			return nil, fmt.Errorf("negative repeat %d", r)
 		}
-		dims[i] = x.Dims[i] * r
+		if dims[i] = mulAll(x.Dims[i], r); dims[i] < 0 {
+			return nil, fmt.Errorf("%w: tiling %v by %v overflows", ErrOverBudget, x.Dims, reps)
+		}
+	}
+	if err := c.roomDims("tiled result", dims, 16); err != nil {
+		return nil, err
 	}
 	st := strides(x.Dims)
 	idx := make([]int64, 0, tensor.NumElements(dims))
@@ -438,10 +458,19 @@ func evalPad(c *Ctx) ([]*tensor.Tensor, error) {
 	}
 	dims := make([]int64, rank)
 	for i := range dims {
+		// Pads of either sign near 2^63 would wrap around; a dim that
+		// large never fits the budget anyway.
+		const huge = math.MaxInt64 / 4
+		if begin[i] > huge || begin[i] < -huge || end[i] > huge || end[i] < -huge {
+			return nil, fmt.Errorf("%w: pads %v", ErrOverBudget, pads)
+		}
 		dims[i] = x.Dims[i] + begin[i] + end[i]
 		if dims[i] < 0 {
 			return nil, fmt.Errorf("pads %v remove more than dim %d", pads, x.Dims[i])
 		}
+	}
+	if err := c.roomDims("padded result", dims, 16); err != nil {
+		return nil, err
 	}
 	fill := tensor.New(x.DType, nil)
 	if t := c.Input(2); t != nil {

@@ -117,11 +117,14 @@ func evalConv(c *Ctx) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n*m*tensor.NumElements(w.out)*cpg*tensor.NumElements(wt.Dims[2:]) > maxWork {
-		return nil, unsupported("Conv too costly to fold")
+	if err := work("Conv", mulAll(n, m, tensor.NumElements(w.out), max(cpg, 1), max(tensor.NumElements(wt.Dims[2:]), 1))); err != nil {
+		return nil, err
 	}
 	bias := c.Input(2)
 	dims := append([]int64{n, m}, w.out...)
+	if err := c.roomDims("convolution", dims, 16); err != nil {
+		return nil, err
+	}
 	out := make([]float64, tensor.NumElements(dims))
 	ssz, ksz := tensor.NumElements(spatial), tensor.NumElements(wt.Dims[2:])
 	mpg := m / group
@@ -195,6 +198,12 @@ func evalMaxPool(c *Ctx) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	dims := append([]int64{x.Dims[0], x.Dims[1]}, w.out...)
+	if err := work("MaxPool", mulAll(tensor.NumElements(dims), max(tensor.NumElements(kernel), 1))); err != nil {
+		return nil, err
+	}
+	if err := c.roomDims("pooled result", dims, 16); err != nil {
+		return nil, err
+	}
 	out := make([]float64, 0, tensor.NumElements(dims))
 	ssz := tensor.NumElements(spatial)
 	for p := int64(0); p < x.Dims[0]*x.Dims[1]; p++ {
@@ -219,6 +228,10 @@ func evalGlobalAveragePool(c *Ctx) ([]*tensor.Tensor, error) {
 	dims := []int64{x.Dims[0], x.Dims[1]}
 	for range x.Dims[2:] {
 		dims = append(dims, 1)
+	}
+	// An empty input ([2^40, 2^40, 0]) can have a huge result.
+	if err := c.roomDims("pooled result", dims, 16); err != nil {
+		return nil, err
 	}
 	out := make([]float64, x.Dims[0]*x.Dims[1])
 	for p := range out {

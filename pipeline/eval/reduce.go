@@ -68,6 +68,10 @@ func reduce(axesInputSince int64, kind string) Kernel {
 			}
 		}
 		n := tensor.NumElements(kdims)
+		// An empty input can have a huge reduced shape ([0, 2^40] over axis 0).
+		if err := c.room("reduced result", n, 32); err != nil {
+			return nil, err
+		}
 		acc := make([]float64, n)
 		iacc := make([]int64, n)
 		count := make([]int64, n)

@@ -19,6 +19,8 @@ type Ctx struct {
 	Attrs      Attrs
 	NumOutputs int
 	Opset      int64
+	// Budget bounds the bytes a kernel may allocate (see Budget).
+	Budget Budget
 }
 
 // Input returns input i, or nil if it is absent.
@@ -82,6 +84,13 @@ func Lookup(domain, name string, opset int64) (Kernel, bool) {
 // inputs it should have rejected (a bug) yields an error, so that folding
 // skips the node instead of taking the process down.
 func Run(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor) (out []*tensor.Tensor, err error) {
+	return RunBudget(n, opset, in, Budget{})
+}
+
+// RunBudget is Run under a budget: a node whose outputs or working tables
+// would take more than b allows fails with an error wrapping ErrOverBudget,
+// before anything that size is allocated.
+func RunBudget(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor, b Budget) (out []*tensor.Tensor, err error) {
 	k, ok := Lookup(n.GetDomain(), n.GetOpType(), opset)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoKernel, n.GetOpType())
@@ -91,7 +100,7 @@ func Run(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor) (out []*tensor.T
 			out, err = nil, fmt.Errorf("node %q (%s): kernel failed (a bug): %v", n.GetName(), n.GetOpType(), p)
 		}
 	}()
-	out, err = k(&Ctx{In: in, Attrs: Attrs(n.GetAttribute()), NumOutputs: len(n.GetOutput()), Opset: opset})
+	out, err = k(&Ctx{In: in, Attrs: Attrs(n.GetAttribute()), NumOutputs: len(n.GetOutput()), Opset: opset, Budget: b})
 	if err != nil {
 		return nil, fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
 	}

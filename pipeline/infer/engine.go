@@ -54,6 +54,10 @@ type engine struct {
 	used  map[string]bool
 	fresh int
 	steps int
+	// visits counts inferNode calls against Config.MaxNodeVisits; fn is the
+	// function being expanded, for the error.
+	visits int64
+	fn     string
 	// depth guards against functions that call themselves.
 	depth int
 	// merged maps symbols that auto_merge unified to their representative.
@@ -462,6 +466,9 @@ func outerNames(n *onnxpb.NodeProto) []string {
 // inferNode runs the registry entry of n. A failed or missing entry is a
 // warning; the returned slice then holds what could be said (maybe nothing).
 func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
+	if err := e.visit(n); err != nil {
+		return nil, err
+	}
 	c := &Context{e: e, n: n, s: s, outs: make([]*value, len(n.GetOutput()))}
 	c.ins = make([]*value, len(n.GetInput()))
 	for i, in := range n.GetInput() {
@@ -505,7 +512,7 @@ func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, model.ErrOverBudget) {
 			return nil, err
 		}
 		if ce := (*conflictError)(nil); e.cfg.Strict && errors.As(err, &ce) {
@@ -519,6 +526,30 @@ func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
 }
 
 var errNoEntry = errors.New("no shape inference for this operator")
+
+// visit counts a node against the run's budget and checks the context every
+// few nodes, wherever the node is: a function body or a subgraph expanded
+// again and again is as costly as a large graph.
+func (e *engine) visit(n *onnxpb.NodeProto) error {
+	e.visits++
+	if e.visits%64 == 0 {
+		if err := e.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	lim := e.cfg.MaxNodeVisits
+	if lim <= 0 {
+		lim = DefaultMaxNodeVisits
+	}
+	if e.visits > lim {
+		where := fmt.Sprintf("node %q (%s)", nodeLabel(n), opName(n))
+		if e.fn != "" {
+			where = fmt.Sprintf("function %q, %s", e.fn, where)
+		}
+		return fmt.Errorf("%w: shape inference stopped after %d node visits, expanding %s", model.ErrOverBudget, lim, where)
+	}
+	return nil
+}
 
 // conflictError is a conflict with an existing type in Strict mode: an
 // invalid model.
@@ -573,7 +604,9 @@ func (e *engine) inferFunction(c *Context, f *onnxpb.FunctionProto) error {
 		return fmt.Errorf("function %q nested too deep", f.GetName())
 	}
 	e.depth++
-	defer func() { e.depth-- }()
+	savedFn := e.fn
+	e.fn = f.GetName()
+	defer func() { e.depth--; e.fn = savedFn }()
 	attrs := map[string]*onnxpb.AttributeProto{}
 	for _, a := range f.GetAttributeProto() {
 		attrs[a.GetName()] = a

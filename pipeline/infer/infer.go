@@ -73,7 +73,18 @@ type Config struct {
 	// into an error instead of a warning.
 	Strict  bool
 	Verbose int
+	// MaxNodeVisits bounds the nodes inferred in one run, counting every
+	// node of a function body or subgraph each time it is expanded: a
+	// function that calls another twice, 40 levels deep, would otherwise
+	// run for ever. Over it, Run fails with an error wrapping
+	// model.ErrOverBudget that names the function being expanded.
+	// 0 means DefaultMaxNodeVisits.
+	MaxNodeVisits int64
 }
+
+// DefaultMaxNodeVisits is the default of Config.MaxNodeVisits: about ten
+// seconds of inference, far more than any real model takes.
+const DefaultMaxNodeVisits = 4 << 20
 
 // Result is what a run did.
 type Result struct {

@@ -22,6 +22,7 @@ type ExternalRef struct {
 // ParseExternal reads tp's external_data entries.
 func ParseExternal(tp *onnxpb.TensorProto) (ExternalRef, error) {
 	r := ExternalRef{Length: -1}
+	hasLength := false
 	for _, e := range tp.GetExternalData() {
 		var err error
 		switch e.GetKey() {
@@ -31,6 +32,7 @@ func ParseExternal(tp *onnxpb.TensorProto) (ExternalRef, error) {
 			r.Offset, err = strconv.ParseInt(e.GetValue(), 10, 64)
 		case "length":
 			r.Length, err = strconv.ParseInt(e.GetValue(), 10, 64)
+			hasLength = true
 		}
 		if err != nil {
 			return r, fmt.Errorf("%w: tensor %q: external data %s %q: %v", ErrInvalid, tp.GetName(), e.GetKey(), e.GetValue(), err)
@@ -39,7 +41,9 @@ func ParseExternal(tp *onnxpb.TensorProto) (ExternalRef, error) {
 	if r.Location == "" {
 		return r, fmt.Errorf("%w: tensor %q: external data without a location", ErrInvalid, tp.GetName())
 	}
-	if r.Offset < 0 || r.Length < -1 {
+	// -1 stands for an absent length ("to the end"); written out, it is a
+	// negative length like any other.
+	if r.Offset < 0 || r.Length < -1 || hasLength && r.Length < 0 {
 		return r, fmt.Errorf("%w: tensor %q: negative external data offset or length", ErrInvalid, tp.GetName())
 	}
 	return r, nil

@@ -26,6 +26,10 @@ var (
 	// ErrUnsupported marks a valid model that uses something quantprep does not
 	// handle yet.
 	ErrUnsupported = errors.New("unsupported")
+	// ErrOverBudget marks a model that asks for more work or memory than a
+	// run's budgets allow (a function expanded exponentially, too many
+	// nodes): the server's RESOURCE_EXHAUSTED.
+	ErrOverBudget = errors.New("over budget")
 )
 
 // Model is a loaded ONNX model. External data stays on disk until a step needs
@@ -62,6 +66,9 @@ func Load(path string) (*Model, error) {
 
 // LoadBytes parses a serialized ModelProto; dir is where its external data lives.
 func LoadBytes(b []byte, dir string) (*Model, error) {
+	if err := checkNodeCount(b); err != nil {
+		return nil, err
+	}
 	mp := &onnxpb.ModelProto{}
 	if err := proto.Unmarshal(b, mp); err != nil {
 		return nil, fmt.Errorf("%w: not an ONNX model: %v", ErrInvalid, err)

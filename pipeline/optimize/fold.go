@@ -2,6 +2,8 @@ package optimize
 
 import (
 	"errors"
+	"fmt"
+	"math"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/eval"
@@ -55,6 +57,12 @@ func foldConstants(g *graph, r *run) error {
 			if !ok {
 				continue
 			}
+			// Decoding widens narrow types (uint8 to int64): check what the
+			// inputs take decoded before decoding them.
+			if need := decodedBytes(g, n.GetInput()); need > max(r.foldMax(), 4*storedBytes(g, n.GetInput())) {
+				r.warn("constant folding skipped %s: %v: its inputs would take %d bytes decoded", nodeDesc(n), eval.ErrOverBudget, need)
+				continue
+			}
 			ins := make([]*tensor.Tensor, len(n.GetInput()))
 			for i, name := range n.GetInput() {
 				if name == "" {
@@ -70,7 +78,10 @@ func foldConstants(g *graph, r *run) error {
 				continue
 			}
 			var err error
-			outs, err = eval.Run(n, g.opset, ins)
+			outs, err = eval.RunBudget(n, g.opset, ins, eval.Budget{MaxBytes: r.foldMax()})
+			if err == nil {
+				err = r.chargeFold(ins, outs)
+			}
 			g.release(n.GetInput())
 			if err != nil {
 				if !errors.Is(err, eval.ErrNoKernel) && !errors.Is(err, eval.ErrUnsupportedInput) {
@@ -96,6 +107,84 @@ func foldConstants(g *graph, r *run) error {
 	}
 	r.count("ConstantFolding", n64)
 	return nil
+}
+
+// DefaultMaxFoldTotalBytes is the default of Config.MaxFoldTotalBytes.
+const DefaultMaxFoldTotalBytes = 1 << 30
+
+func (r *run) foldMax() int64 {
+	if r.cfg.MaxFoldBytes > 0 {
+		return r.cfg.MaxFoldBytes
+	}
+	return eval.DefaultMaxBytes
+}
+
+// chargeFold counts what a fold adds to the model (its outputs beyond the
+// bytes of its inputs) against Config.MaxFoldTotalBytes: many folds each
+// under the per-node budget must not add up to more than a run may hold.
+func (r *run) chargeFold(ins, outs []*tensor.Tensor) error {
+	var in, out int64
+	for _, t := range ins {
+		if t != nil {
+			in += eval.MemBytes(t)
+		}
+	}
+	for _, t := range outs {
+		if t != nil {
+			out += eval.MemBytes(t)
+		}
+	}
+	grown := out - in
+	if grown <= 0 {
+		return nil
+	}
+	lim := r.cfg.MaxFoldTotalBytes
+	if lim <= 0 {
+		lim = DefaultMaxFoldTotalBytes
+	}
+	if r.foldGrown+grown > lim {
+		return fmt.Errorf("%w: folding would add %d bytes to the %d already added, over the run's %d", eval.ErrOverBudget, grown, r.foldGrown, lim)
+	}
+	r.foldGrown += grown
+	return nil
+}
+
+// decodedBytes is the memory the constants among names take decoded, judged
+// from their dims and types alone.
+func decodedBytes(g *graph, names []string) int64 {
+	var n int64
+	for _, name := range names {
+		tp := g.initializer(name)
+		if tp == nil {
+			continue
+		}
+		per := int64(8)
+		switch d := tensor.DType(tp.GetDataType()); {
+		case d == tensor.String:
+			per = 24
+		case d.IsFloat() && d != tensor.Double:
+			per = 4
+		}
+		e := tensor.NumElements(tp.GetDims())
+		if e < 0 || e > math.MaxInt64/32 {
+			return math.MaxInt64
+		}
+		n += e * per
+	}
+	return n
+}
+
+// storedBytes is the bytes the constants among names take in the model.
+func storedBytes(g *graph, names []string) int64 {
+	var n int64
+	for _, name := range names {
+		if tp := g.initializer(name); tp != nil {
+			if b := tensor.DType(tp.GetDataType()).RawSize(tensor.NumElements(tp.GetDims())); b > 0 && b < math.MaxInt64/8 {
+				n += b
+			}
+		}
+	}
+	return n
 }
 
 // nondeterministic operators give a different value on every run.

@@ -24,6 +24,13 @@ type Config struct {
 	// Disabled names passes or rules not to run (see Names).
 	Disabled []string
 	Verbose  int
+	// MaxFoldBytes bounds what constant folding may allocate for one node
+	// (eval.Budget); a node over it stays unfolded, with a warning naming
+	// it. 0 means eval.DefaultMaxBytes.
+	MaxFoldBytes int64
+	// MaxFoldTotalBytes bounds the bytes constant folding may add to the
+	// model over a run. 0 means DefaultMaxFoldTotalBytes.
+	MaxFoldTotalBytes int64
 }
 
 // Result is what a run did.
@@ -59,9 +66,12 @@ func Names() []string {
 // run is the state of one optimization run that passes report to.
 type run struct {
 	ctx      context.Context
+	cfg      Config
 	disabled map[string]bool
-	res      *Result
-	warned   map[string]bool
+	// foldGrown is what constant folding added so far (chargeFold).
+	foldGrown int64
+	res       *Result
+	warned    map[string]bool
 }
 
 func (r *run) count(name string, n int64) {
@@ -88,7 +98,7 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 	for _, n := range Names() {
 		known[n] = true
 	}
-	r := &run{ctx: ctx, disabled: map[string]bool{}, res: &Result{Rewrites: map[string]int64{}, Durations: map[string]time.Duration{}}, warned: map[string]bool{}}
+	r := &run{ctx: ctx, cfg: cfg, disabled: map[string]bool{}, res: &Result{Rewrites: map[string]int64{}, Durations: map[string]time.Duration{}}, warned: map[string]bool{}}
 	for _, d := range cfg.Disabled {
 		if !known[d] {
 			names := Names()
@@ -147,7 +157,7 @@ func (r *run) runPass(p pass, g *graph) error {
 		g.touch() // what the subgraphs read from g may have changed
 	}
 	start := time.Now()
-	err := p.run(g, r)
+	err := safeRun(p, g, r)
 	r.res.Durations[p.name] += time.Since(start)
 	if err != nil {
 		return fmt.Errorf("optimize: %s%s: %w", g.where, p.name, err)
@@ -158,6 +168,16 @@ func (r *run) runPass(p pass, g *graph) error {
 		return fmt.Errorf("optimize: %safter %s the graph is broken (a bug): %w", g.where, p.name, err)
 	}
 	return nil
+}
+
+// safeRun runs a pass, turning a panic into an error naming the pass.
+func safeRun(p pass, g *graph, r *run) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: pass panicked (a bug): %v", ErrInternal, v)
+		}
+	}()
+	return p.run(g, r)
 }
 
 // checkAll checks g and its subgraphs.

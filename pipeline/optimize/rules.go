@@ -1,6 +1,11 @@
 package optimize
 
-import onnxpb "github.com/quantprep/quantprep/api/onnx"
+import (
+	"errors"
+	"fmt"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+)
 
 // rule is a local rewrite anchored at one node, as ONNX Runtime's RewriteRule:
 // a cheap condition, then the rewrite. apply reports whether it changed the
@@ -59,10 +64,28 @@ func applyRules(g *graph, r *run) error {
 			if g.removed[n] {
 				break
 			}
-			if ru.apply(g, n) {
+			changed, err := safeApply(ru, g, n)
+			if err != nil {
+				return err
+			}
+			if changed {
 				r.count(ru.name, 1)
 			}
 		}
 	}
 	return nil
+}
+
+// ErrInternal marks a panic in a rule or pass (a bug). The graph may be
+// half rewritten, so the run stops with an error naming the rule, node and
+// operator, and the process goes on.
+var ErrInternal = errors.New("internal error")
+
+func safeApply(ru rule, g *graph, n *onnxpb.NodeProto) (changed bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: rule %s panicked on %s (a bug): %v", ErrInternal, ru.name, nodeDesc(n), p)
+		}
+	}()
+	return ru.apply(g, n), nil
 }

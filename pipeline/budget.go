@@ -1,0 +1,164 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/eval"
+	"github.com/quantprep/quantprep/pipeline/infer"
+	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/optimize"
+)
+
+// Budgets bound what one run may spend on sizes computed from the model's
+// data, each checked before anything is allocated. The defaults keep a
+// request far below a container's 4 GiB (Estimate gives the whole bound).
+// 0 means the default.
+type Budgets struct {
+	// MaxFoldBytes bounds what constant folding allocates for one node (its
+	// outputs and index tables); a node over it stays unfolded, with a
+	// warning naming it. Default eval.DefaultMaxBytes.
+	MaxFoldBytes int64
+	// MaxFoldTotalBytes bounds what constant folding adds to the model over
+	// the run. Default optimize.DefaultMaxFoldTotalBytes.
+	MaxFoldTotalBytes int64
+	// MaxNodeVisits bounds the nodes shape inference visits in one step,
+	// counting function bodies and subgraphs once per expansion; over it the
+	// run fails with an error wrapping model.ErrOverBudget naming the
+	// function. Default infer.DefaultMaxNodeVisits.
+	MaxNodeVisits int64
+	// MaxNodes bounds the nodes of the model, in every graph and function.
+	// Default (and upper bound: the loader refuses more before parsing)
+	// model.DefaultMaxNodes.
+	MaxNodes int64
+	// MaxDenseBytes bounds the dense value of one sparse initializer.
+	// Default eval.DefaultMaxBytes.
+	MaxDenseBytes int64
+}
+
+// ErrInternal marks a panic in a step (a bug): the run fails with an error
+// naming the step, node and operator where known, and the process goes on.
+var ErrInternal = errors.New("internal error")
+
+func (b Budgets) validate(bad func(flag, format string, a ...any) error) error {
+	for _, f := range []struct {
+		flag string
+		v    int64
+	}{
+		{"max_fold_bytes", b.MaxFoldBytes}, {"max_fold_total_bytes", b.MaxFoldTotalBytes},
+		{"max_node_visits", b.MaxNodeVisits}, {"max_nodes", b.MaxNodes}, {"max_dense_bytes", b.MaxDenseBytes},
+	} {
+		if f.v < 0 {
+			return bad(f.flag, "must not be negative, got %d", f.v)
+		}
+	}
+	return nil
+}
+
+func orDefault(v, def int64) int64 {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// WithDefaults returns b with every zero budget replaced by its default.
+func (b Budgets) WithDefaults() Budgets {
+	return Budgets{
+		MaxFoldBytes:      orDefault(b.MaxFoldBytes, eval.DefaultMaxBytes),
+		MaxFoldTotalBytes: orDefault(b.MaxFoldTotalBytes, optimize.DefaultMaxFoldTotalBytes),
+		MaxNodeVisits:     orDefault(b.MaxNodeVisits, infer.DefaultMaxNodeVisits),
+		MaxNodes:          min(orDefault(b.MaxNodes, model.DefaultMaxNodes), model.DefaultMaxNodes),
+		MaxDenseBytes:     orDefault(b.MaxDenseBytes, eval.DefaultMaxBytes),
+	}
+}
+
+// bytesPerNode is what a node costs in memory over a run, parsed and indexed
+// by the steps, at most (measured: 5 M empty nodes took about 1 GB).
+const bytesPerNode = 256
+
+// Estimate bounds the memory one run takes on a model of modelBytes bytes
+// (the model file and its external data) under the budgets, for a server
+// that admits requests against a global memory budget: the model parsed
+// and decoded where a step needs its values (about three times its size),
+// its nodes, one fold's working set, and everything folding may add.
+func Estimate(modelBytes int64, b Budgets) int64 {
+	b = b.WithDefaults()
+	nodes := min(max(modelBytes, 0)/2, b.MaxNodes)
+	sum := int64(0)
+	for _, v := range []int64{3 * max(modelBytes, 0), nodes * bytesPerNode, b.MaxFoldBytes, b.MaxFoldTotalBytes, b.MaxDenseBytes} {
+		sum += v
+		if sum < 0 {
+			return 1<<63 - 1
+		}
+	}
+	return sum
+}
+
+// prepare checks the model before any step (model.Validate, the node
+// budget) and makes its sparse initializers dense.
+func prepare(m *model.Model, b Budgets) error {
+	b = b.WithDefaults()
+	if err := model.Validate(m.Proto); err != nil {
+		return err
+	}
+	if n := countNodes(m); n > b.MaxNodes {
+		return fmt.Errorf("%w: the model has %d nodes, over the budget of %d", model.ErrOverBudget, n, b.MaxNodes)
+	}
+	return m.Densify(b.MaxDenseBytes)
+}
+
+// countNodes counts the nodes of every graph and function of m.
+func countNodes(m *model.Model) int64 {
+	n := int64(0)
+	var walk func(nodes []*onnxpb.NodeProto)
+	walk = func(nodes []*onnxpb.NodeProto) {
+		for _, nd := range nodes {
+			n++
+			for _, a := range nd.GetAttribute() {
+				if a.GetG() != nil {
+					walk(a.GetG().GetNode())
+				}
+				for _, g := range a.GetGraphs() {
+					walk(g.GetNode())
+				}
+			}
+		}
+	}
+	walk(m.Graph().GetNode())
+	for _, f := range m.Proto.GetFunctions() {
+		walk(f.GetNode())
+	}
+	return n
+}
+
+// runStep runs one step, turning a panic into an error wrapping ErrInternal
+// that names the step (and, from the stack, where it happened), so that a
+// bug in one rule or kernel fails the request and not the process.
+func runStep(ctx context.Context, s step, m *model.Model, o Options, r *StepReport) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{step: s.name, value: p, stack: debug.Stack()}
+		}
+	}()
+	return s.run(ctx, m, o, r)
+}
+
+// panicError is a panic caught at a step's boundary; its stack stays for a log.
+type panicError struct {
+	step  string
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("%v: step %s panicked (a bug): %v", ErrInternal, e.step, e.value)
+}
+
+func (e *panicError) Unwrap() error { return ErrInternal }
+
+// Stack is the stack of the goroutine where the panic happened.
+func (e *panicError) Stack() []byte { return e.stack }
