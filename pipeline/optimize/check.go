@@ -10,9 +10,7 @@ func check(g *graph) error {
 	g.compact()
 	gp := g.g
 	defined := map[string]bool{"": true}
-	for k := range g.outer {
-		defined[k] = true
-	}
+	isDefined := func(name string) bool { return defined[name] || g.outerDefines(name) }
 	for _, t := range gp.GetInitializer() {
 		defined[t.GetName()] = true
 	}
@@ -21,14 +19,14 @@ func check(g *graph) error {
 	}
 	for _, n := range gp.GetNode() {
 		for _, in := range n.GetInput() {
-			if !defined[in] {
+			if !isDefined(in) {
 				return fmt.Errorf("%s: input %q is not defined before it", nodeDesc(n), in)
 			}
 		}
 		for _, a := range n.GetAttribute() {
 			for _, sg := range subgraphs(a) {
-				for ref := range outerRefs(sg) {
-					if !defined[ref] {
+				for ref := range g.outerRefs(sg) {
+					if !isDefined(ref) {
 						return fmt.Errorf("%s: subgraph reads %q, which is not defined before it", nodeDesc(n), ref)
 					}
 				}
@@ -45,12 +43,12 @@ func check(g *graph) error {
 		}
 	}
 	for _, vi := range gp.GetOutput() {
-		if !defined[vi.GetName()] {
+		if !isDefined(vi.GetName()) {
 			return fmt.Errorf("graph output %q is not defined", vi.GetName())
 		}
 	}
 	for _, vi := range gp.GetValueInfo() {
-		if !defined[vi.GetName()] {
+		if !isDefined(vi.GetName()) {
 			return fmt.Errorf("value_info %q names no value", vi.GetName())
 		}
 	}

@@ -19,10 +19,18 @@ type graph struct {
 	m     *model.Model
 	g     *onnxpb.GraphProto
 	opset int64
-	// outer holds the names defined in enclosing graphs (nil for the main
-	// graph); where prefixes error messages about a subgraph.
-	outer map[string]bool
-	where string
+	// parent is the enclosing graph (nil for the main graph), whose names,
+	// and its parent's, are visible here; where prefixes error messages
+	// about a subgraph.
+	parent *graph
+	// attr and owner name the attribute and node holding a subgraph, for
+	// where.
+	attr  string
+	owner *onnxpb.NodeProto
+	// outerSeen memoizes outerDefines.
+	outerSeen map[string]bool
+	// refs caches outerRefs, shared by every scope of a run.
+	refs *refsCache
 
 	dirty     bool
 	producer  map[string]*onnxpb.NodeProto
@@ -47,12 +55,70 @@ type graph struct {
 	spillErr error
 }
 
-func newGraph(m *model.Model) *graph { return newScope(m, m.Graph(), nil, "") }
+func newGraph(m *model.Model) *graph {
+	return newScope(m, m.Graph(), nil, &refsCache{m: map[*onnxpb.GraphProto]map[string]bool{}})
+}
 
-func newScope(m *model.Model, gp *onnxpb.GraphProto, outer map[string]bool, where string) *graph {
-	return &graph{m: m, g: gp, opset: m.Opset(""), dirty: true, outer: outer, where: where,
+func newScope(m *model.Model, gp *onnxpb.GraphProto, parent *graph, refs *refsCache) *graph {
+	return &graph{m: m, g: gp, opset: m.Opset(""), dirty: true, parent: parent, refs: refs,
 		values: map[*onnxpb.TensorProto]*tensor.Tensor{}, removed: map[*onnxpb.NodeProto]bool{},
 		inserts: map[*onnxpb.NodeProto][]*onnxpb.NodeProto{}}
+}
+
+// refsCache holds outerRefs of each subgraph, computed once per graph and
+// reused by the indexes and checks of every enclosing graph: recomputing
+// them at every level made nested Ifs cost depth^3 (depth 400: minutes).
+// An entry is dropped when a pass has run on its graph (runPass); the
+// entries of enclosing graphs are dropped after their own pass, which
+// always comes later.
+type refsCache struct {
+	m map[*onnxpb.GraphProto]map[string]bool
+}
+
+func (c *refsCache) forget(gp *onnxpb.GraphProto) { delete(c.m, gp) }
+
+// outerRefs is the cached outerRefs of sg.
+func (g *graph) outerRefs(sg *onnxpb.GraphProto) map[string]bool {
+	if r, ok := g.refs.m[sg]; ok {
+		return r
+	}
+	r := outerRefsWith(sg, g.outerRefs)
+	g.refs.m[sg] = r
+	return r
+}
+
+// where prefixes messages about a subgraph with the path to it, built only
+// when a message needs it (a prefix per level made deep nesting quadratic).
+func (g *graph) where() string {
+	if g.parent == nil {
+		return ""
+	}
+	return fmt.Sprintf("%ssubgraph %s of %s: ", g.parent.where(), g.attr, nodeDesc(g.owner))
+}
+
+// outerDefines reports whether an enclosing graph defines name. Each level
+// remembers its answers, so that a name read at every level of a deep
+// nesting costs one lookup per level, not one walk.
+func (g *graph) outerDefines(name string) bool {
+	if g.parent == nil {
+		return false
+	}
+	if v, ok := g.outerSeen[name]; ok {
+		return v
+	}
+	v := g.parent.definesLocally(name) || g.parent.outerDefines(name)
+	if g.outerSeen == nil {
+		g.outerSeen = map[string]bool{}
+	}
+	g.outerSeen[name] = v
+	return v
+}
+
+// definesLocally reports whether g itself (not an enclosing graph) defines
+// name: an initializer, a graph input or a node output.
+func (g *graph) definesLocally(name string) bool {
+	g.index()
+	return g.inits[name] != nil || g.inputs[name] || g.producer[name] != nil
 }
 
 // subgraphs returns the graphs of n's attributes, each as a scope whose outer
@@ -61,38 +127,16 @@ func newScope(m *model.Model, gp *onnxpb.GraphProto, outer map[string]bool, wher
 // read like graph inputs (never constants, never renamed).
 func (g *graph) subgraphs() []*graph {
 	var subs []*graph
-	var visible map[string]bool
 	for _, n := range g.g.GetNode() {
 		for _, a := range n.GetAttribute() {
 			for _, sg := range subgraphs(a) {
-				if visible == nil {
-					visible = g.visibleNames()
-				}
-				subs = append(subs, newScope(g.m, sg, visible, fmt.Sprintf("%ssubgraph %s of %s: ", g.where, a.GetName(), nodeDesc(n))))
+				sub := newScope(g.m, sg, g, g.refs)
+				sub.attr, sub.owner = a.GetName(), n
+				subs = append(subs, sub)
 			}
 		}
 	}
 	return subs
-}
-
-// visibleNames are the names defined in g and its enclosing graphs.
-func (g *graph) visibleNames() map[string]bool {
-	v := map[string]bool{}
-	for k := range g.outer {
-		v[k] = true
-	}
-	for _, t := range g.g.GetInitializer() {
-		v[t.GetName()] = true
-	}
-	for _, vi := range g.g.GetInput() {
-		v[vi.GetName()] = true
-	}
-	for _, n := range g.g.GetNode() {
-		for _, o := range n.GetOutput() {
-			v[o] = true
-		}
-	}
-	return v
 }
 
 func (g *graph) touch() { g.dirty = true }
@@ -133,7 +177,7 @@ func (g *graph) index() {
 		g.linkIO(n)
 		for _, a := range n.GetAttribute() {
 			for _, sg := range subgraphs(a) {
-				for name := range outerRefs(sg) {
+				for name := range g.outerRefs(sg) {
 					g.implicit[name] = true
 					g.consumers[name] = append(g.consumers[name], n)
 				}
@@ -153,6 +197,13 @@ func subgraphs(a *onnxpb.AttributeProto) []*onnxpb.GraphProto {
 // outerRefs returns the names a subgraph (and its own subgraphs) reads that it
 // does not define itself.
 func outerRefs(sg *onnxpb.GraphProto) map[string]bool {
+	var inner func(*onnxpb.GraphProto) map[string]bool
+	inner = func(g *onnxpb.GraphProto) map[string]bool { return outerRefsWith(g, inner) }
+	return outerRefsWith(sg, inner)
+}
+
+// outerRefsWith is outerRefs, taking the refs of nested subgraphs from inner.
+func outerRefsWith(sg *onnxpb.GraphProto, inner func(*onnxpb.GraphProto) map[string]bool) map[string]bool {
 	defined := map[string]bool{"": true}
 	for _, t := range sg.GetInitializer() {
 		defined[t.GetName()] = true
@@ -168,8 +219,8 @@ func outerRefs(sg *onnxpb.GraphProto) map[string]bool {
 			}
 		}
 		for _, a := range n.GetAttribute() {
-			for _, inner := range subgraphs(a) {
-				for r := range outerRefs(inner) {
+			for _, sub := range subgraphs(a) {
+				for r := range inner(sub) {
 					if !defined[r] {
 						refs[r] = true
 					}
@@ -349,7 +400,7 @@ func (g *graph) fresh(base string) string {
 	for {
 		g.seq++
 		name := base + "_" + strconv.Itoa(g.seq)
-		if !g.names[name] && !g.outer[name] {
+		if !g.names[name] && !g.outerDefines(name) {
 			g.names[name] = true
 			return name
 		}

@@ -158,14 +158,15 @@ func (r *run) runPass(p pass, g *graph) error {
 	}
 	start := time.Now()
 	err := safeRun(p, g, r)
+	g.refs.forget(g.g)
 	r.res.Durations[p.name] += time.Since(start)
 	if err != nil {
-		return fmt.Errorf("optimize: %s%s: %w", g.where, p.name, err)
+		return fmt.Errorf("optimize: %s%s: %w", g.where(), p.name, err)
 	}
 	g.compact()
 	pruneValueInfo(g)
 	if err := check(g); err != nil {
-		return fmt.Errorf("optimize: %safter %s the graph is broken (a bug): %w", g.where, p.name, err)
+		return fmt.Errorf("optimize: %safter %s the graph is broken (a bug): %w", g.where(), p.name, err)
 	}
 	return nil
 }
@@ -188,24 +189,28 @@ func checkAll(g *graph) error {
 		}
 	}
 	if err := check(g); err != nil {
-		return fmt.Errorf("%s%w", g.where, err)
+		return fmt.Errorf("%s%w", g.where(), err)
 	}
 	return nil
 }
 
-// finish removes unused initializers in g and its subgraphs.
+// finish removes unused initializers in g and its subgraphs, then checks
+// them all once (checking at every level made nested graphs cubic).
 func finish(g *graph) error {
+	removeUnusedAll(g)
+	return checkAll(g)
+}
+
+func removeUnusedAll(g *graph) {
 	subs := g.subgraphs()
 	for _, sub := range subs {
-		if err := finish(sub); err != nil {
-			return err
-		}
+		removeUnusedAll(sub)
 	}
 	if len(subs) > 0 {
 		g.touch()
 	}
 	removeUnusedInitializers(g)
-	return checkAll(g)
+	g.refs.forget(g.g)
 }
 
 func total(res *Result) int64 {
