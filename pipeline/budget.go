@@ -28,7 +28,8 @@ type Budgets struct {
 	// MaxNodeVisits bounds the nodes shape inference visits in one step,
 	// counting function bodies and subgraphs once per expansion; over it the
 	// run fails with an error wrapping model.ErrOverBudget naming the
-	// function. Default infer.DefaultMaxNodeVisits.
+	// function. Default infer.DefaultMaxNodeVisits or four times the
+	// model's nodes, whichever is larger.
 	MaxNodeVisits int64
 	// MaxNodes bounds the nodes of the model, in every graph and function.
 	// Default (and upper bound: the loader refuses more before parsing)

@@ -15,7 +15,7 @@ var ErrOverBudget = errors.New("over the constant-folding budget")
 
 // DefaultMaxBytes is the default of Budget.MaxBytes: far below a container's
 // few GiB, far above any shape or index constant worth folding.
-const DefaultMaxBytes = 256 << 20
+const DefaultMaxBytes = 64 << 20
 
 // maxWork bounds the multiply-adds (or window taps) a fold may spend on one
 // node, so that a fold also ends in about a second.
@@ -36,9 +36,12 @@ func (c *Ctx) limit() int64 {
 	if lim <= 0 {
 		lim = DefaultMaxBytes
 	}
+	// Each tensor counts once: Concat(c, c) reads c's bytes once.
 	var in int64
+	seen := map[*tensor.Tensor]bool{}
 	for _, t := range c.In {
-		if t != nil {
+		if t != nil && !seen[t] {
+			seen[t] = true
 			in = satAdd(in, MemBytes(t))
 		}
 	}

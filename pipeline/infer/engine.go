@@ -58,6 +58,8 @@ type engine struct {
 	// function being expanded, for the error.
 	visits int64
 	fn     string
+	// nodes counts the model's nodes in every graph and function.
+	nodes int64
 	// depth guards against functions that call themselves.
 	depth int
 	// merged maps symbols that auto_merge unified to their representative.
@@ -110,7 +112,27 @@ func newEngine(ctx context.Context, m *model.Model, cfg Config) *engine {
 		e.funcs[normDomain(f.GetDomain())+":"+f.GetName()] = f
 	}
 	e.collectSymbols(m.Graph())
+	e.nodes = countNodes(m.Graph().GetNode())
+	for _, f := range m.Proto.GetFunctions() {
+		e.nodes += countNodes(f.GetNode())
+	}
 	return e
+}
+
+// countNodes counts nodes and the nodes of their subgraphs.
+func countNodes(nodes []*onnxpb.NodeProto) int64 {
+	n := int64(len(nodes))
+	for _, nd := range nodes {
+		for _, a := range nd.GetAttribute() {
+			if a.GetG() != nil {
+				n += countNodes(a.GetG().GetNode())
+			}
+			for _, g := range a.GetGraphs() {
+				n += countNodes(g.GetNode())
+			}
+		}
+	}
+	return n
 }
 
 func normDomain(d string) string {
@@ -539,7 +561,7 @@ func (e *engine) visit(n *onnxpb.NodeProto) error {
 	}
 	lim := e.cfg.MaxNodeVisits
 	if lim <= 0 {
-		lim = DefaultMaxNodeVisits
+		lim = max(DefaultMaxNodeVisits, 4*e.nodes)
 	}
 	if e.visits > lim {
 		where := fmt.Sprintf("node %q (%s)", nodeLabel(n), opName(n))

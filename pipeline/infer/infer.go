@@ -78,13 +78,15 @@ type Config struct {
 	// function that calls another twice, 40 levels deep, would otherwise
 	// run for ever. Over it, Run fails with an error wrapping
 	// model.ErrOverBudget that names the function being expanded.
-	// 0 means DefaultMaxNodeVisits.
+	// 0 means DefaultMaxNodeVisits or four times the model's nodes,
+	// whichever is larger.
 	MaxNodeVisits int64
 }
 
-// DefaultMaxNodeVisits is the default of Config.MaxNodeVisits: about ten
-// seconds of inference, far more than any real model takes.
-const DefaultMaxNodeVisits = 4 << 20
+// DefaultMaxNodeVisits is the least default of Config.MaxNodeVisits: a few
+// seconds of inference, far more than a real model of this size takes (each
+// node is visited about once).
+const DefaultMaxNodeVisits = 1 << 20
 
 // Result is what a run did.
 type Result struct {

@@ -33,7 +33,7 @@ func foldConstants(g *graph, r *run) error {
 		if g.removed[n] || !foldable(g, n) {
 			continue
 		}
-		var outs []*tensor.Tensor
+		var outs, ins []*tensor.Tensor
 		if isOp(n, "Shape") {
 			dims, ok := g.staticShape(input(n, 0))
 			if !ok {
@@ -63,7 +63,7 @@ func foldConstants(g *graph, r *run) error {
 				r.warn("constant folding skipped %s: %v: its inputs would take %d bytes decoded", nodeDesc(n), eval.ErrOverBudget, need)
 				continue
 			}
-			ins := make([]*tensor.Tensor, len(n.GetInput()))
+			ins = make([]*tensor.Tensor, len(n.GetInput()))
 			for i, name := range n.GetInput() {
 				if name == "" {
 					continue
@@ -80,7 +80,7 @@ func foldConstants(g *graph, r *run) error {
 			var err error
 			outs, err = eval.RunBudget(n, g.opset, ins, eval.Budget{MaxBytes: r.foldMax()})
 			if err == nil {
-				err = r.chargeFold(ins, outs)
+				err = r.chargeFold(g, n, ins, outs)
 			}
 			g.release(n.GetInput())
 			if err != nil {
@@ -103,6 +103,7 @@ func foldConstants(g *graph, r *run) error {
 		removeDeadChains(g, inputs)
 		g.release(inputs)
 		g.dropUnused(inputs)
+		r.creditFold(g, inputs, ins)
 		n64++
 	}
 	r.count("ConstantFolding", n64)
@@ -110,7 +111,7 @@ func foldConstants(g *graph, r *run) error {
 }
 
 // DefaultMaxFoldTotalBytes is the default of Config.MaxFoldTotalBytes.
-const DefaultMaxFoldTotalBytes = 1 << 30
+const DefaultMaxFoldTotalBytes = 512 << 20
 
 func (r *run) foldMax() int64 {
 	if r.cfg.MaxFoldBytes > 0 {
@@ -119,34 +120,56 @@ func (r *run) foldMax() int64 {
 	return eval.DefaultMaxBytes
 }
 
-// chargeFold counts what a fold adds to the model (its outputs beyond the
-// bytes of its inputs) against Config.MaxFoldTotalBytes: many folds each
-// under the per-node budget must not add up to more than a run may hold.
-func (r *run) chargeFold(ins, outs []*tensor.Tensor) error {
-	var in, out int64
-	for _, t := range ins {
-		if t != nil {
-			in += eval.MemBytes(t)
-		}
-	}
+// chargeFold counts the bytes a fold adds to the model against
+// Config.MaxFoldTotalBytes: its outputs, less the inputs that the fold leaves
+// unused (they are dropped; creditFold gives them back once they are). The
+// total is what folding grew the model by, whatever the ops: a Transpose of
+// a weight adds nothing, Concat(c, c) or Identity then Concat doubles c.
+func (r *run) chargeFold(g *graph, n *onnxpb.NodeProto, ins, outs []*tensor.Tensor) error {
+	var out, freed int64
 	for _, t := range outs {
 		if t != nil {
 			out += eval.MemBytes(t)
 		}
 	}
-	grown := out - in
-	if grown <= 0 {
-		return nil
+	seen := map[string]bool{}
+	for i, name := range n.GetInput() {
+		if name == "" || seen[name] || ins[i] == nil {
+			continue
+		}
+		seen[name] = true
+		only := !g.isGraphOutput(name) && !g.usedBySubgraph(name)
+		for _, c := range g.consumersOf(name) {
+			only = only && c == n
+		}
+		if only {
+			freed += eval.MemBytes(ins[i])
+		}
 	}
 	lim := r.cfg.MaxFoldTotalBytes
 	if lim <= 0 {
 		lim = DefaultMaxFoldTotalBytes
 	}
-	if r.foldGrown+grown > lim {
-		return fmt.Errorf("%w: folding would add %d bytes to the %d already added, over the run's %d", eval.ErrOverBudget, grown, r.foldGrown, lim)
+	if out-freed > 0 && r.foldGrown+out-freed > lim {
+		return fmt.Errorf("%w: folding would grow the model by %d bytes more, over the run's %d (%d used)", eval.ErrOverBudget, out-freed, lim, r.foldGrown)
 	}
-	r.foldGrown += grown
+	r.foldGrown += out
 	return nil
+}
+
+// creditFold gives back the bytes of a folded node's inputs that are gone
+// from the graph now.
+func (r *run) creditFold(g *graph, names []string, ins []*tensor.Tensor) {
+	seen := map[string]bool{}
+	for i, name := range names {
+		if name == "" || seen[name] || i >= len(ins) || ins[i] == nil {
+			continue
+		}
+		seen[name] = true
+		if g.initializer(name) == nil && !g.isGraphOutput(name) {
+			r.foldGrown -= eval.MemBytes(ins[i])
+		}
+	}
 }
 
 // decodedBytes is the memory the constants among names take decoded, judged
