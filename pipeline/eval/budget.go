@@ -77,6 +77,26 @@ func work(what string, steps int64) error {
 	return nil
 }
 
+// checkInputs refuses inputs whose dims, zeros left out, multiply past
+// maxWork: an empty tensor of dims [0, 2^40] holds nothing, but kernels
+// that loop over its other axes would run for hours.
+func checkInputs(in []*tensor.Tensor) error {
+	for i, t := range in {
+		if t == nil {
+			continue
+		}
+		p := int64(1)
+		for _, d := range t.Dims {
+			if d > 0 {
+				if p = satMul(p, d); p > maxWork {
+					return fmt.Errorf("%w: input %d has dims %v", ErrOverBudget, i, t.Dims)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // MemBytes is the memory a decoded tensor's values take.
 func MemBytes(t *tensor.Tensor) int64 {
 	switch {

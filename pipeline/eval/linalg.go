@@ -115,9 +115,13 @@ func evalGemm(c *Ctx) ([]*tensor.Tensor, error) {
 	out := make([]float64, m*n)
 	var ci []int64
 	cv := c.Input(2)
+	if cv != nil && cv.DType != a.DType {
+		return nil, fmt.Errorf("C is %s, A is %s", cv.DType, a.DType)
+	}
 	if cv != nil {
-		if _, err := broadcastDims(cv.Dims, dims); err != nil {
-			return nil, err
+		// C broadcasts to [M, N]: it may not be larger than the product.
+		if bd, err := broadcastDims(cv.Dims, dims); err != nil || len(bd) != 2 || bd[0] != m || bd[1] != n {
+			return nil, fmt.Errorf("C of dims %v does not broadcast to %v", cv.Dims, dims)
 		}
 		ci = broadcastIndex(cv.Dims, dims)
 	}

@@ -322,8 +322,9 @@ func evalSplit(c *Ctx) ([]*tensor.Tensor, error) {
 		if c.Attrs.Has("num_outputs") {
 			n = c.Attrs.Int("num_outputs", n)
 		}
-		if n <= 0 {
-			return nil, fmt.Errorf("no outputs")
+		if n <= 0 || n != int64(c.NumOutputs) {
+			// Checked before the loop: num_outputs can be 2^31.
+			return nil, fmt.Errorf("%d outputs for %d declared", n, c.NumOutputs)
 		}
 		chunk := (d + n - 1) / n
 		if c.Opset < 18 && d%n != 0 {

@@ -121,6 +121,9 @@ func evalConv(c *Ctx) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	bias := c.Input(2)
+	if bias != nil && (bias.DType != x.DType || bias.Len() != m) {
+		return nil, fmt.Errorf("bias %s%v for %d output channels", bias.DType, bias.Dims, m)
+	}
 	dims := append([]int64{n, m}, w.out...)
 	if err := c.roomDims("convolution", dims, 16); err != nil {
 		return nil, err

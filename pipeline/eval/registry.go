@@ -95,6 +95,9 @@ func RunBudget(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor, b Budget) 
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoKernel, n.GetOpType())
 	}
+	if err := checkInputs(in); err != nil {
+		return nil, fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, fmt.Errorf("node %q (%s): kernel failed (a bug): %v", n.GetName(), n.GetOpType(), p)
