@@ -53,6 +53,12 @@ func (c *Ctx) limit() int64 {
 // A negative n (dims that overflow) never fits.
 func (c *Ctx) room(what string, n, perElem int64) error {
 	lim := c.limit()
+	for _, t := range c.In {
+		if t != nil && t.DType == tensor.String {
+			perElem += 16 // a string header is 24 bytes, not 8
+			break
+		}
+	}
 	if n < 0 || satMul(n, perElem) > lim {
 		shown := fmt.Sprint(n)
 		if n < 0 {
