@@ -106,8 +106,8 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := LoadBytes(b, "")
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrOverBudget) {
+				t.Fatalf("error %v does not wrap ErrInvalid or ErrOverBudget", err)
 			}
 			return
 		}
