@@ -109,3 +109,14 @@ func RunBudget(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor, b Budget) 
 	}
 	return out, nil
 }
+
+// Ops lists the operators that have a kernel (ai.onnx names), sorted: the
+// operators constant folding knows.
+func Ops() []string {
+	var names []string
+	for k := range registry {
+		names = append(names, k.name)
+	}
+	sort.Strings(names)
+	return names
+}
