@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -40,9 +39,11 @@ type Budgets struct {
 	MaxDenseBytes int64
 }
 
-// ErrInternal marks a panic in a step (a bug): the run fails with an error
-// naming the step, node and operator where known, and the process goes on.
-var ErrInternal = errors.New("internal error")
+// ErrInternal marks a bug caught at a step's boundary (a panic) or inside
+// the optimizer (a rule's panic, a broken graph): the run fails with an
+// error naming the step, rule, node and operator where known, and the
+// process goes on. It is optimize.ErrInternal, so one errors.Is covers both.
+var ErrInternal = optimize.ErrInternal
 
 func (b Budgets) validate(bad func(flag, format string, a ...any) error) error {
 	for _, f := range []struct {

@@ -166,7 +166,7 @@ func (r *run) runPass(p pass, g *graph) error {
 	g.compact()
 	pruneValueInfo(g)
 	if err := check(g); err != nil {
-		return fmt.Errorf("optimize: %safter %s the graph is broken (a bug): %w", g.where(), p.name, err)
+		return fmt.Errorf("%w: optimize: %safter %s the graph is broken (a bug): %w", ErrInternal, g.where(), p.name, err)
 	}
 	return nil
 }

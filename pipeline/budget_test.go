@@ -1,0 +1,62 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quantprep/quantprep/pipeline/model"
+)
+
+// TestStepPanic: a panic in a step fails the run with ErrInternal naming the
+// step; the process goes on and the next run succeeds.
+func TestStepPanic(t *testing.T) {
+	saved := steps
+	defer func() { steps = saved }()
+	steps = append([]step{{name: "boom", run: func(context.Context, *model.Model, Options, *StepReport) error {
+		var m map[string]int
+		m["x"] = 1 // a nil map write: a bug
+		return nil
+	}}}, saved...)
+	dir := t.TempDir()
+	in := writeModel(t, dir, addModel())
+	out := filepath.Join(dir, "out.onnx")
+	_, err := Run(context.Background(), in, out, DefaultOptions(), nil)
+	if !errors.Is(err, ErrInternal) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("err = %v, want ErrInternal naming the step", err)
+	}
+	var pe interface{ Stack() []byte }
+	if !errors.As(err, &pe) || len(pe.Stack()) == 0 {
+		t.Errorf("the panic's stack is not kept for the log")
+	}
+	steps = saved
+	if _, err := Run(context.Background(), in, out, DefaultOptions(), nil); err != nil {
+		t.Fatalf("a run after the panic: %v", err)
+	}
+}
+
+func TestBudgetsValidate(t *testing.T) {
+	o := DefaultOptions()
+	o.Budgets.MaxFoldBytes = -1
+	if err := o.Validate(); !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "max_fold_bytes") {
+		t.Errorf("a negative budget: %v", err)
+	}
+}
+
+func TestEstimate(t *testing.T) {
+	small, big := Estimate(1<<10, Budgets{}), Estimate(1<<30, Budgets{})
+	if small <= 0 || small > 1<<30 {
+		t.Errorf("Estimate of a 1 KiB model = %d, want positive and under 1 GiB", small)
+	}
+	if big < 3<<30 {
+		t.Errorf("Estimate of a 1 GiB model = %d, want at least three times its size", big)
+	}
+	if tight := Estimate(1<<10, Budgets{MaxFoldBytes: 1 << 20, MaxFoldTotalBytes: 1 << 20, MaxDenseBytes: 1 << 20}); tight >= small {
+		t.Errorf("smaller budgets give a larger estimate: %d >= %d", tight, small)
+	}
+	if e := Estimate(1<<62, Budgets{}); e <= 0 {
+		t.Errorf("Estimate overflows: %d", e)
+	}
+}
