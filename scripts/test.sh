@@ -101,6 +101,10 @@ step fuzz
 # also explores for a short while (QUANTPREP_FUZZTIME, default 10s).
 fuzz() { check "fuzz $2" go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${QUANTPREP_FUZZTIME:-10s}"; }
 fuzz ./server FuzzPreprocess
+fuzz ./pipeline/ FuzzPipeline
+fuzz ./pipeline/eval/ FuzzKernels
+fuzz ./pipeline/model/ FuzzLoad
+fuzz ./pipeline/model/ FuzzValidate
 
 step oracle tests
 if ((have_cc)); then
