@@ -80,12 +80,15 @@ func foldConstants(g *graph, r *run) error {
 			var err error
 			outs, err = eval.RunBudget(n, g.opset, ins, eval.Budget{MaxBytes: r.foldMax()})
 			if err == nil {
-				err = r.chargeFold(g, n, ins, outs)
+				if err = r.chargeFold(g, n, ins, outs); err != nil {
+					err = fmt.Errorf("%s: %w", nodeDesc(n), err)
+				}
 			}
 			g.release(n.GetInput())
 			if err != nil {
+				// eval's errors name the node already.
 				if !errors.Is(err, eval.ErrNoKernel) && !errors.Is(err, eval.ErrUnsupportedInput) {
-					r.warn("constant folding skipped %s: %v", nodeDesc(n), err)
+					r.warn("constant folding skipped %v", err)
 				}
 				continue
 			}
