@@ -19,7 +19,7 @@ const DefaultMaxBytes = 64 << 20
 
 // maxWork bounds the multiply-adds (or window taps) a fold may spend on one
 // node, so that a fold also ends in about a second.
-const maxWork = 1 << 27
+const maxWork = 1 << 26
 
 // Budget bounds what one kernel call may allocate.
 type Budget struct {

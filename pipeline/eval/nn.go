@@ -117,7 +117,8 @@ func evalConv(c *Ctx) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := work("Conv", mulAll(n, m, tensor.NumElements(w.out), max(cpg, 1), max(tensor.NumElements(wt.Dims[2:]), 1))); err != nil {
+	// A tap costs about four multiply-adds of MatMul (a closure, bounds).
+	if err := work("Conv", mulAll(4, n, m, tensor.NumElements(w.out), max(cpg, 1), max(tensor.NumElements(wt.Dims[2:]), 1))); err != nil {
 		return nil, err
 	}
 	bias := c.Input(2)
@@ -201,7 +202,7 @@ func evalMaxPool(c *Ctx) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	dims := append([]int64{x.Dims[0], x.Dims[1]}, w.out...)
-	if err := work("MaxPool", mulAll(tensor.NumElements(dims), max(tensor.NumElements(kernel), 1))); err != nil {
+	if err := work("MaxPool", mulAll(4, tensor.NumElements(dims), max(tensor.NumElements(kernel), 1))); err != nil {
 		return nil, err
 	}
 	if err := c.roomDims("pooled result", dims, 16); err != nil {
