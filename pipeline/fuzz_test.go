@@ -104,7 +104,12 @@ func (g *gen) model(ops []string) *onnxpb.ModelProto {
 		op := ops[g.intn(len(ops))]
 		in := make([]string, 1+g.intn(3))
 		for j := range in {
+			// Half the inputs are constants (folded values count as such
+			// once folded), so that folding and its rules run often.
 			in[j] = values[g.intn(len(values))]
+			if g.intn(2) == 0 {
+				in[j] = values[2+g.intn(len(inits))]
+			}
 			if j > 0 && g.intn(8) == 0 {
 				in[j] = ""
 			}
