@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -143,6 +144,9 @@ func upload(stream quantprepv1.PreprocessService_PreprocessClient, opts *quantpr
 	if err := send(&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_Options{Options: opts}}); err != nil {
 		return err
 	}
+	if err := awaitAccept(stream, acceptWait); err != nil {
+		return &streamErr{err}
+	}
 	buf := make([]byte, ChunkSize)
 	for {
 		n, err := io.ReadFull(model, buf)
@@ -168,6 +172,30 @@ func upload(stream quantprepv1.PreprocessService_PreprocessClient, opts *quantpr
 		return &streamErr{err}
 	}
 	return nil
+}
+
+// acceptWait bounds the wait for a server's headers: one that sends none
+// before its first response (an older server) gets the model after it.
+const acceptWait = 10 * time.Second
+
+// awaitAccept waits until the server accepts the stream: it sends its headers
+// then, before reading the model. Until headers arrive the stream is not
+// committed, so gRPC's retry policy (ServiceConfig) may replay it: only the
+// options have been sent. An error means the stream failed; Recv reads why.
+func awaitAccept(stream grpc.ClientStream, wait time.Duration) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := stream.Header()
+		done <- err
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return nil
+	}
 }
 
 // sendExternal sends one external-data file; an empty file still gets one

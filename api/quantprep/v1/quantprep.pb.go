@@ -74,7 +74,127 @@ func (x Progress_Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Progress_Phase.Descriptor instead.
 func (Progress_Phase) EnumDescriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{5, 0}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{7, 0}
+}
+
+// ServerInfoRequest asks for the server's version and limits; it has no fields.
+type ServerInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerInfoRequest) Reset() {
+	*x = ServerInfoRequest{}
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfoRequest) ProtoMessage() {}
+
+func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
+func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{0}
+}
+
+// ServerInfoResponse is the server's version and limits.
+type ServerInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Version is the server's build version (a release tag, or a module
+	// pseudo-version, or "devel" plus the VCS revision when built from a tree).
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// GoVersion is the Go release the server was built with.
+	GoVersion string `protobuf:"bytes,2,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
+	// MaxUploadBytes bounds a request's model and external data together.
+	MaxUploadBytes int64 `protobuf:"varint,3,opt,name=max_upload_bytes,json=maxUploadBytes,proto3" json:"max_upload_bytes,omitempty"`
+	// MaxRequestMessageBytes bounds one request message, chunk and framing included.
+	MaxRequestMessageBytes int64 `protobuf:"varint,4,opt,name=max_request_message_bytes,json=maxRequestMessageBytes,proto3" json:"max_request_message_bytes,omitempty"`
+	// ResponseChunkBytes bounds the data of one response chunk.
+	ResponseChunkBytes int64 `protobuf:"varint,5,opt,name=response_chunk_bytes,json=responseChunkBytes,proto3" json:"response_chunk_bytes,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ServerInfoResponse) Reset() {
+	*x = ServerInfoResponse{}
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfoResponse) ProtoMessage() {}
+
+func (x *ServerInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfoResponse.ProtoReflect.Descriptor instead.
+func (*ServerInfoResponse) Descriptor() ([]byte, []int) {
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ServerInfoResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ServerInfoResponse) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
+}
+
+func (x *ServerInfoResponse) GetMaxUploadBytes() int64 {
+	if x != nil {
+		return x.MaxUploadBytes
+	}
+	return 0
+}
+
+func (x *ServerInfoResponse) GetMaxRequestMessageBytes() int64 {
+	if x != nil {
+		return x.MaxRequestMessageBytes
+	}
+	return 0
+}
+
+func (x *ServerInfoResponse) GetResponseChunkBytes() int64 {
+	if x != nil {
+		return x.ResponseChunkBytes
+	}
+	return 0
 }
 
 // PreprocessRequest is one message of the upload stream.
@@ -92,7 +212,7 @@ type PreprocessRequest struct {
 
 func (x *PreprocessRequest) Reset() {
 	*x = PreprocessRequest{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[0]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +224,7 @@ func (x *PreprocessRequest) String() string {
 func (*PreprocessRequest) ProtoMessage() {}
 
 func (x *PreprocessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[0]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +237,7 @@ func (x *PreprocessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreprocessRequest.ProtoReflect.Descriptor instead.
 func (*PreprocessRequest) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{0}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PreprocessRequest) GetPayload() isPreprocessRequest_Payload {
@@ -164,7 +284,8 @@ type PreprocessRequest_Options struct {
 }
 
 type PreprocessRequest_ModelChunk struct {
-	// ModelChunk is the next piece of the model file.
+	// ModelChunk is the next piece of the model file; the model must come as
+	// one or more chunks (each under the receive limit) before any external data.
 	ModelChunk *Chunk `protobuf:"bytes,2,opt,name=model_chunk,json=modelChunk,proto3,oneof"`
 }
 
@@ -188,20 +309,34 @@ type Options struct {
 	ModelName string `protobuf:"bytes,1,opt,name=model_name,json=modelName,proto3" json:"model_name,omitempty"`
 	// OutputName is the output model's file name; it names the default
 	// external-data file. Defaults to model_name.
-	OutputName        string `protobuf:"bytes,2,opt,name=output_name,json=outputName,proto3" json:"output_name,omitempty"`
-	SkipOptimization  bool   `protobuf:"varint,3,opt,name=skip_optimization,json=skipOptimization,proto3" json:"skip_optimization,omitempty"`
-	SkipOnnxShape     bool   `protobuf:"varint,4,opt,name=skip_onnx_shape,json=skipOnnxShape,proto3" json:"skip_onnx_shape,omitempty"`
-	SkipSymbolicShape bool   `protobuf:"varint,5,opt,name=skip_symbolic_shape,json=skipSymbolicShape,proto3" json:"skip_symbolic_shape,omitempty"`
-	AutoMerge         bool   `protobuf:"varint,6,opt,name=auto_merge,json=autoMerge,proto3" json:"auto_merge,omitempty"`
+	OutputName string `protobuf:"bytes,2,opt,name=output_name,json=outputName,proto3" json:"output_name,omitempty"`
+	// SkipOptimization skips graph optimization (ONNX Runtime's basic level).
+	SkipOptimization bool `protobuf:"varint,3,opt,name=skip_optimization,json=skipOptimization,proto3" json:"skip_optimization,omitempty"`
+	// SkipOnnxShape skips ONNX shape inference.
+	SkipOnnxShape bool `protobuf:"varint,4,opt,name=skip_onnx_shape,json=skipOnnxShape,proto3" json:"skip_onnx_shape,omitempty"`
+	// SkipSymbolicShape skips symbolic shape inference.
+	SkipSymbolicShape bool `protobuf:"varint,5,opt,name=skip_symbolic_shape,json=skipSymbolicShape,proto3" json:"skip_symbolic_shape,omitempty"`
+	// AutoMerge makes symbolic shape inference merge conflicting symbolic dims
+	// (keeping one of them) instead of failing.
+	AutoMerge bool `protobuf:"varint,6,opt,name=auto_merge,json=autoMerge,proto3" json:"auto_merge,omitempty"`
 	// IntMax is the largest integer treated as a real value by symbolic shape
 	// inference; larger values (as in Slice ends) mean "to the end". Default 2^31-1.
-	IntMax          *int64 `protobuf:"varint,7,opt,name=int_max,json=intMax,proto3,oneof" json:"int_max,omitempty"`
-	GuessOutputRank bool   `protobuf:"varint,8,opt,name=guess_output_rank,json=guessOutputRank,proto3" json:"guess_output_rank,omitempty"`
+	IntMax *int64 `protobuf:"varint,7,opt,name=int_max,json=intMax,proto3,oneof" json:"int_max,omitempty"`
+	// GuessOutputRank gives the outputs of operators that shape inference does
+	// not know the rank of their first input.
+	GuessOutputRank bool `protobuf:"varint,8,opt,name=guess_output_rank,json=guessOutputRank,proto3" json:"guess_output_rank,omitempty"`
 	// Verbose is 0, 1 or 3, as in the reference tool.
-	Verbose             int32 `protobuf:"varint,9,opt,name=verbose,proto3" json:"verbose,omitempty"`
-	SaveAsExternalData  bool  `protobuf:"varint,10,opt,name=save_as_external_data,json=saveAsExternalData,proto3" json:"save_as_external_data,omitempty"`
-	AllTensorsToOneFile bool  `protobuf:"varint,11,opt,name=all_tensors_to_one_file,json=allTensorsToOneFile,proto3" json:"all_tensors_to_one_file,omitempty"`
-	// ExternalDataLocation is a file name relative to the output model.
+	Verbose int32 `protobuf:"varint,9,opt,name=verbose,proto3" json:"verbose,omitempty"`
+	// SaveAsExternalData writes the weights (tensors of at least
+	// external_data_size_threshold bytes) to external-data files beside the
+	// output model; needed for outputs over protobuf's 2 GiB limit.
+	SaveAsExternalData bool `protobuf:"varint,10,opt,name=save_as_external_data,json=saveAsExternalData,proto3" json:"save_as_external_data,omitempty"`
+	// AllTensorsToOneFile puts all external data in one file (named by
+	// external_data_location, else after the output model) rather than one file
+	// per tensor.
+	AllTensorsToOneFile bool `protobuf:"varint,11,opt,name=all_tensors_to_one_file,json=allTensorsToOneFile,proto3" json:"all_tensors_to_one_file,omitempty"`
+	// ExternalDataLocation is a file name relative to the output model; it
+	// requires save_as_external_data and may not climb out with "..".
 	ExternalDataLocation string `protobuf:"bytes,12,opt,name=external_data_location,json=externalDataLocation,proto3" json:"external_data_location,omitempty"`
 	// ExternalDataSizeThreshold: tensors of at least this many bytes go to
 	// external data. Default 1024.
@@ -216,7 +351,7 @@ type Options struct {
 
 func (x *Options) Reset() {
 	*x = Options{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[1]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +363,7 @@ func (x *Options) String() string {
 func (*Options) ProtoMessage() {}
 
 func (x *Options) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[1]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +376,7 @@ func (x *Options) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Options.ProtoReflect.Descriptor instead.
 func (*Options) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{1}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Options) GetModelName() string {
@@ -344,15 +479,17 @@ func (x *Options) GetStrictShapes() bool {
 
 // Chunk is a piece of a file.
 type Chunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Data is the next bytes of the file; the whole message must stay under the
+	// receiver's message size limit (4 MiB by default), so send 1 MiB or so.
+	Data          []byte `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[2]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +501,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[2]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +514,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{2}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -390,16 +527,19 @@ func (x *Chunk) GetData() []byte {
 // ExternalDataChunk is a piece of an external-data file, named by its location
 // relative to the model file.
 type ExternalDataChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Location      string                 `protobuf:"bytes,1,opt,name=location,proto3" json:"location,omitempty"`
-	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Location is the file's path relative to the model, with forward slashes,
+	// as the model's tensors name it (no "..", not absolute).
+	Location string `protobuf:"bytes,1,opt,name=location,proto3" json:"location,omitempty"`
+	// Data is the next bytes of the file (see Chunk.data for the size limit).
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExternalDataChunk) Reset() {
 	*x = ExternalDataChunk{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[3]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +551,7 @@ func (x *ExternalDataChunk) String() string {
 func (*ExternalDataChunk) ProtoMessage() {}
 
 func (x *ExternalDataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[3]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +564,7 @@ func (x *ExternalDataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExternalDataChunk.ProtoReflect.Descriptor instead.
 func (*ExternalDataChunk) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{3}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExternalDataChunk) GetLocation() string {
@@ -457,7 +597,7 @@ type PreprocessResponse struct {
 
 func (x *PreprocessResponse) Reset() {
 	*x = PreprocessResponse{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[4]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +609,7 @@ func (x *PreprocessResponse) String() string {
 func (*PreprocessResponse) ProtoMessage() {}
 
 func (x *PreprocessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[4]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +622,7 @@ func (x *PreprocessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreprocessResponse.ProtoReflect.Descriptor instead.
 func (*PreprocessResponse) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{4}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PreprocessResponse) GetPayload() isPreprocessResponse_Payload {
@@ -533,18 +673,22 @@ type isPreprocessResponse_Payload interface {
 }
 
 type PreprocessResponse_Progress struct {
+	// Progress is a pipeline step starting, finishing or being skipped.
 	Progress *Progress `protobuf:"bytes,1,opt,name=progress,proto3,oneof"`
 }
 
 type PreprocessResponse_ModelChunk struct {
+	// ModelChunk is the next piece of the output model.
 	ModelChunk *Chunk `protobuf:"bytes,2,opt,name=model_chunk,json=modelChunk,proto3,oneof"`
 }
 
 type PreprocessResponse_ExternalDataChunk struct {
+	// ExternalDataChunk is the next piece of an output external-data file.
 	ExternalDataChunk *ExternalDataChunk `protobuf:"bytes,3,opt,name=external_data_chunk,json=externalDataChunk,proto3,oneof"`
 }
 
 type PreprocessResponse_Summary struct {
+	// Summary ends a successful run.
 	Summary *Summary `protobuf:"bytes,4,opt,name=summary,proto3,oneof"`
 }
 
@@ -558,10 +702,14 @@ func (*PreprocessResponse_Summary) isPreprocessResponse_Payload() {}
 
 // Progress reports a pipeline step starting or finishing.
 type Progress struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Step    string                 `protobuf:"bytes,1,opt,name=step,proto3" json:"step,omitempty"`
-	Phase   Progress_Phase         `protobuf:"varint,2,opt,name=phase,proto3,enum=quantprep.v1.Progress_Phase" json:"phase,omitempty"`
-	Message string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Step names the pipeline step: "symbolic_shape", "optimize", "onnx_shape"
+	// or "save".
+	Step string `protobuf:"bytes,1,opt,name=step,proto3" json:"step,omitempty"`
+	// Phase is what happened to the step.
+	Phase Progress_Phase `protobuf:"varint,2,opt,name=phase,proto3,enum=quantprep.v1.Progress_Phase" json:"phase,omitempty"`
+	// Message says more, e.g. why a step was skipped.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	// Index and Total place the step in the pipeline (1-based).
 	Index         int32 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`
 	Total         int32 `protobuf:"varint,5,opt,name=total,proto3" json:"total,omitempty"`
@@ -571,7 +719,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[5]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -583,7 +731,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[5]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -596,7 +744,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{5}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Progress) GetStep() string {
@@ -636,15 +784,22 @@ func (x *Progress) GetTotal() int32 {
 
 // StepSummary is what one pipeline step did.
 type StepSummary struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Skipped          bool                   `protobuf:"varint,2,opt,name=skipped,proto3" json:"skipped,omitempty"`
-	WallTimeMicros   int64                  `protobuf:"varint,3,opt,name=wall_time_micros,json=wallTimeMicros,proto3" json:"wall_time_micros,omitempty"`
-	NodesBefore      int64                  `protobuf:"varint,4,opt,name=nodes_before,json=nodesBefore,proto3" json:"nodes_before,omitempty"`
-	NodesAfter       int64                  `protobuf:"varint,5,opt,name=nodes_after,json=nodesAfter,proto3" json:"nodes_after,omitempty"`
-	FullShapesBefore int64                  `protobuf:"varint,6,opt,name=full_shapes_before,json=fullShapesBefore,proto3" json:"full_shapes_before,omitempty"`
-	FullShapesAfter  int64                  `protobuf:"varint,7,opt,name=full_shapes_after,json=fullShapesAfter,proto3" json:"full_shapes_after,omitempty"`
-	Warnings         []string               `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is the step's name, as in Progress.step.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Skipped is set for a step the options turned off.
+	Skipped bool `protobuf:"varint,2,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// WallTimeMicros is how long the step ran.
+	WallTimeMicros int64 `protobuf:"varint,3,opt,name=wall_time_micros,json=wallTimeMicros,proto3" json:"wall_time_micros,omitempty"`
+	// NodesBefore and NodesAfter count the main graph's nodes around the step.
+	NodesBefore int64 `protobuf:"varint,4,opt,name=nodes_before,json=nodesBefore,proto3" json:"nodes_before,omitempty"`
+	NodesAfter  int64 `protobuf:"varint,5,opt,name=nodes_after,json=nodesAfter,proto3" json:"nodes_after,omitempty"`
+	// FullShapesBefore and FullShapesAfter count node outputs with an element
+	// type and a full shape around the step.
+	FullShapesBefore int64 `protobuf:"varint,6,opt,name=full_shapes_before,json=fullShapesBefore,proto3" json:"full_shapes_before,omitempty"`
+	FullShapesAfter  int64 `protobuf:"varint,7,opt,name=full_shapes_after,json=fullShapesAfter,proto3" json:"full_shapes_after,omitempty"`
+	// Warnings are what the step could not do (e.g. a shape left unknown and why).
+	Warnings []string `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	// Counts holds step-specific counters (rewrites per pass, ops inferred, ...).
 	Counts        map[string]int64 `protobuf:"bytes,9,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
@@ -653,7 +808,7 @@ type StepSummary struct {
 
 func (x *StepSummary) Reset() {
 	*x = StepSummary{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[6]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +820,7 @@ func (x *StepSummary) String() string {
 func (*StepSummary) ProtoMessage() {}
 
 func (x *StepSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[6]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +833,7 @@ func (x *StepSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepSummary.ProtoReflect.Descriptor instead.
 func (*StepSummary) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{6}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StepSummary) GetName() string {
@@ -748,16 +903,18 @@ func (x *StepSummary) GetCounts() map[string]int64 {
 type OutputFile struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name is the model's file name or an external-data location.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Size          int64  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
-	ExternalData  bool   `protobuf:"varint,3,opt,name=external_data,json=externalData,proto3" json:"external_data,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Size is the file's size in bytes.
+	Size int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// ExternalData is set for external-data files, clear for the model.
+	ExternalData  bool `protobuf:"varint,3,opt,name=external_data,json=externalData,proto3" json:"external_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OutputFile) Reset() {
 	*x = OutputFile{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[7]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +926,7 @@ func (x *OutputFile) String() string {
 func (*OutputFile) ProtoMessage() {}
 
 func (x *OutputFile) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[7]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +939,7 @@ func (x *OutputFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputFile.ProtoReflect.Descriptor instead.
 func (*OutputFile) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{7}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OutputFile) GetName() string {
@@ -808,26 +965,37 @@ func (x *OutputFile) GetExternalData() bool {
 
 // Summary is the last message of a successful run.
 type Summary struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Steps       []*StepSummary         `protobuf:"bytes,1,rep,name=steps,proto3" json:"steps,omitempty"`
-	NodesBefore int64                  `protobuf:"varint,2,opt,name=nodes_before,json=nodesBefore,proto3" json:"nodes_before,omitempty"`
-	NodesAfter  int64                  `protobuf:"varint,3,opt,name=nodes_after,json=nodesAfter,proto3" json:"nodes_after,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Steps are the pipeline's steps, in the order they ran.
+	Steps []*StepSummary `protobuf:"bytes,1,rep,name=steps,proto3" json:"steps,omitempty"`
+	// NodesBefore and NodesAfter count the main graph's nodes in the input and
+	// the output.
+	NodesBefore int64 `protobuf:"varint,2,opt,name=nodes_before,json=nodesBefore,proto3" json:"nodes_before,omitempty"`
+	NodesAfter  int64 `protobuf:"varint,3,opt,name=nodes_after,json=nodesAfter,proto3" json:"nodes_after,omitempty"`
 	// NodeOutputs counts node outputs of the final graph; FullShapes* count those
 	// with an element type and a full shape (every dim a value or a symbol).
-	NodeOutputsBefore int64         `protobuf:"varint,4,opt,name=node_outputs_before,json=nodeOutputsBefore,proto3" json:"node_outputs_before,omitempty"`
-	NodeOutputsAfter  int64         `protobuf:"varint,5,opt,name=node_outputs_after,json=nodeOutputsAfter,proto3" json:"node_outputs_after,omitempty"`
-	FullShapesBefore  int64         `protobuf:"varint,6,opt,name=full_shapes_before,json=fullShapesBefore,proto3" json:"full_shapes_before,omitempty"`
-	FullShapesAfter   int64         `protobuf:"varint,7,opt,name=full_shapes_after,json=fullShapesAfter,proto3" json:"full_shapes_after,omitempty"`
-	Warnings          []string      `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
-	Files             []*OutputFile `protobuf:"bytes,9,rep,name=files,proto3" json:"files,omitempty"`
-	WallTimeMicros    int64         `protobuf:"varint,10,opt,name=wall_time_micros,json=wallTimeMicros,proto3" json:"wall_time_micros,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	NodeOutputsBefore int64 `protobuf:"varint,4,opt,name=node_outputs_before,json=nodeOutputsBefore,proto3" json:"node_outputs_before,omitempty"`
+	NodeOutputsAfter  int64 `protobuf:"varint,5,opt,name=node_outputs_after,json=nodeOutputsAfter,proto3" json:"node_outputs_after,omitempty"`
+	FullShapesBefore  int64 `protobuf:"varint,6,opt,name=full_shapes_before,json=fullShapesBefore,proto3" json:"full_shapes_before,omitempty"`
+	FullShapesAfter   int64 `protobuf:"varint,7,opt,name=full_shapes_after,json=fullShapesAfter,proto3" json:"full_shapes_after,omitempty"`
+	// Warnings are all the steps' warnings.
+	Warnings []string `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// Files are the output files, the model first.
+	Files []*OutputFile `protobuf:"bytes,9,rep,name=files,proto3" json:"files,omitempty"`
+	// WallTimeMicros is how long the pipeline ran, steps and load included.
+	WallTimeMicros int64 `protobuf:"varint,10,opt,name=wall_time_micros,json=wallTimeMicros,proto3" json:"wall_time_micros,omitempty"`
+	// RequestId is the request's id (its x-request-id, or one the server made
+	// up), which every server log line of the request carries.
+	RequestId string `protobuf:"bytes,11,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// ServerVersion is the version of the server that ran the request.
+	ServerVersion string `protobuf:"bytes,12,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Summary) Reset() {
 	*x = Summary{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[8]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +1007,7 @@ func (x *Summary) String() string {
 func (*Summary) ProtoMessage() {}
 
 func (x *Summary) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[8]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1020,7 @@ func (x *Summary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Summary.ProtoReflect.Descriptor instead.
 func (*Summary) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{8}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Summary) GetSteps() []*StepSummary {
@@ -925,11 +1093,33 @@ func (x *Summary) GetWallTimeMicros() int64 {
 	return 0
 }
 
+func (x *Summary) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Summary) GetServerVersion() string {
+	if x != nil {
+		return x.ServerVersion
+	}
+	return ""
+}
+
 var File_quantprep_v1_quantprep_proto protoreflect.FileDescriptor
 
 const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\n" +
-	"\x1cquantprep/v1/quantprep.proto\x12\fquantprep.v1\"\xdc\x01\n" +
+	"\x1cquantprep/v1/quantprep.proto\x12\fquantprep.v1\"\x13\n" +
+	"\x11ServerInfoRequest\"\xe4\x01\n" +
+	"\x12ServerInfoResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\x02 \x01(\tR\tgoVersion\x12(\n" +
+	"\x10max_upload_bytes\x18\x03 \x01(\x03R\x0emaxUploadBytes\x129\n" +
+	"\x19max_request_message_bytes\x18\x04 \x01(\x03R\x16maxRequestMessageBytes\x120\n" +
+	"\x14response_chunk_bytes\x18\x05 \x01(\x03R\x12responseChunkBytes\"\xdc\x01\n" +
 	"\x11PreprocessRequest\x121\n" +
 	"\aoptions\x18\x01 \x01(\v2\x15.quantprep.v1.OptionsH\x00R\aoptions\x126\n" +
 	"\vmodel_chunk\x18\x02 \x01(\v2\x13.quantprep.v1.ChunkH\x00R\n" +
@@ -999,7 +1189,7 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"OutputFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12#\n" +
-	"\rexternal_data\x18\x03 \x01(\bR\fexternalData\"\xac\x03\n" +
+	"\rexternal_data\x18\x03 \x01(\bR\fexternalData\"\xf2\x03\n" +
 	"\aSummary\x12/\n" +
 	"\x05steps\x18\x01 \x03(\v2\x19.quantprep.v1.StepSummaryR\x05steps\x12!\n" +
 	"\fnodes_before\x18\x02 \x01(\x03R\vnodesBefore\x12\x1f\n" +
@@ -1012,10 +1202,15 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\bwarnings\x18\b \x03(\tR\bwarnings\x12.\n" +
 	"\x05files\x18\t \x03(\v2\x18.quantprep.v1.OutputFileR\x05files\x12(\n" +
 	"\x10wall_time_micros\x18\n" +
-	" \x01(\x03R\x0ewallTimeMicros2h\n" +
+	" \x01(\x03R\x0ewallTimeMicros\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\v \x01(\tR\trequestId\x12%\n" +
+	"\x0eserver_version\x18\f \x01(\tR\rserverVersion2\xb9\x01\n" +
 	"\x11PreprocessService\x12S\n" +
 	"\n" +
-	"Preprocess\x12\x1f.quantprep.v1.PreprocessRequest\x1a .quantprep.v1.PreprocessResponse(\x010\x01B=Z;github.com/quantprep/quantprep/api/quantprep/v1;quantprepv1b\x06proto3"
+	"Preprocess\x12\x1f.quantprep.v1.PreprocessRequest\x1a .quantprep.v1.PreprocessResponse(\x010\x01\x12O\n" +
+	"\n" +
+	"ServerInfo\x12\x1f.quantprep.v1.ServerInfoRequest\x1a .quantprep.v1.ServerInfoResponseB=Z;github.com/quantprep/quantprep/api/quantprep/v1;quantprepv1b\x06proto3"
 
 var (
 	file_quantprep_v1_quantprep_proto_rawDescOnce sync.Once
@@ -1030,36 +1225,40 @@ func file_quantprep_v1_quantprep_proto_rawDescGZIP() []byte {
 }
 
 var file_quantprep_v1_quantprep_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_quantprep_v1_quantprep_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_quantprep_v1_quantprep_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_quantprep_v1_quantprep_proto_goTypes = []any{
 	(Progress_Phase)(0),        // 0: quantprep.v1.Progress.Phase
-	(*PreprocessRequest)(nil),  // 1: quantprep.v1.PreprocessRequest
-	(*Options)(nil),            // 2: quantprep.v1.Options
-	(*Chunk)(nil),              // 3: quantprep.v1.Chunk
-	(*ExternalDataChunk)(nil),  // 4: quantprep.v1.ExternalDataChunk
-	(*PreprocessResponse)(nil), // 5: quantprep.v1.PreprocessResponse
-	(*Progress)(nil),           // 6: quantprep.v1.Progress
-	(*StepSummary)(nil),        // 7: quantprep.v1.StepSummary
-	(*OutputFile)(nil),         // 8: quantprep.v1.OutputFile
-	(*Summary)(nil),            // 9: quantprep.v1.Summary
-	nil,                        // 10: quantprep.v1.StepSummary.CountsEntry
+	(*ServerInfoRequest)(nil),  // 1: quantprep.v1.ServerInfoRequest
+	(*ServerInfoResponse)(nil), // 2: quantprep.v1.ServerInfoResponse
+	(*PreprocessRequest)(nil),  // 3: quantprep.v1.PreprocessRequest
+	(*Options)(nil),            // 4: quantprep.v1.Options
+	(*Chunk)(nil),              // 5: quantprep.v1.Chunk
+	(*ExternalDataChunk)(nil),  // 6: quantprep.v1.ExternalDataChunk
+	(*PreprocessResponse)(nil), // 7: quantprep.v1.PreprocessResponse
+	(*Progress)(nil),           // 8: quantprep.v1.Progress
+	(*StepSummary)(nil),        // 9: quantprep.v1.StepSummary
+	(*OutputFile)(nil),         // 10: quantprep.v1.OutputFile
+	(*Summary)(nil),            // 11: quantprep.v1.Summary
+	nil,                        // 12: quantprep.v1.StepSummary.CountsEntry
 }
 var file_quantprep_v1_quantprep_proto_depIdxs = []int32{
-	2,  // 0: quantprep.v1.PreprocessRequest.options:type_name -> quantprep.v1.Options
-	3,  // 1: quantprep.v1.PreprocessRequest.model_chunk:type_name -> quantprep.v1.Chunk
-	4,  // 2: quantprep.v1.PreprocessRequest.external_data_chunk:type_name -> quantprep.v1.ExternalDataChunk
-	6,  // 3: quantprep.v1.PreprocessResponse.progress:type_name -> quantprep.v1.Progress
-	3,  // 4: quantprep.v1.PreprocessResponse.model_chunk:type_name -> quantprep.v1.Chunk
-	4,  // 5: quantprep.v1.PreprocessResponse.external_data_chunk:type_name -> quantprep.v1.ExternalDataChunk
-	9,  // 6: quantprep.v1.PreprocessResponse.summary:type_name -> quantprep.v1.Summary
+	4,  // 0: quantprep.v1.PreprocessRequest.options:type_name -> quantprep.v1.Options
+	5,  // 1: quantprep.v1.PreprocessRequest.model_chunk:type_name -> quantprep.v1.Chunk
+	6,  // 2: quantprep.v1.PreprocessRequest.external_data_chunk:type_name -> quantprep.v1.ExternalDataChunk
+	8,  // 3: quantprep.v1.PreprocessResponse.progress:type_name -> quantprep.v1.Progress
+	5,  // 4: quantprep.v1.PreprocessResponse.model_chunk:type_name -> quantprep.v1.Chunk
+	6,  // 5: quantprep.v1.PreprocessResponse.external_data_chunk:type_name -> quantprep.v1.ExternalDataChunk
+	11, // 6: quantprep.v1.PreprocessResponse.summary:type_name -> quantprep.v1.Summary
 	0,  // 7: quantprep.v1.Progress.phase:type_name -> quantprep.v1.Progress.Phase
-	10, // 8: quantprep.v1.StepSummary.counts:type_name -> quantprep.v1.StepSummary.CountsEntry
-	7,  // 9: quantprep.v1.Summary.steps:type_name -> quantprep.v1.StepSummary
-	8,  // 10: quantprep.v1.Summary.files:type_name -> quantprep.v1.OutputFile
-	1,  // 11: quantprep.v1.PreprocessService.Preprocess:input_type -> quantprep.v1.PreprocessRequest
-	5,  // 12: quantprep.v1.PreprocessService.Preprocess:output_type -> quantprep.v1.PreprocessResponse
-	12, // [12:13] is the sub-list for method output_type
-	11, // [11:12] is the sub-list for method input_type
+	12, // 8: quantprep.v1.StepSummary.counts:type_name -> quantprep.v1.StepSummary.CountsEntry
+	9,  // 9: quantprep.v1.Summary.steps:type_name -> quantprep.v1.StepSummary
+	10, // 10: quantprep.v1.Summary.files:type_name -> quantprep.v1.OutputFile
+	3,  // 11: quantprep.v1.PreprocessService.Preprocess:input_type -> quantprep.v1.PreprocessRequest
+	1,  // 12: quantprep.v1.PreprocessService.ServerInfo:input_type -> quantprep.v1.ServerInfoRequest
+	7,  // 13: quantprep.v1.PreprocessService.Preprocess:output_type -> quantprep.v1.PreprocessResponse
+	2,  // 14: quantprep.v1.PreprocessService.ServerInfo:output_type -> quantprep.v1.ServerInfoResponse
+	13, // [13:15] is the sub-list for method output_type
+	11, // [11:13] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1070,13 +1269,13 @@ func file_quantprep_v1_quantprep_proto_init() {
 	if File_quantprep_v1_quantprep_proto != nil {
 		return
 	}
-	file_quantprep_v1_quantprep_proto_msgTypes[0].OneofWrappers = []any{
+	file_quantprep_v1_quantprep_proto_msgTypes[2].OneofWrappers = []any{
 		(*PreprocessRequest_Options)(nil),
 		(*PreprocessRequest_ModelChunk)(nil),
 		(*PreprocessRequest_ExternalDataChunk)(nil),
 	}
-	file_quantprep_v1_quantprep_proto_msgTypes[1].OneofWrappers = []any{}
-	file_quantprep_v1_quantprep_proto_msgTypes[4].OneofWrappers = []any{
+	file_quantprep_v1_quantprep_proto_msgTypes[3].OneofWrappers = []any{}
+	file_quantprep_v1_quantprep_proto_msgTypes[6].OneofWrappers = []any{
 		(*PreprocessResponse_Progress)(nil),
 		(*PreprocessResponse_ModelChunk)(nil),
 		(*PreprocessResponse_ExternalDataChunk)(nil),
@@ -1088,7 +1287,7 @@ func file_quantprep_v1_quantprep_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quantprep_v1_quantprep_proto_rawDesc), len(file_quantprep_v1_quantprep_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

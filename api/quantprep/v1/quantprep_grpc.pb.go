@@ -23,6 +23,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	PreprocessService_Preprocess_FullMethodName = "/quantprep.v1.PreprocessService/Preprocess"
+	PreprocessService_ServerInfo_FullMethodName = "/quantprep.v1.PreprocessService/ServerInfo"
 )
 
 // PreprocessServiceClient is the client API for PreprocessService service.
@@ -30,6 +31,39 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // PreprocessService runs the pre-processing pipeline on an uploaded model.
+//
+// Limits: one request message must stay under the server's receive limit, 4 MiB
+// by default (ServerInfoResponse.max_request_message_bytes says the server's):
+// send a file as many `model_chunk` or `external_data_chunk` messages, not one
+// (the Go client sends 1 MiB chunks). A larger message fails with
+// RESOURCE_EXHAUSTED ("received message larger than max"). The model and its
+// external data together may not exceed max_upload_bytes.
+//
+// Metadata: a request may carry `x-request-id`; the server makes one up if it
+// does not. As soon as it accepts a stream, before reading the model, the
+// server sends its response headers with `x-request-id` and
+// `quantprep-version`. A client should wait for them before it sends the model:
+// until then a rejected stream (UNAVAILABLE, RESOURCE_EXHAUSTED) can be retried
+// without sending any model byte twice.
+//
+// Status codes of Preprocess:
+//   - OK: the output and the summary were sent.
+//   - INVALID_ARGUMENT: the messages break the order above, an option is out of
+//     range, a name or location is not a plain relative path, or the model does
+//     not decode (the message names the field, node or file at fault).
+//   - FAILED_PRECONDITION: the model is valid but cannot be processed as asked,
+//     e.g. an inline output over protobuf's 2 GiB limit (set
+//     save_as_external_data) or a construct the pipeline does not support.
+//   - RESOURCE_EXHAUSTED: the upload exceeds max_upload_bytes, a message exceeds
+//     the receive limit, or the server is busy (too many open streams, or a full
+//     queue of runs waiting for a worker). The busy cases carry a
+//     google.rpc.RetryInfo detail saying when to try again.
+//   - UNAVAILABLE: the server is shutting down, or cannot be reached; retry,
+//     on another server if there is one.
+//   - DEADLINE_EXCEEDED, CANCELLED: the client's deadline passed or it cancelled;
+//     the server stops the run and removes its files.
+//   - INTERNAL: a bug in the server (the details are in its log, under the
+//     request id).
 type PreprocessServiceClient interface {
 	// Preprocess takes, in this order: one PreprocessRequest with `options`; the model
 	// file's bytes as `model_chunk` messages; then, for a model with external data,
@@ -38,8 +72,12 @@ type PreprocessServiceClient interface {
 	//
 	// It answers with `progress` events while the pipeline runs, then the output
 	// model as `model_chunk` messages, each output external-data file as
-	// `external_data_chunk` messages, and last a `summary`.
+	// `external_data_chunk` messages, and last a `summary`. Response chunks are at
+	// most ServerInfoResponse.response_chunk_bytes (1 MiB by default).
 	Preprocess(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PreprocessRequest, PreprocessResponse], error)
+	// ServerInfo reports the server's version and limits. It is cheap, needs no
+	// upload, and is never turned away as busy.
+	ServerInfo(ctx context.Context, in *ServerInfoRequest, opts ...grpc.CallOption) (*ServerInfoResponse, error)
 }
 
 type preprocessServiceClient struct {
@@ -63,11 +101,54 @@ func (c *preprocessServiceClient) Preprocess(ctx context.Context, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type PreprocessService_PreprocessClient = grpc.BidiStreamingClient[PreprocessRequest, PreprocessResponse]
 
+func (c *preprocessServiceClient) ServerInfo(ctx context.Context, in *ServerInfoRequest, opts ...grpc.CallOption) (*ServerInfoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServerInfoResponse)
+	err := c.cc.Invoke(ctx, PreprocessService_ServerInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PreprocessServiceServer is the server API for PreprocessService service.
 // All implementations must embed UnimplementedPreprocessServiceServer
 // for forward compatibility.
 //
 // PreprocessService runs the pre-processing pipeline on an uploaded model.
+//
+// Limits: one request message must stay under the server's receive limit, 4 MiB
+// by default (ServerInfoResponse.max_request_message_bytes says the server's):
+// send a file as many `model_chunk` or `external_data_chunk` messages, not one
+// (the Go client sends 1 MiB chunks). A larger message fails with
+// RESOURCE_EXHAUSTED ("received message larger than max"). The model and its
+// external data together may not exceed max_upload_bytes.
+//
+// Metadata: a request may carry `x-request-id`; the server makes one up if it
+// does not. As soon as it accepts a stream, before reading the model, the
+// server sends its response headers with `x-request-id` and
+// `quantprep-version`. A client should wait for them before it sends the model:
+// until then a rejected stream (UNAVAILABLE, RESOURCE_EXHAUSTED) can be retried
+// without sending any model byte twice.
+//
+// Status codes of Preprocess:
+//   - OK: the output and the summary were sent.
+//   - INVALID_ARGUMENT: the messages break the order above, an option is out of
+//     range, a name or location is not a plain relative path, or the model does
+//     not decode (the message names the field, node or file at fault).
+//   - FAILED_PRECONDITION: the model is valid but cannot be processed as asked,
+//     e.g. an inline output over protobuf's 2 GiB limit (set
+//     save_as_external_data) or a construct the pipeline does not support.
+//   - RESOURCE_EXHAUSTED: the upload exceeds max_upload_bytes, a message exceeds
+//     the receive limit, or the server is busy (too many open streams, or a full
+//     queue of runs waiting for a worker). The busy cases carry a
+//     google.rpc.RetryInfo detail saying when to try again.
+//   - UNAVAILABLE: the server is shutting down, or cannot be reached; retry,
+//     on another server if there is one.
+//   - DEADLINE_EXCEEDED, CANCELLED: the client's deadline passed or it cancelled;
+//     the server stops the run and removes its files.
+//   - INTERNAL: a bug in the server (the details are in its log, under the
+//     request id).
 type PreprocessServiceServer interface {
 	// Preprocess takes, in this order: one PreprocessRequest with `options`; the model
 	// file's bytes as `model_chunk` messages; then, for a model with external data,
@@ -76,8 +157,12 @@ type PreprocessServiceServer interface {
 	//
 	// It answers with `progress` events while the pipeline runs, then the output
 	// model as `model_chunk` messages, each output external-data file as
-	// `external_data_chunk` messages, and last a `summary`.
+	// `external_data_chunk` messages, and last a `summary`. Response chunks are at
+	// most ServerInfoResponse.response_chunk_bytes (1 MiB by default).
 	Preprocess(grpc.BidiStreamingServer[PreprocessRequest, PreprocessResponse]) error
+	// ServerInfo reports the server's version and limits. It is cheap, needs no
+	// upload, and is never turned away as busy.
+	ServerInfo(context.Context, *ServerInfoRequest) (*ServerInfoResponse, error)
 	mustEmbedUnimplementedPreprocessServiceServer()
 }
 
@@ -90,6 +175,9 @@ type UnimplementedPreprocessServiceServer struct{}
 
 func (UnimplementedPreprocessServiceServer) Preprocess(grpc.BidiStreamingServer[PreprocessRequest, PreprocessResponse]) error {
 	return status.Error(codes.Unimplemented, "method Preprocess not implemented")
+}
+func (UnimplementedPreprocessServiceServer) ServerInfo(context.Context, *ServerInfoRequest) (*ServerInfoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ServerInfo not implemented")
 }
 func (UnimplementedPreprocessServiceServer) mustEmbedUnimplementedPreprocessServiceServer() {}
 func (UnimplementedPreprocessServiceServer) testEmbeddedByValue()                           {}
@@ -119,13 +207,36 @@ func _PreprocessService_Preprocess_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type PreprocessService_PreprocessServer = grpc.BidiStreamingServer[PreprocessRequest, PreprocessResponse]
 
+func _PreprocessService_ServerInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServerInfoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PreprocessServiceServer).ServerInfo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PreprocessService_ServerInfo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PreprocessServiceServer).ServerInfo(ctx, req.(*ServerInfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PreprocessService_ServiceDesc is the grpc.ServiceDesc for PreprocessService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var PreprocessService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "quantprep.v1.PreprocessService",
 	HandlerType: (*PreprocessServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ServerInfo",
+			Handler:    _PreprocessService_ServerInfo_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Preprocess",

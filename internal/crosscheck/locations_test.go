@@ -1,4 +1,8 @@
-package client
+// Package crosscheck holds tests that hold one module's code to another's:
+// the client module's wire walker against the pipeline's model walker. They
+// live in the main module because the client module must not depend on the
+// pipeline, not even in its tests (its consumers would inherit it).
+package crosscheck
 
 import (
 	"bytes"
@@ -9,8 +13,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/client"
 	"github.com/quantprep/quantprep/pipeline/model"
 )
+
+func external(name, loc string) *onnxpb.TensorProto {
+	return &onnxpb.TensorProto{Name: proto.String(name), DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(),
+		ExternalData: []*onnxpb.StringStringEntryProto{{Key: proto.String("location"), Value: proto.String(loc)}}}
+}
 
 // unmarshalLocations is the slow, obvious ExternalLocations: unmarshal, then
 // walk the Go structs with the pipeline's own walker. The fuzz test holds the
@@ -35,7 +45,7 @@ func FuzzExternalLocations(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		want, ok := unmarshalLocations(b)
-		got, err := ExternalLocations(b)
+		got, err := client.ExternalLocations(b)
 		if !ok {
 			return // the wire walker may accept what full decoding rejects (bad UTF-8, wrong types)
 		}
@@ -60,7 +70,7 @@ func TestExternalLocationsFromSkipsWeights(t *testing.T) {
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	got, err := ExternalLocationsFrom(bytes.NewReader(b))
+	got, err := client.ExternalLocationsFrom(bytes.NewReader(b))
 	runtime.ReadMemStats(&after)
 	if err != nil || len(got) != 1 || got[0] != "e.bin" {
 		t.Fatalf("got %q, %v; want [e.bin]", got, err)
@@ -68,7 +78,7 @@ func TestExternalLocationsFromSkipsWeights(t *testing.T) {
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Errorf("allocated %d bytes for a model of %d: the weights were read", n, len(b))
 	}
-	if _, err := ExternalLocationsFrom(bytes.NewReader(b[:len(b)/2])); err == nil {
+	if _, err := client.ExternalLocationsFrom(bytes.NewReader(b[:len(b)/2])); err == nil {
 		t.Error("a model cut in half gave no error")
 	}
 }
