@@ -82,5 +82,16 @@ func toStatus(err error) error {
 	case errors.Is(err, model.ErrTooLarge):
 		msg += " (set save_as_external_data to write the weights beside the model)"
 	}
-	return status.Error(code, msg)
+	return &causeError{st: status.New(code, msg), cause: err}
 }
+
+// causeError is a status for the client that keeps the error it came from,
+// so that the interceptors can still tell why (errors.Is) a request failed.
+type causeError struct {
+	st    *status.Status
+	cause error
+}
+
+func (e *causeError) Error() string              { return e.st.Err().Error() }
+func (e *causeError) GRPCStatus() *status.Status { return e.st }
+func (e *causeError) Unwrap() error              { return e.cause }

@@ -11,6 +11,7 @@ import (
 // logOpts logs each call's start and end; payloads are model bytes, never logged.
 var logOpts = []logging.Option{
 	logging.WithLogOnEvents(logging.StartCall, logging.FinishCall),
+	logging.WithFieldsFromContextAndCallMeta(requestLogFields),
 }
 
 // zapLogger adapts zap to the logging middleware, which has no zap module in v2.

@@ -33,12 +33,13 @@ func (j *job) abandon() bool { return j.state.CompareAndSwap(jobQueued, jobAband
 type pool struct {
 	jobs    chan *job
 	wg      sync.WaitGroup
-	onPanic func(p any, stack []byte)
+	onPanic func(ctx context.Context, p any, stack []byte)
+	busy    atomic.Int32 // workers running a job
 	mu      sync.RWMutex // guards closed against a send on the closed channel
 	closed  bool
 }
 
-func newPool(workers, queue int, onPanic func(p any, stack []byte)) *pool {
+func newPool(workers, queue int, onPanic func(ctx context.Context, p any, stack []byte)) *pool {
 	p := &pool{jobs: make(chan *job, queue), onPanic: onPanic}
 	for range workers {
 		p.wg.Add(1)
@@ -53,7 +54,9 @@ func (p *pool) work() {
 		if !j.state.CompareAndSwap(jobQueued, jobRunning) {
 			continue
 		}
+		p.busy.Add(1)
 		j.err = p.runOne(j)
+		p.busy.Add(-1)
 		close(j.done)
 	}
 }
@@ -65,7 +68,7 @@ func (p *pool) runOne(j *job) (err error) {
 		if r := recover(); r != nil {
 			stack := debug.Stack()
 			if p.onPanic != nil {
-				p.onPanic(r, stack)
+				p.onPanic(j.ctx, r, stack)
 			}
 			err = &panicError{value: r, stack: stack}
 		}
@@ -94,6 +97,9 @@ func (p *pool) submit(ctx context.Context, run func(ctx context.Context) error) 
 
 // queued is the number of jobs waiting for a worker.
 func (p *pool) queued() int { return len(p.jobs) }
+
+// running is the number of workers running a job.
+func (p *pool) running() int { return int(p.busy.Load()) }
 
 // close stops taking jobs and waits for the workers to finish those they hold.
 func (p *pool) close() {

@@ -54,7 +54,7 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 			<-j.done
 		}
 		if rerr := os.RemoveAll(dir); rerr != nil {
-			s.log.Error("removing spool directory", zap.String("dir", dir), zap.Error(rerr))
+			requestLogger(ctx, s.log).Error("removing spool directory", zap.String("dir", dir), zap.Error(rerr))
 		}
 		disk.release()
 		st.close()

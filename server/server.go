@@ -110,8 +110,9 @@ type Server struct {
 
 // New wires the service, its interceptor chain (logging, stream limit,
 // validator, recovery), the health service and reflection. A nil runner means
-// PipelineRunner; a nil logger logs nothing.
-func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
+// PipelineRunner; a nil logger logs nothing. The options add TLS, keepalive,
+// metrics and tracing (options.go).
+func New(cfg Config, log *zap.Logger, runner Runner, opts ...Option) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if log == nil {
 		log = zap.NewNop()
@@ -123,18 +124,26 @@ func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
 	cfg.Limits = cfg.Limits.withDefaults(cfg) // the disk budget's default needs the dir
+	var err error
 	s := &Server{cfg: cfg, log: log, tempLock: claimTempDir(cfg.TempDir, log)}
-	s.pool = newPool(cfg.Workers, cfg.QueueSize, func(p any, stack []byte) {
-		log.Error("pipeline worker panicked", zap.Any("panic", p), zap.ByteString("stack", stack))
+	s.pool = newPool(cfg.Workers, cfg.QueueSize, func(ctx context.Context, p any, stack []byte) {
+		requestLogger(ctx, log).Error("pipeline worker panicked", zap.Any("panic", p), zap.ByteString("stack", stack))
 	})
+	x := newExtras(opts, log)
+	if x.registerer != nil {
+		if x.metrics, err = newMetrics(x.registerer, s.pool, cfg, x.version); err != nil {
+			s.pool.close()
+			return nil, err
+		}
+	}
 	recoverOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		log.Error("handler panicked", zap.Any("panic", p), zap.Stack("stack"))
+		requestLogger(ctx, log).Error("handler panicked", zap.Any("panic", p), zap.Stack("stack"))
 		return status.Error(codes.Internal, "internal error (details are in the server log)")
 	})
 	// The recv-size limit leaves room for a chunk of ChunkSize plus its framing,
 	// and never goes below gRPC's default.
-	maxRecv := max(4<<20, 2*cfg.ChunkSize+64<<10)
-	s.grpc = grpc.NewServer(
+	maxRecv := maxRecvMsgSize(cfg)
+	s.grpc = grpc.NewServer(x.wrap(
 		grpc.MaxRecvMsgSize(maxRecv),
 		// Stop then returns only after every handler has removed its temp files.
 		grpc.WaitForHandlers(true),
@@ -151,14 +160,17 @@ func New(cfg Config, log *zap.Logger, runner Runner) (*Server, error) {
 			validator.StreamServerInterceptor(),
 			recovery.StreamServerInterceptor(recoverOpt),
 		),
-	)
-	s.svc = newPreprocessService(cfg, log, runner, s.pool)
+	)...)
+	s.svc = newPreprocessService(cfg, log, x.instrument(runner), s.pool)
 	quantprepv1.RegisterPreprocessServiceServer(s.grpc, s.svc)
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(quantprepv1.PreprocessService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	if x.metrics != nil {
+		x.metrics.grpc.InitializeMetrics(s.grpc)
+	}
 	return s, nil
 }
 

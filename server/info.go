@@ -1,0 +1,29 @@
+package server
+
+import (
+	"context"
+	"runtime"
+
+	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
+	"github.com/quantprep/quantprep/internal/buildinfo"
+)
+
+// maxRecvMsgSize is the receive limit of one request message: room for a
+// chunk of ChunkSize plus its framing, and never below gRPC's default.
+func maxRecvMsgSize(cfg Config) int { return max(4<<20, 2*cfg.ChunkSize+64<<10) }
+
+// ServerInfo reports the server's version and limits.
+func (s *preprocessService) ServerInfo(context.Context, *quantprepv1.ServerInfoRequest) (*quantprepv1.ServerInfoResponse, error) {
+	return &quantprepv1.ServerInfoResponse{
+		Version:                buildinfo.Version(),
+		GoVersion:              runtime.Version(),
+		MaxUploadBytes:         s.cfg.MaxUploadBytes,
+		MaxRequestMessageBytes: int64(maxRecvMsgSize(s.cfg)),
+		ResponseChunkBytes:     int64(s.cfg.ChunkSize),
+	}, nil
+}
+
+// Drain reports NOT_SERVING on the health service (readiness probes fail, so
+// the endpoints drop the pod) while the server still serves: call it on
+// SIGTERM, wait for the endpoints to update, then GracefulStop.
+func (s *Server) Drain() { s.health.Shutdown() }
