@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,10 +37,15 @@ func main() {
 
 // run executes the command line args and returns the process's exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context whose end stops the command, as a signal does.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ran := false // set once a command's RunE starts: errors before it are usage errors
 	root := newRootCmd(stdout, stderr, &ran)
 	root.SetArgs(normalizeBoolArgs(root, args))
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}

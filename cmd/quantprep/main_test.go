@@ -282,7 +282,7 @@ func TestServeEnv(t *testing.T) {
 	}{
 		{"defaults", nil, nil, 0, server.DefaultMaxUploadBytes},
 		{"env", map[string]string{"QUANTPREP_WORKERS": "3", "QUANTPREP_MAX_UPLOAD_BYTES": "2GiB"}, nil, 3, 2 << 30},
-		{"flag wins", map[string]string{"QUANTPREP_WORKERS": "3"}, []string{"--workers", "5", "--max_upload_bytes", "512K"}, 5, 512 << 10},
+		{"flag wins", map[string]string{"QUANTPREP_WORKERS": "3"}, []string{"--workers", "5", "--max_upload_bytes", "512Ki"}, 5, 512 << 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

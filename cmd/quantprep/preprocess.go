@@ -9,10 +9,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -33,7 +32,8 @@ type preprocessFlags struct {
 	externalDataLocation                          string
 	externalDataSizeThreshold                     int64
 	strictShapes                                  bool
-	serverAddr                                    string
+	remote                                        remote
+	timeout                                       time.Duration
 	json                                          bool
 }
 
@@ -46,13 +46,20 @@ func newPreprocessCmd(stdout, stderr io.Writer, f *preprocessFlags) *cobra.Comma
 quant_pre_process, with the same names and defaults; bool flags may stand alone
 (--skip_optimization) or take a value (--skip_optimization True, =false, 1, 0).
 
-It runs in this process unless --server names a quantprep server.`,
+It runs in this process unless --server (or $QUANTPREP_SERVER) names a
+quantprep server.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.remote.applyEnv(); err != nil {
+				return err
+			}
 			if f.input == "" || f.output == "" {
 				return usagef("preprocess: --input and --output are required")
 			}
 			if err := checkInOut(f.input, f.output); err != nil {
 				return err
+			}
+			if f.timeout < 0 {
+				return usagef("preprocess: --timeout must not be negative, got %v", f.timeout)
 			}
 			opts := f.options()
 			if err := opts.Validate(); err != nil {
@@ -60,11 +67,16 @@ It runs in this process unless --server names a quantprep server.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if f.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, f.timeout)
+				defer cancel()
+			}
 			show := newProgress(stderr, f.verbose)
 			var sum *quantprepv1.Summary
 			var err error
-			if f.serverAddr != "" {
-				sum, err = preprocessRemote(ctx, f.serverAddr, f.input, f.output, opts, show)
+			if f.remote.server != "" {
+				sum, err = preprocessRemote(ctx, &f.remote, f.input, f.output, opts, show)
 			} else {
 				sum, err = preprocessLocalGuarded(ctx, f.input, f.output, opts, show, stderr)
 			}
@@ -95,7 +107,8 @@ It runs in this process unless --server names a quantprep server.`,
 	fl.Int64Var(&f.externalDataSizeThreshold, "external_data_size_threshold", pipeline.DefaultExternalDataSizeThreshold,
 		"tensors of at least this many bytes go to external data")
 	fl.BoolVar(&f.strictShapes, "strict_shapes", false, "fail when an inferred shape conflicts with one already in the model (quantprep's own flag)")
-	fl.StringVar(&f.serverAddr, "server", "", "run on the quantprep server at HOST:PORT instead of in this process")
+	f.remote.register(fl)
+	fl.DurationVar(&f.timeout, "timeout", 0, "give up after this long, e.g. 10m (default: no limit)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON on stdout")
 	return cmd
 }
@@ -131,10 +144,10 @@ func preprocessLocal(ctx context.Context, in, out string, opts *quantprepv1.Opti
 	return server.SummaryFromReport(rep, filepath.Dir(out)), nil
 }
 
-func preprocessRemote(ctx context.Context, addr, in, out string, opts *quantprepv1.Options, show *progress) (*quantprepv1.Summary, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func preprocessRemote(ctx context.Context, r *remote, in, out string, opts *quantprepv1.Options, show *progress) (*quantprepv1.Summary, error) {
+	conn, err := r.dial()
 	if err != nil {
-		return nil, usagef("--server %q: %v", addr, err)
+		return nil, err
 	}
 	defer conn.Close()
 	return client.PreprocessFile(ctx, conn, in, out, opts, show.event)

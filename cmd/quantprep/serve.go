@@ -12,11 +12,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/quantprep/quantprep/internal/buildinfo"
 	"github.com/quantprep/quantprep/server"
 )
 
@@ -34,6 +36,7 @@ type serveFlags struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	limits          serveLimits
+	platform        platform
 }
 
 func newServeCmd(stderr io.Writer) *cobra.Command {
@@ -54,16 +57,17 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 			if err := lvl.Set(f.logLevel); err != nil {
 				return usagef("--log_level: %v", err)
 			}
-			zc := zap.NewProductionConfig()
-			zc.Level = zap.NewAtomicLevelAt(lvl)
-			log, err := zc.Build()
-			if err != nil {
+			if err := f.platform.validate(); err != nil {
 				return err
 			}
+			zc := zap.NewProductionEncoderConfig()
+			zc.TimeKey = "ts"
+			zc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+			log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zc), zapcore.Lock(zapcore.AddSync(stderr)), lvl), zap.AddCaller())
 			defer log.Sync()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, f.listen, f.cfg, f.shutdownTimeout, log, nil)
+			return serveWith(ctx, f.listen, f.cfg, f.shutdownTimeout, log, nil, &f.platform)
 		},
 	}
 	fl := cmd.Flags()
@@ -72,12 +76,13 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	fl.IntVar(&f.cfg.Workers, "workers", 0, "pipeline runs at once (default: the number of CPUs)")
 	fl.IntVar(&f.cfg.QueueSize, "queue_size", server.DefaultQueueSize, "uploaded requests that may wait for a worker; more get RESOURCE_EXHAUSTED")
 	fl.IntVar(&f.cfg.MaxStreams, "max_streams", 0, "requests open at once, uploading, queued or running (default: 2*(workers+queue_size))")
-	fl.Var(&f.maxUpload, "max_upload_bytes", "largest upload, model and external data together (suffixes K, M, G, KiB, MiB, GiB)")
+	fl.Var(&f.maxUpload, "max_upload_bytes", "largest upload, model and external data together (1Gi, 512Mi, 1.5GiB, 1GB, ...)")
 	fl.StringVar(&f.cfg.TempDir, "temp_dir", "", "where uploads are spooled (default: the system's temp dir)")
 	fl.Var(&f.chunkSize, "chunk_size", "largest data chunk of a response message")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown_timeout", f.shutdownTimeout, "on SIGTERM, how long running requests may finish before they are cancelled")
 	fl.StringVar(&f.logLevel, "log_level", f.logLevel, "debug, info, warn or error")
 	addLimitFlags(fl, &f.cfg.Limits, &f.limits)
+	f.platform.register(fl)
 	var env []string
 	fl.VisitAll(func(fl *pflag.Flag) {
 		fl.Usage += fmt.Sprintf(" [$%s]", envName(fl.Name))
@@ -112,7 +117,17 @@ func applyEnv(fs *pflag.FlagSet) error {
 // waiting at most timeout for running requests. ready, if not nil, learns the
 // bound address.
 func serve(ctx context.Context, addr string, cfg server.Config, timeout time.Duration, log *zap.Logger, ready func(net.Addr)) error {
-	srv, err := server.New(cfg, log, nil)
+	return serveWith(ctx, addr, cfg, timeout, log, ready, &platform{})
+}
+
+// serveWith is serve with the platform's TLS, metrics, keepalive and drain delay.
+func serveWith(ctx context.Context, addr string, cfg server.Config, timeout time.Duration, log *zap.Logger, ready func(net.Addr), p *platform) error {
+	opts, stopExtras, err := p.options(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopExtras()
+	srv, err := server.New(cfg, log, nil, opts...)
 	if err != nil {
 		return err
 	}
@@ -120,7 +135,8 @@ func serve(ctx context.Context, addr string, cfg server.Config, timeout time.Dur
 	if err != nil {
 		return err
 	}
-	log.Info("serving", zap.Stringer("addr", lis.Addr()))
+	log.Info("serving", zap.Stringer("addr", lis.Addr()), zap.String("version", buildinfo.Version()), zap.Bool("tls", p.tlsCert != ""),
+		zap.Bool("mtls", p.tlsClientCA != ""))
 	if ready != nil {
 		ready(lis.Addr())
 	}
@@ -132,34 +148,35 @@ func serve(ctx context.Context, addr string, cfg server.Config, timeout time.Dur
 		return err
 	case <-ctx.Done():
 	}
+	if p.drainDelay > 0 {
+		// Readiness fails from now on; requests still come until the
+		// endpoints drop this server, and are served.
+		log.Info("draining", zap.Duration("delay", p.drainDelay))
+		srv.Drain()
+		time.Sleep(p.drainDelay)
+	}
 	log.Info("shutting down", zap.Duration("timeout", timeout))
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return stopWithin(srv, sctx, timeout+time.Second, errc, log)
 }
 
-// byteSize is a flag value in bytes that accepts K/M/G suffixes (powers of 1024).
+// byteSize is a flag value in bytes. It takes Kubernetes quantities (512Mi,
+// 1Gi, 1G), IEC and SI units (512MiB, 1.5GiB, 1GB, 1 kB) and plain numbers,
+// through go-humanize's ParseBytes: a small, dependency-free, long-kept
+// parser whose units are Kubernetes' (k, M, G are powers of 1000; Ki, Mi, Gi
+// of 1024), where apimachinery's Quantity would bring its whole module into
+// the binary.
 type byteSize int64
 
 func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
 func (b *byteSize) Type() string   { return "bytes" }
 
 func (b *byteSize) Set(s string) error {
-	num := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if n, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mult = n, u.mult
-			break
-		}
+	v, err := humanize.ParseBytes(s)
+	if err != nil || v == 0 || v > 1<<62 {
+		return fmt.Errorf("want a positive size like 1048576, 512Mi, 8GiB or 1GB, got %q", s)
 	}
-	v, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
-	if err != nil || v <= 0 || v > (1<<62)/mult {
-		return fmt.Errorf("want a positive size like 1048576, 512KiB or 8GiB, got %q", s)
-	}
-	*b = byteSize(v * mult)
+	*b = byteSize(v)
 	return nil
 }

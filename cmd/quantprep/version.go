@@ -1,32 +1,50 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/quantprep/quantprep/client"
+	"github.com/quantprep/quantprep/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
 func newVersionCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		RunE: func(*cobra.Command, []string) error {
-			rev := ""
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-						rev = " " + s.Value[:12]
-					}
-				}
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "version [--server TARGET]",
+		Short: "Print the version, and with --server the server's",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := r.applyEnv(); err != nil {
+				return err
 			}
-			fmt.Fprintf(stdout, "quantprep %s%s %s %s/%s\n", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			rev := ""
+			if v := buildinfo.Revision(); v != "" {
+				rev = " " + v
+			}
+			fmt.Fprintf(stdout, "quantprep %s%s %s %s/%s\n", buildinfo.Version(), rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			if r.server == "" {
+				return nil
+			}
+			conn, err := r.dial()
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			info, err := client.ServerInfo(ctx, conn)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "server %s %s (max upload %d bytes)\n", info.GetVersion(), info.GetGoVersion(), info.GetMaxUploadBytes())
 			return nil
 		},
 	}
+	r.register(cmd.Flags())
+	return cmd
 }
