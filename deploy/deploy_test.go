@@ -14,7 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dustin/go-humanize"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -61,6 +63,8 @@ func decode(data []byte) ([]any, error) {
 			obj = &policyv1.PodDisruptionBudget{}
 		case "networking.k8s.io/v1 NetworkPolicy":
 			obj = &networkingv1.NetworkPolicy{}
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			obj = &autoscalingv2.HorizontalPodAutoscaler{}
 		default:
 			return nil, fmt.Errorf("document %d: kind %q of %q not handled by the test", i+1, meta.Kind, meta.APIVersion)
 		}
@@ -287,8 +291,17 @@ func checkQuantprep(c corev1.Container, volumes map[string]corev1.Volume) []stri
 		}
 	}
 	if e, ok := envValue(c, "QUANTPREP_MAX_UPLOAD_BYTES"); ok {
-		if n, err := strconv.ParseInt(e.Value, 10, 64); err != nil || n <= 0 {
-			bad("QUANTPREP_MAX_UPLOAD_BYTES %q is not a positive byte count", e.Value)
+		// The server's own parser: Kubernetes quantities and SI/IEC sizes.
+		if n, err := humanize.ParseBytes(e.Value); err != nil || n == 0 {
+			bad("QUANTPREP_MAX_UPLOAD_BYTES %q is not a positive size", e.Value)
+		}
+	}
+	if e, ok := envValue(c, "QUANTPREP_METRICS_LISTEN"); ok {
+		_, port, err := net.SplitHostPort(e.Value)
+		if err != nil || !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool {
+			return p.Name == "metrics" && strconv.Itoa(int(p.ContainerPort)) == port
+		}) {
+			bad("QUANTPREP_METRICS_LISTEN %q is not on a port named metrics", e.Value)
 		}
 	}
 	if e, ok := envValue(c, tempDirEnv); ok {
@@ -385,10 +398,11 @@ func TestSidecarExample(t *testing.T) {
 		t.Fatal("sidecar-example.yaml: no application container beside quantprep")
 	}
 	for _, c := range apps {
-		e, ok := envValue(c, "QUANTPREP_ADDR")
+		// QUANTPREP_SERVER is what `quantprep preprocess` and the examples read.
+		e, ok := envValue(c, "QUANTPREP_SERVER")
 		host, port, err := net.SplitHostPort(e.Value)
 		if !ok || err != nil || (host != "localhost" && host != "127.0.0.1") || port != strconv.Itoa(grpcPort) {
-			t.Errorf("sidecar-example.yaml: container %s: QUANTPREP_ADDR %q, want localhost:%d", c.Name, e.Value, grpcPort)
+			t.Errorf("sidecar-example.yaml: container %s: QUANTPREP_SERVER %q, want localhost:%d", c.Name, e.Value, grpcPort)
 		}
 	}
 	np := only[*networkingv1.NetworkPolicy](t, m["sidecar-example.yaml"])
@@ -534,10 +548,10 @@ func TestChecksFindGaps(t *testing.T) {
 		{"upload limit with a unit", func(s *corev1.PodSpec) {
 			for i, e := range s.Containers[0].Env {
 				if e.Name == "QUANTPREP_MAX_UPLOAD_BYTES" {
-					s.Containers[0].Env[i].Value = "1G"
+					s.Containers[0].Env[i].Value = "1 lots"
 				}
 			}
-		}, `container quantprep: QUANTPREP_MAX_UPLOAD_BYTES "1G" is not a positive byte count`},
+		}, `container quantprep: QUANTPREP_MAX_UPLOAD_BYTES "1 lots" is not a positive size`},
 		{"no grpc port", func(s *corev1.PodSpec) { s.Containers[0].Ports[0].Name = "http" }, "container quantprep: no port named grpc on 50051"},
 		{"no quantprep", func(s *corev1.PodSpec) { s.Containers[0].Image = "nginx" }, "pod: no container runs the quantprep image"},
 		{"sidecar that blocks", func(s *corev1.PodSpec) {

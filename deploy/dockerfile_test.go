@@ -52,7 +52,7 @@ func TestDockerfile(t *testing.T) {
 			continue
 		}
 		final = append(final, in)
-		if len(froms) == 1 && in.cmd == "RUN" && strings.HasPrefix(in.args, "scripts/build.sh ") {
+		if len(froms) == 1 && in.cmd == "RUN" && strings.Contains(in.args, "scripts/build.sh ") {
 			buildRuns = true
 		}
 	}
@@ -68,6 +68,11 @@ func TestDockerfile(t *testing.T) {
 	}
 	if got["USER"] != "nonroot:nonroot" && got["USER"] != "nonroot" && got["USER"] != "65532" {
 		t.Errorf("runtime stage USER %q, want nonroot", got["USER"])
+	}
+	for _, label := range []string{"org.opencontainers.image.version", "org.opencontainers.image.revision", "org.opencontainers.image.source", "org.opencontainers.image.created"} {
+		if !strings.Contains(got["LABEL"], label+"=") {
+			t.Errorf("runtime stage has no %s label", label)
+		}
 	}
 	if got["EXPOSE"] != "50051" {
 		t.Errorf("runtime stage EXPOSE %q, want 50051", got["EXPOSE"])

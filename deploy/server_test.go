@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,6 +200,16 @@ func probeServer(t *testing.T, bin string, c corev1.Container) {
 	env := containerEnv(t, c)
 	env["QUANTPREP_LISTEN"] = addr
 	env[tempDirEnv] = t.TempDir()
+	metricsAddr := ""
+	if _, ok := env["QUANTPREP_METRICS_LISTEN"]; ok {
+		ml, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metricsAddr = ml.Addr().String()
+		ml.Close()
+		env["QUANTPREP_METRICS_LISTEN"] = metricsAddr
+	}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = os.Environ()
 	for k, v := range env {
@@ -262,8 +274,32 @@ func probeServer(t *testing.T, bin string, c corev1.Container) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	if metricsAddr != "" {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatalf("metrics: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "quantprep_queue_depth ") {
+			t.Errorf("metrics at %s lack quantprep_queue_depth", metricsAddr)
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	if d, ok := env["QUANTPREP_DRAIN_DELAY"]; ok && d != "0s" && d != "0" {
+		// Draining: readiness fails at once while liveness holds.
+		deadline := time.Now().Add(2 * time.Second)
+		for check(serviceName) == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := check(serviceName); err == nil {
+			t.Error("readiness still SERVING while draining")
+		}
+		if err := check(""); err != nil {
+			t.Errorf("liveness failed while draining: %v", err)
+		}
 	}
 	select {
 	case err := <-done:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"runtime"
 
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
 	"github.com/quantprep/quantprep/internal/buildinfo"
 )
@@ -23,7 +25,11 @@ func (s *preprocessService) ServerInfo(context.Context, *quantprepv1.ServerInfoR
 	}, nil
 }
 
-// Drain reports NOT_SERVING on the health service (readiness probes fail, so
-// the endpoints drop the pod) while the server still serves: call it on
-// SIGTERM, wait for the endpoints to update, then GracefulStop.
-func (s *Server) Drain() { s.health.Shutdown() }
+// Drain reports the PreprocessService NOT_SERVING on the health service
+// (readiness probes ask for it: they fail, and the endpoints drop the pod)
+// while the server still serves, and the server as a whole ("", what liveness
+// probes ask for) stays SERVING: call it on SIGTERM, wait for the endpoints to
+// update, then GracefulStop.
+func (s *Server) Drain() {
+	s.health.SetServingStatus(quantprepv1.PreprocessService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+}

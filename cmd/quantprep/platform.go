@@ -172,6 +172,7 @@ type remote struct {
 	tls                       bool
 	caFile, certFile, keyFile string
 	serverName                string
+	timeout                   time.Duration
 	fs                        *pflag.FlagSet
 }
 
@@ -183,6 +184,7 @@ func (r *remote) register(fl *pflag.FlagSet) {
 	r.fs.StringVar(&r.certFile, "tls_cert_file", "", "the client's PEM certificate, for servers that require mutual TLS")
 	r.fs.StringVar(&r.keyFile, "tls_key_file", "", "the PEM key of --tls_cert_file")
 	r.fs.StringVar(&r.serverName, "tls_server_name", "", "the name to check the server's certificate against (default: the target's host)")
+	r.fs.DurationVar(&r.timeout, "timeout", 0, "give up after this long, e.g. 10m (default: no limit)")
 	r.fs.VisitAll(func(f *pflag.Flag) { f.Usage += fmt.Sprintf(" [$%s]", envName(f.Name)) })
 	fl.AddFlagSet(r.fs)
 }

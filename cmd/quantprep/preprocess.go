@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -33,7 +32,6 @@ type preprocessFlags struct {
 	externalDataSizeThreshold                     int64
 	strictShapes                                  bool
 	remote                                        remote
-	timeout                                       time.Duration
 	json                                          bool
 }
 
@@ -58,8 +56,8 @@ quantprep server.`,
 			if err := checkInOut(f.input, f.output); err != nil {
 				return err
 			}
-			if f.timeout < 0 {
-				return usagef("preprocess: --timeout must not be negative, got %v", f.timeout)
+			if f.remote.timeout < 0 {
+				return usagef("preprocess: --timeout must not be negative, got %v", f.remote.timeout)
 			}
 			opts := f.options()
 			if err := opts.Validate(); err != nil {
@@ -67,9 +65,9 @@ quantprep server.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if f.timeout > 0 {
+			if f.remote.timeout > 0 {
 				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, f.timeout)
+				ctx, cancel = context.WithTimeout(ctx, f.remote.timeout)
 				defer cancel()
 			}
 			show := newProgress(stderr, f.verbose)
@@ -108,7 +106,6 @@ quantprep server.`,
 		"tensors of at least this many bytes go to external data")
 	fl.BoolVar(&f.strictShapes, "strict_shapes", false, "fail when an inferred shape conflicts with one already in the model (quantprep's own flag)")
 	f.remote.register(fl)
-	fl.DurationVar(&f.timeout, "timeout", 0, "give up after this long, e.g. 10m (default: no limit)")
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON on stdout")
 	return cmd
 }

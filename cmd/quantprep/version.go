@@ -35,7 +35,11 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			defer conn.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			timeout := 30 * time.Second
+			if r.timeout > 0 {
+				timeout = r.timeout
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			info, err := client.ServerInfo(ctx, conn)
 			if err != nil {
