@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,7 +24,7 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			rev := ""
-			if v := buildinfo.Revision(); v != "" {
+			if v := buildinfo.Revision(); v != "" && !strings.HasPrefix(v, buildinfo.Version()) {
 				rev = " " + v
 			}
 			fmt.Fprintf(stdout, "quantprep %s%s %s %s/%s\n", buildinfo.Version(), rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
