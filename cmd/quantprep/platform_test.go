@@ -274,3 +274,22 @@ func TestServerTargets(t *testing.T) {
 		t.Errorf("--timeout 1ns: exit %d: %s; want DeadlineExceeded", code, stderr.String())
 	}
 }
+
+// TestTracingOnlyWithEndpoint: no OTLP endpoint, no tracer (and no exporter
+// trying to connect); an endpoint gives one.
+func TestTracingOnlyWithEndpoint(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	tp, err := tracerFromEnv(context.Background())
+	if err != nil || tp != nil {
+		t.Fatalf("without an endpoint: %v, %v; want no tracer", tp, err)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+	tp, err = tracerFromEnv(context.Background())
+	if err != nil || tp == nil {
+		t.Fatalf("with an endpoint: %v, %v; want a tracer", tp, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	tp.Shutdown(ctx) // nothing listens there; flushing gives up
+}
