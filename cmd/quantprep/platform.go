@@ -185,12 +185,40 @@ func (r *remote) register(fl *pflag.FlagSet) {
 	r.fs.StringVar(&r.keyFile, "tls_key_file", "", "the PEM key of --tls_cert_file")
 	r.fs.StringVar(&r.serverName, "tls_server_name", "", "the name to check the server's certificate against (default: the target's host)")
 	r.fs.DurationVar(&r.timeout, "timeout", 0, "give up after this long, e.g. 10m (default: no limit)")
-	r.fs.VisitAll(func(f *pflag.Flag) { f.Usage += fmt.Sprintf(" [$%s]", envName(f.Name)) })
+	r.fs.VisitAll(func(f *pflag.Flag) { f.Usage += fmt.Sprintf(" [$%s]", remoteEnv(f.Name)) })
 	fl.AddFlagSet(r.fs)
 }
 
+// remoteEnv names a client flag's variable: QUANTPREP_ and the flag, except
+// for the client's certificate and key, QUANTPREP_TLS_CLIENT_CERT_FILE and
+// QUANTPREP_TLS_CLIENT_KEY_FILE (as the Python client reads them), so that a
+// container that sets serve's QUANTPREP_TLS_CERT_FILE does not hand the
+// server's certificate to a client.
+func remoteEnv(flag string) string {
+	switch flag {
+	case "tls_cert_file":
+		return envPrefix + "TLS_CLIENT_CERT_FILE"
+	case "tls_key_file":
+		return envPrefix + "TLS_CLIENT_KEY_FILE"
+	}
+	return envName(flag)
+}
+
 // applyEnv fills the flags not given from their variables (QUANTPREP_SERVER, ...).
-func (r *remote) applyEnv() error { return applyEnv(r.fs) }
+func (r *remote) applyEnv() error {
+	var err error
+	r.fs.VisitAll(func(f *pflag.Flag) {
+		name := remoteEnv(f.Name)
+		v, ok := os.LookupEnv(name)
+		if err != nil || f.Changed || !ok {
+			return
+		}
+		if serr := f.Value.Set(v); serr != nil {
+			err = usagef("$%s=%q: %v", name, v, serr)
+		}
+	})
+	return err
+}
 
 // dial connects to the server; its mistakes are usage errors.
 func (r *remote) dial() (*grpc.ClientConn, error) {

@@ -149,11 +149,12 @@ func TestServeMutualTLSAndMetrics(t *testing.T) {
 	}
 	outSize := fileSize(t, out)
 
-	// By environment.
+	// By environment, as the sidecar's application would.
 	t.Setenv("QUANTPREP_SERVER", addr)
 	t.Setenv("QUANTPREP_TLS_CA_FILE", pki.CA)
-	t.Setenv("QUANTPREP_TLS_CERT_FILE", pki.ClientCert)
-	t.Setenv("QUANTPREP_TLS_KEY_FILE", pki.ClientKey)
+	t.Setenv("QUANTPREP_TLS_CLIENT_CERT_FILE", pki.ClientCert)
+	t.Setenv("QUANTPREP_TLS_CLIENT_KEY_FILE", pki.ClientKey)
+	t.Setenv("QUANTPREP_TLS_CERT_FILE", "/serve's/own.pem") // not the client's
 	stderr.Reset()
 	if code := run([]string{"preprocess", "--input", in, "--output", filepath.Join(dir, "env.onnx")}, io.Discard, &stderr); code != exitOK {
 		t.Fatalf("preprocess with QUANTPREP_SERVER and QUANTPREP_TLS_*: exit %d: %s", code, stderr.String())

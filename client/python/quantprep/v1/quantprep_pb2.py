@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cquantprep/v1/quantprep.proto\x12\x0cquantprep.v1\"\xdc\x01\n\x11PreprocessRequest\x12\x31\n\x07options\x18\x01 \x01(\x0b\x32\x15.quantprep.v1.OptionsH\x00R\x07options\x12\x36\n\x0bmodel_chunk\x18\x02 \x01(\x0b\x32\x13.quantprep.v1.ChunkH\x00R\nmodelChunk\x12Q\n\x13\x65xternal_data_chunk\x18\x03 \x01(\x0b\x32\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11\x65xternalDataChunkB\t\n\x07payload\"\x88\x05\n\x07Options\x12\x1d\n\nmodel_name\x18\x01 \x01(\tR\tmodelName\x12\x1f\n\x0boutput_name\x18\x02 \x01(\tR\noutputName\x12+\n\x11skip_optimization\x18\x03 \x01(\x08R\x10skipOptimization\x12&\n\x0fskip_onnx_shape\x18\x04 \x01(\x08R\rskipOnnxShape\x12.\n\x13skip_symbolic_shape\x18\x05 \x01(\x08R\x11skipSymbolicShape\x12\x1d\n\nauto_merge\x18\x06 \x01(\x08R\tautoMerge\x12\x1c\n\x07int_max\x18\x07 \x01(\x03H\x00R\x06intMax\x88\x01\x01\x12*\n\x11guess_output_rank\x18\x08 \x01(\x08R\x0fguessOutputRank\x12\x18\n\x07verbose\x18\t \x01(\x05R\x07verbose\x12\x31\n\x15save_as_external_data\x18\n \x01(\x08R\x12saveAsExternalData\x12\x34\n\x17\x61ll_tensors_to_one_file\x18\x0b \x01(\x08R\x13\x61llTensorsToOneFile\x12\x34\n\x16\x65xternal_data_location\x18\x0c \x01(\tR\x14\x65xternalDataLocation\x12\x44\n\x1c\x65xternal_data_size_threshold\x18\r \x01(\x03H\x01R\x19\x65xternalDataSizeThreshold\x88\x01\x01\x12#\n\rstrict_shapes\x18\x0e \x01(\x08R\x0cstrictShapesB\n\n\x08_int_maxB\x1f\n\x1d_external_data_size_threshold\"\x1b\n\x05\x43hunk\x12\x12\n\x04\x64\x61ta\x18\x01 \x01(\x0cR\x04\x64\x61ta\"C\n\x11\x45xternalDataChunk\x12\x1a\n\x08location\x18\x01 \x01(\tR\x08location\x12\x12\n\x04\x64\x61ta\x18\x02 \x01(\x0cR\x04\x64\x61ta\"\x93\x02\n\x12PreprocessResponse\x12\x34\n\x08progress\x18\x01 \x01(\x0b\x32\x16.quantprep.v1.ProgressH\x00R\x08progress\x12\x36\n\x0bmodel_chunk\x18\x02 \x01(\x0b\x32\x13.quantprep.v1.ChunkH\x00R\nmodelChunk\x12Q\n\x13\x65xternal_data_chunk\x18\x03 \x01(\x0b\x32\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11\x65xternalDataChunk\x12\x31\n\x07summary\x18\x04 \x01(\x0b\x32\x15.quantprep.v1.SummaryH\x00R\x07summaryB\t\n\x07payload\"\xf2\x01\n\x08Progress\x12\x12\n\x04step\x18\x01 \x01(\tR\x04step\x12\x32\n\x05phase\x18\x02 \x01(\x0e\x32\x1c.quantprep.v1.Progress.PhaseR\x05phase\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12\x14\n\x05index\x18\x04 \x01(\x05R\x05index\x12\x14\n\x05total\x18\x05 \x01(\x05R\x05total\"X\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x11\n\rPHASE_STARTED\x10\x01\x12\x12\n\x0ePHASE_FINISHED\x10\x02\x12\x11\n\rPHASE_SKIPPED\x10\x03\"\x99\x03\n\x0bStepSummary\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07skipped\x18\x02 \x01(\x08R\x07skipped\x12(\n\x10wall_time_micros\x18\x03 \x01(\x03R\x0ewallTimeMicros\x12!\n\x0cnodes_before\x18\x04 \x01(\x03R\x0bnodesBefore\x12\x1f\n\x0bnodes_after\x18\x05 \x01(\x03R\nnodesAfter\x12,\n\x12\x66ull_shapes_before\x18\x06 \x01(\x03R\x10\x66ullShapesBefore\x12*\n\x11\x66ull_shapes_after\x18\x07 \x01(\x03R\x0f\x66ullShapesAfter\x12\x1a\n\x08warnings\x18\x08 \x03(\tR\x08warnings\x12=\n\x06\x63ounts\x18\t \x03(\x0b\x32%.quantprep.v1.StepSummary.CountsEntryR\x06\x63ounts\x1a\x39\n\x0b\x43ountsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x03R\x05value:\x02\x38\x01\"Y\n\nOutputFile\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04size\x18\x02 \x01(\x03R\x04size\x12#\n\rexternal_data\x18\x03 \x01(\x08R\x0c\x65xternalData\"\xac\x03\n\x07Summary\x12/\n\x05steps\x18\x01 \x03(\x0b\x32\x19.quantprep.v1.StepSummaryR\x05steps\x12!\n\x0cnodes_before\x18\x02 \x01(\x03R\x0bnodesBefore\x12\x1f\n\x0bnodes_after\x18\x03 \x01(\x03R\nnodesAfter\x12.\n\x13node_outputs_before\x18\x04 \x01(\x03R\x11nodeOutputsBefore\x12,\n\x12node_outputs_after\x18\x05 \x01(\x03R\x10nodeOutputsAfter\x12,\n\x12\x66ull_shapes_before\x18\x06 \x01(\x03R\x10\x66ullShapesBefore\x12*\n\x11\x66ull_shapes_after\x18\x07 \x01(\x03R\x0f\x66ullShapesAfter\x12\x1a\n\x08warnings\x18\x08 \x03(\tR\x08warnings\x12.\n\x05\x66iles\x18\t \x03(\x0b\x32\x18.quantprep.v1.OutputFileR\x05\x66iles\x12(\n\x10wall_time_micros\x18\n \x01(\x03R\x0ewallTimeMicros2h\n\x11PreprocessService\x12S\n\nPreprocess\x12\x1f.quantprep.v1.PreprocessRequest\x1a .quantprep.v1.PreprocessResponse(\x01\x30\x01\x42=Z;github.com/quantprep/quantprep/api/quantprep/v1;quantprepv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cquantprep/v1/quantprep.proto\x12\x0cquantprep.v1\"\x13\n\x11ServerInfoRequest\"\xe4\x01\n\x12ServerInfoResponse\x12\x18\n\x07version\x18\x01 \x01(\tR\x07version\x12\x1d\n\ngo_version\x18\x02 \x01(\tR\tgoVersion\x12(\n\x10max_upload_bytes\x18\x03 \x01(\x03R\x0emaxUploadBytes\x12\x39\n\x19max_request_message_bytes\x18\x04 \x01(\x03R\x16maxRequestMessageBytes\x12\x30\n\x14response_chunk_bytes\x18\x05 \x01(\x03R\x12responseChunkBytes\"\xdc\x01\n\x11PreprocessRequest\x12\x31\n\x07options\x18\x01 \x01(\x0b\x32\x15.quantprep.v1.OptionsH\x00R\x07options\x12\x36\n\x0bmodel_chunk\x18\x02 \x01(\x0b\x32\x13.quantprep.v1.ChunkH\x00R\nmodelChunk\x12Q\n\x13\x65xternal_data_chunk\x18\x03 \x01(\x0b\x32\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11\x65xternalDataChunkB\t\n\x07payload\"\x88\x05\n\x07Options\x12\x1d\n\nmodel_name\x18\x01 \x01(\tR\tmodelName\x12\x1f\n\x0boutput_name\x18\x02 \x01(\tR\noutputName\x12+\n\x11skip_optimization\x18\x03 \x01(\x08R\x10skipOptimization\x12&\n\x0fskip_onnx_shape\x18\x04 \x01(\x08R\rskipOnnxShape\x12.\n\x13skip_symbolic_shape\x18\x05 \x01(\x08R\x11skipSymbolicShape\x12\x1d\n\nauto_merge\x18\x06 \x01(\x08R\tautoMerge\x12\x1c\n\x07int_max\x18\x07 \x01(\x03H\x00R\x06intMax\x88\x01\x01\x12*\n\x11guess_output_rank\x18\x08 \x01(\x08R\x0fguessOutputRank\x12\x18\n\x07verbose\x18\t \x01(\x05R\x07verbose\x12\x31\n\x15save_as_external_data\x18\n \x01(\x08R\x12saveAsExternalData\x12\x34\n\x17\x61ll_tensors_to_one_file\x18\x0b \x01(\x08R\x13\x61llTensorsToOneFile\x12\x34\n\x16\x65xternal_data_location\x18\x0c \x01(\tR\x14\x65xternalDataLocation\x12\x44\n\x1c\x65xternal_data_size_threshold\x18\r \x01(\x03H\x01R\x19\x65xternalDataSizeThreshold\x88\x01\x01\x12#\n\rstrict_shapes\x18\x0e \x01(\x08R\x0cstrictShapesB\n\n\x08_int_maxB\x1f\n\x1d_external_data_size_threshold\"\x1b\n\x05\x43hunk\x12\x12\n\x04\x64\x61ta\x18\x01 \x01(\x0cR\x04\x64\x61ta\"C\n\x11\x45xternalDataChunk\x12\x1a\n\x08location\x18\x01 \x01(\tR\x08location\x12\x12\n\x04\x64\x61ta\x18\x02 \x01(\x0cR\x04\x64\x61ta\"\x93\x02\n\x12PreprocessResponse\x12\x34\n\x08progress\x18\x01 \x01(\x0b\x32\x16.quantprep.v1.ProgressH\x00R\x08progress\x12\x36\n\x0bmodel_chunk\x18\x02 \x01(\x0b\x32\x13.quantprep.v1.ChunkH\x00R\nmodelChunk\x12Q\n\x13\x65xternal_data_chunk\x18\x03 \x01(\x0b\x32\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11\x65xternalDataChunk\x12\x31\n\x07summary\x18\x04 \x01(\x0b\x32\x15.quantprep.v1.SummaryH\x00R\x07summaryB\t\n\x07payload\"\xf2\x01\n\x08Progress\x12\x12\n\x04step\x18\x01 \x01(\tR\x04step\x12\x32\n\x05phase\x18\x02 \x01(\x0e\x32\x1c.quantprep.v1.Progress.PhaseR\x05phase\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12\x14\n\x05index\x18\x04 \x01(\x05R\x05index\x12\x14\n\x05total\x18\x05 \x01(\x05R\x05total\"X\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x11\n\rPHASE_STARTED\x10\x01\x12\x12\n\x0ePHASE_FINISHED\x10\x02\x12\x11\n\rPHASE_SKIPPED\x10\x03\"\x99\x03\n\x0bStepSummary\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n\x07skipped\x18\x02 \x01(\x08R\x07skipped\x12(\n\x10wall_time_micros\x18\x03 \x01(\x03R\x0ewallTimeMicros\x12!\n\x0cnodes_before\x18\x04 \x01(\x03R\x0bnodesBefore\x12\x1f\n\x0bnodes_after\x18\x05 \x01(\x03R\nnodesAfter\x12,\n\x12\x66ull_shapes_before\x18\x06 \x01(\x03R\x10\x66ullShapesBefore\x12*\n\x11\x66ull_shapes_after\x18\x07 \x01(\x03R\x0f\x66ullShapesAfter\x12\x1a\n\x08warnings\x18\x08 \x03(\tR\x08warnings\x12=\n\x06\x63ounts\x18\t \x03(\x0b\x32%.quantprep.v1.StepSummary.CountsEntryR\x06\x63ounts\x1a\x39\n\x0b\x43ountsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x03R\x05value:\x02\x38\x01\"Y\n\nOutputFile\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n\x04size\x18\x02 \x01(\x03R\x04size\x12#\n\rexternal_data\x18\x03 \x01(\x08R\x0c\x65xternalData\"\xf2\x03\n\x07Summary\x12/\n\x05steps\x18\x01 \x03(\x0b\x32\x19.quantprep.v1.StepSummaryR\x05steps\x12!\n\x0cnodes_before\x18\x02 \x01(\x03R\x0bnodesBefore\x12\x1f\n\x0bnodes_after\x18\x03 \x01(\x03R\nnodesAfter\x12.\n\x13node_outputs_before\x18\x04 \x01(\x03R\x11nodeOutputsBefore\x12,\n\x12node_outputs_after\x18\x05 \x01(\x03R\x10nodeOutputsAfter\x12,\n\x12\x66ull_shapes_before\x18\x06 \x01(\x03R\x10\x66ullShapesBefore\x12*\n\x11\x66ull_shapes_after\x18\x07 \x01(\x03R\x0f\x66ullShapesAfter\x12\x1a\n\x08warnings\x18\x08 \x03(\tR\x08warnings\x12.\n\x05\x66iles\x18\t \x03(\x0b\x32\x18.quantprep.v1.OutputFileR\x05\x66iles\x12(\n\x10wall_time_micros\x18\n \x01(\x03R\x0ewallTimeMicros\x12\x1d\n\nrequest_id\x18\x0b \x01(\tR\trequestId\x12%\n\x0eserver_version\x18\x0c \x01(\tR\rserverVersion2\xb9\x01\n\x11PreprocessService\x12S\n\nPreprocess\x12\x1f.quantprep.v1.PreprocessRequest\x1a .quantprep.v1.PreprocessResponse(\x01\x30\x01\x12O\n\nServerInfo\x12\x1f.quantprep.v1.ServerInfoRequest\x1a .quantprep.v1.ServerInfoResponseB=Z;github.com/quantprep/quantprep/api/quantprep/v1;quantprepv1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quantprep.v1.quantprep_pb2', globals())
@@ -23,28 +23,32 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._serialized_options = b'Z;github.com/quantprep/quantprep/api/quantprep/v1;quantprepv1'
   _STEPSUMMARY_COUNTSENTRY._options = None
   _STEPSUMMARY_COUNTSENTRY._serialized_options = b'8\001'
-  _PREPROCESSREQUEST._serialized_start=47
-  _PREPROCESSREQUEST._serialized_end=267
-  _OPTIONS._serialized_start=270
-  _OPTIONS._serialized_end=918
-  _CHUNK._serialized_start=920
-  _CHUNK._serialized_end=947
-  _EXTERNALDATACHUNK._serialized_start=949
-  _EXTERNALDATACHUNK._serialized_end=1016
-  _PREPROCESSRESPONSE._serialized_start=1019
-  _PREPROCESSRESPONSE._serialized_end=1294
-  _PROGRESS._serialized_start=1297
-  _PROGRESS._serialized_end=1539
-  _PROGRESS_PHASE._serialized_start=1451
-  _PROGRESS_PHASE._serialized_end=1539
-  _STEPSUMMARY._serialized_start=1542
-  _STEPSUMMARY._serialized_end=1951
-  _STEPSUMMARY_COUNTSENTRY._serialized_start=1894
-  _STEPSUMMARY_COUNTSENTRY._serialized_end=1951
-  _OUTPUTFILE._serialized_start=1953
-  _OUTPUTFILE._serialized_end=2042
-  _SUMMARY._serialized_start=2045
-  _SUMMARY._serialized_end=2473
-  _PREPROCESSSERVICE._serialized_start=2475
-  _PREPROCESSSERVICE._serialized_end=2579
+  _SERVERINFOREQUEST._serialized_start=46
+  _SERVERINFOREQUEST._serialized_end=65
+  _SERVERINFORESPONSE._serialized_start=68
+  _SERVERINFORESPONSE._serialized_end=296
+  _PREPROCESSREQUEST._serialized_start=299
+  _PREPROCESSREQUEST._serialized_end=519
+  _OPTIONS._serialized_start=522
+  _OPTIONS._serialized_end=1170
+  _CHUNK._serialized_start=1172
+  _CHUNK._serialized_end=1199
+  _EXTERNALDATACHUNK._serialized_start=1201
+  _EXTERNALDATACHUNK._serialized_end=1268
+  _PREPROCESSRESPONSE._serialized_start=1271
+  _PREPROCESSRESPONSE._serialized_end=1546
+  _PROGRESS._serialized_start=1549
+  _PROGRESS._serialized_end=1791
+  _PROGRESS_PHASE._serialized_start=1703
+  _PROGRESS_PHASE._serialized_end=1791
+  _STEPSUMMARY._serialized_start=1794
+  _STEPSUMMARY._serialized_end=2203
+  _STEPSUMMARY_COUNTSENTRY._serialized_start=2146
+  _STEPSUMMARY_COUNTSENTRY._serialized_end=2203
+  _OUTPUTFILE._serialized_start=2205
+  _OUTPUTFILE._serialized_end=2294
+  _SUMMARY._serialized_start=2297
+  _SUMMARY._serialized_end=2795
+  _PREPROCESSSERVICE._serialized_start=2798
+  _PREPROCESSSERVICE._serialized_end=2983
 # @@protoc_insertion_point(module_scope)

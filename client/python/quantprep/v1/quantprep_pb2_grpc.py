@@ -7,6 +7,39 @@ from quantprep.v1 import quantprep_pb2 as quantprep_dot_v1_dot_quantprep__pb2
 
 class PreprocessServiceStub(object):
     """PreprocessService runs the pre-processing pipeline on an uploaded model.
+
+    Limits: one request message must stay under the server's receive limit, 4 MiB
+    by default (ServerInfoResponse.max_request_message_bytes says the server's):
+    send a file as many `model_chunk` or `external_data_chunk` messages, not one
+    (the Go client sends 1 MiB chunks). A larger message fails with
+    RESOURCE_EXHAUSTED ("received message larger than max"). The model and its
+    external data together may not exceed max_upload_bytes.
+
+    Metadata: a request may carry `x-request-id`; the server makes one up if it
+    does not. As soon as it accepts a stream, before reading the model, the
+    server sends its response headers with `x-request-id` and
+    `quantprep-version`. A client should wait for them before it sends the model:
+    until then a rejected stream (UNAVAILABLE, RESOURCE_EXHAUSTED) can be retried
+    without sending any model byte twice.
+
+    Status codes of Preprocess:
+    - OK: the output and the summary were sent.
+    - INVALID_ARGUMENT: the messages break the order above, an option is out of
+    range, a name or location is not a plain relative path, or the model does
+    not decode (the message names the field, node or file at fault).
+    - FAILED_PRECONDITION: the model is valid but cannot be processed as asked,
+    e.g. an inline output over protobuf's 2 GiB limit (set
+    save_as_external_data) or a construct the pipeline does not support.
+    - RESOURCE_EXHAUSTED: the upload exceeds max_upload_bytes, a message exceeds
+    the receive limit, or the server is busy (too many open streams, or a full
+    queue of runs waiting for a worker). The busy cases carry a
+    google.rpc.RetryInfo detail saying when to try again.
+    - UNAVAILABLE: the server is shutting down, or cannot be reached; retry,
+    on another server if there is one.
+    - DEADLINE_EXCEEDED, CANCELLED: the client's deadline passed or it cancelled;
+    the server stops the run and removes its files.
+    - INTERNAL: a bug in the server (the details are in its log, under the
+    request id).
     """
 
     def __init__(self, channel):
@@ -20,10 +53,48 @@ class PreprocessServiceStub(object):
                 request_serializer=quantprep_dot_v1_dot_quantprep__pb2.PreprocessRequest.SerializeToString,
                 response_deserializer=quantprep_dot_v1_dot_quantprep__pb2.PreprocessResponse.FromString,
                 )
+        self.ServerInfo = channel.unary_unary(
+                '/quantprep.v1.PreprocessService/ServerInfo',
+                request_serializer=quantprep_dot_v1_dot_quantprep__pb2.ServerInfoRequest.SerializeToString,
+                response_deserializer=quantprep_dot_v1_dot_quantprep__pb2.ServerInfoResponse.FromString,
+                )
 
 
 class PreprocessServiceServicer(object):
     """PreprocessService runs the pre-processing pipeline on an uploaded model.
+
+    Limits: one request message must stay under the server's receive limit, 4 MiB
+    by default (ServerInfoResponse.max_request_message_bytes says the server's):
+    send a file as many `model_chunk` or `external_data_chunk` messages, not one
+    (the Go client sends 1 MiB chunks). A larger message fails with
+    RESOURCE_EXHAUSTED ("received message larger than max"). The model and its
+    external data together may not exceed max_upload_bytes.
+
+    Metadata: a request may carry `x-request-id`; the server makes one up if it
+    does not. As soon as it accepts a stream, before reading the model, the
+    server sends its response headers with `x-request-id` and
+    `quantprep-version`. A client should wait for them before it sends the model:
+    until then a rejected stream (UNAVAILABLE, RESOURCE_EXHAUSTED) can be retried
+    without sending any model byte twice.
+
+    Status codes of Preprocess:
+    - OK: the output and the summary were sent.
+    - INVALID_ARGUMENT: the messages break the order above, an option is out of
+    range, a name or location is not a plain relative path, or the model does
+    not decode (the message names the field, node or file at fault).
+    - FAILED_PRECONDITION: the model is valid but cannot be processed as asked,
+    e.g. an inline output over protobuf's 2 GiB limit (set
+    save_as_external_data) or a construct the pipeline does not support.
+    - RESOURCE_EXHAUSTED: the upload exceeds max_upload_bytes, a message exceeds
+    the receive limit, or the server is busy (too many open streams, or a full
+    queue of runs waiting for a worker). The busy cases carry a
+    google.rpc.RetryInfo detail saying when to try again.
+    - UNAVAILABLE: the server is shutting down, or cannot be reached; retry,
+    on another server if there is one.
+    - DEADLINE_EXCEEDED, CANCELLED: the client's deadline passed or it cancelled;
+    the server stops the run and removes its files.
+    - INTERNAL: a bug in the server (the details are in its log, under the
+    request id).
     """
 
     def Preprocess(self, request_iterator, context):
@@ -34,7 +105,16 @@ class PreprocessServiceServicer(object):
 
         It answers with `progress` events while the pipeline runs, then the output
         model as `model_chunk` messages, each output external-data file as
-        `external_data_chunk` messages, and last a `summary`.
+        `external_data_chunk` messages, and last a `summary`. Response chunks are at
+        most ServerInfoResponse.response_chunk_bytes (1 MiB by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServerInfo(self, request, context):
+        """ServerInfo reports the server's version and limits. It is cheap, needs no
+        upload, and is never turned away as busy.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -48,6 +128,11 @@ def add_PreprocessServiceServicer_to_server(servicer, server):
                     request_deserializer=quantprep_dot_v1_dot_quantprep__pb2.PreprocessRequest.FromString,
                     response_serializer=quantprep_dot_v1_dot_quantprep__pb2.PreprocessResponse.SerializeToString,
             ),
+            'ServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.ServerInfo,
+                    request_deserializer=quantprep_dot_v1_dot_quantprep__pb2.ServerInfoRequest.FromString,
+                    response_serializer=quantprep_dot_v1_dot_quantprep__pb2.ServerInfoResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'quantprep.v1.PreprocessService', rpc_method_handlers)
@@ -57,6 +142,39 @@ def add_PreprocessServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class PreprocessService(object):
     """PreprocessService runs the pre-processing pipeline on an uploaded model.
+
+    Limits: one request message must stay under the server's receive limit, 4 MiB
+    by default (ServerInfoResponse.max_request_message_bytes says the server's):
+    send a file as many `model_chunk` or `external_data_chunk` messages, not one
+    (the Go client sends 1 MiB chunks). A larger message fails with
+    RESOURCE_EXHAUSTED ("received message larger than max"). The model and its
+    external data together may not exceed max_upload_bytes.
+
+    Metadata: a request may carry `x-request-id`; the server makes one up if it
+    does not. As soon as it accepts a stream, before reading the model, the
+    server sends its response headers with `x-request-id` and
+    `quantprep-version`. A client should wait for them before it sends the model:
+    until then a rejected stream (UNAVAILABLE, RESOURCE_EXHAUSTED) can be retried
+    without sending any model byte twice.
+
+    Status codes of Preprocess:
+    - OK: the output and the summary were sent.
+    - INVALID_ARGUMENT: the messages break the order above, an option is out of
+    range, a name or location is not a plain relative path, or the model does
+    not decode (the message names the field, node or file at fault).
+    - FAILED_PRECONDITION: the model is valid but cannot be processed as asked,
+    e.g. an inline output over protobuf's 2 GiB limit (set
+    save_as_external_data) or a construct the pipeline does not support.
+    - RESOURCE_EXHAUSTED: the upload exceeds max_upload_bytes, a message exceeds
+    the receive limit, or the server is busy (too many open streams, or a full
+    queue of runs waiting for a worker). The busy cases carry a
+    google.rpc.RetryInfo detail saying when to try again.
+    - UNAVAILABLE: the server is shutting down, or cannot be reached; retry,
+    on another server if there is one.
+    - DEADLINE_EXCEEDED, CANCELLED: the client's deadline passed or it cancelled;
+    the server stops the run and removes its files.
+    - INTERNAL: a bug in the server (the details are in its log, under the
+    request id).
     """
 
     @staticmethod
@@ -73,5 +191,22 @@ class PreprocessService(object):
         return grpc.experimental.stream_stream(request_iterator, target, '/quantprep.v1.PreprocessService/Preprocess',
             quantprep_dot_v1_dot_quantprep__pb2.PreprocessRequest.SerializeToString,
             quantprep_dot_v1_dot_quantprep__pb2.PreprocessResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/quantprep.v1.PreprocessService/ServerInfo',
+            quantprep_dot_v1_dot_quantprep__pb2.ServerInfoRequest.SerializeToString,
+            quantprep_dot_v1_dot_quantprep__pb2.ServerInfoResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
