@@ -63,7 +63,7 @@ func newMetrics(reg prometheus.Registerer, p *pool, cfg Config, version string) 
 		}
 	}
 	// Known label values start at zero, so that rate() sees the first one.
-	for _, r := range []string{reasonQueueFull, reasonStreams, reasonTooLarge, reasonShutdown} {
+	for _, r := range []string{reasonQueueFull, reasonStreams, reasonTooLarge, reasonShutdown, reasonBudget} {
 		m.rejections.WithLabelValues(r)
 	}
 	m.processed.WithLabelValues(codes.OK.String())

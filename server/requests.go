@@ -120,7 +120,11 @@ func (x *extras) requestsStream(srv any, ss grpc.ServerStream, info *grpc.Stream
 		return err
 	}
 	reason := rejection(err)
-	if reason != "" && reason != reasonTooLarge {
+	// Busy refusals say when to retry; a request too large for the server, or
+	// for its own quota, would only fail again. The shared budgets free up as
+	// other requests end, and say so ("retry later").
+	if reason == reasonQueueFull || reason == reasonStreams || reason == reasonShutdown ||
+		reason == reasonBudget && strings.Contains(status.Convert(err).Message(), "retry later") {
 		err = withRetryInfo(err)
 	}
 	if x.metrics != nil {
@@ -152,6 +156,7 @@ const (
 	reasonStreams   = "stream_limit"
 	reasonTooLarge  = "upload_too_large"
 	reasonShutdown  = "shutting_down"
+	reasonBudget    = "over_budget"
 )
 
 // rejection names why err turned a request away, or "" if it did not.
@@ -165,6 +170,8 @@ func rejection(err error) string {
 		return reasonTooLarge
 	case errors.Is(err, errShutdown):
 		return reasonShutdown
+	case errors.Is(err, errQuota):
+		return reasonBudget
 	case status.Code(err) == codes.ResourceExhausted:
 		// The stream limiters answer with a status of their own; a message over
 		// the receive limit says so.
