@@ -133,6 +133,9 @@ func New(cfg Config, log *zap.Logger, runner Runner, opts ...Option) (*Server, e
 	if x.registerer != nil {
 		if x.metrics, err = newMetrics(x.registerer, s.pool, cfg, x.version); err != nil {
 			s.pool.close()
+			if s.tempLock != nil {
+				s.tempLock.Close()
+			}
 			return nil, err
 		}
 	}
