@@ -5,6 +5,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -43,11 +44,59 @@ type Model struct {
 
 	spill  *spillState
 	budget DiskBudget // see SetDiskBudget
+
+	// sources are the model files Load mapped, and views places the tensors
+	// whose RawData is still in them (keyed by the first byte). Both live
+	// until Close.
+	sources []*source
+	views   map[*byte]view
 }
 
 // Load reads the model file at path.
+//
+// Where the platform allows it the file is mapped, not read: every raw_data
+// of at least 4 KiB stays in the mapping (the tensor's RawData is a slice of
+// it, read-only in spirit: nothing may write into it), so loading costs the
+// model's structure, not its weights, and Save copies those weights from file
+// to file. The mapping lives until Close, which every caller of Load must
+// call once it no longer reads the model's tensors. The file must not be
+// truncated or rewritten while the model is open (see mapFile).
 func Load(path string) (*Model, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	if st.Mode().IsRegular() && st.Size() >= viewMin {
+		if data, unmap, err := mapFile(f, st.Size()); err == nil {
+			mp, offs, err := decodeViews(data)
+			if err == nil {
+				m, err := checkModel(mp, filepath.Dir(path))
+				if err != nil {
+					unmap()
+					f.Close()
+					return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+				}
+				src := &source{f: f, data: data, unmap: unmap}
+				m.sources = []*source{src}
+				m.views = make(map[*byte]view, len(offs))
+				for p, v := range offs {
+					v.src = src
+					m.views[p] = v
+				}
+				return m, nil
+			}
+			// Nothing to leave in place, or bytes the skeleton could not
+			// parse: the plain decoder below gives the model or its error.
+			unmap()
+		}
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
 	}
@@ -73,6 +122,11 @@ func LoadBytes(b []byte, dir string) (*Model, error) {
 	if err := proto.Unmarshal(b, mp); err != nil {
 		return nil, fmt.Errorf("%w: not an ONNX model: %v", ErrInvalid, err)
 	}
+	return checkModel(mp, dir)
+}
+
+// checkModel wraps a decoded ModelProto, refusing one that is not a model.
+func checkModel(mp *onnxpb.ModelProto, dir string) (*Model, error) {
 	if mp.GetGraph() == nil {
 		return nil, fmt.Errorf("%w: not an ONNX model: no graph", ErrInvalid)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -70,6 +69,7 @@ func (m *Model) SaveContext(ctx context.Context, path string, opt SaveOptions) (
 		return nil, errors.New("save: no output path")
 	}
 	s := &saver{ctx: ctx, m: m, opt: opt, path: path, dir: filepath.Dir(path), base: filepath.Base(path)}
+	defer s.closeSources()
 	defer func() {
 		if err != nil {
 			s.cleanup()
@@ -173,7 +173,8 @@ type saver struct {
 	model      outFile
 	createdDir []string
 	mutated    []saved
-	modelSize  int64 // the model file's size as checkSize estimates it
+	modelSize  int64               // the model file's size as checkSize estimates it
+	srcFiles   map[string]*os.File // source files open for copying, by path
 }
 
 // plan decides what happens to each tensor, reading no external data.
@@ -439,12 +440,6 @@ func createTemp(final string) (*os.File, error) {
 
 // writeData streams every external tensor into its data file.
 func (s *saver) writeData() error {
-	srcs := map[string]*os.File{}
-	defer func() {
-		for _, f := range srcs {
-			f.Close()
-		}
-	}()
 	for _, it := range s.items {
 		if it.act != external {
 			continue
@@ -452,33 +447,12 @@ func (s *saver) writeData() error {
 		if err := s.ctx.Err(); err != nil {
 			return fmt.Errorf("save: %w", err)
 		}
-		w := it.out.f
-		name := filepath.Base(it.out.final)
-		if it.src == "" {
-			if _, err := w.Write(it.raw); err != nil {
-				return fmt.Errorf("save %s: tensor %q: %w", name, it.tp.GetName(), err)
-			}
-			continue
+		ds := s.m.sourceOf(it.raw)
+		if it.src != "" {
+			ds = dataSource{path: it.src, off: it.srcOff, n: it.size}
 		}
-		f := srcs[it.src]
-		if f == nil {
-			var err error
-			if f, err = os.Open(it.src); err != nil {
-				return fmt.Errorf("tensor %q: %w", it.tp.GetName(), err)
-			}
-			srcs[it.src] = f
-		}
-		// Seek and LimitReader rather than a SectionReader: os.File.ReadFrom
-		// then copies in the kernel (copy_file_range) where it can.
-		n, err := f.Seek(it.srcOff, io.SeekStart)
-		if err == nil {
-			n, err = io.Copy(w, io.LimitReader(f, it.size))
-		}
-		if err == nil && n != it.size {
-			err = fmt.Errorf("external data %s ended after %d of %d bytes", filepath.Base(it.src), n, it.size)
-		}
-		if err != nil {
-			return fmt.Errorf("save %s: tensor %q: %w", name, it.tp.GetName(), err)
+		if err := s.copyData(it.out.f, ds, it.tp.GetName()); err != nil {
+			return fmt.Errorf("save %s: tensor %q: %w", filepath.Base(it.out.final), it.tp.GetName(), err)
 		}
 	}
 	for _, f := range s.files {
@@ -660,6 +634,55 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 		if err := s.ctx.Err(); err != nil {
 			return fmt.Errorf("save: %w", err)
 		}
+		if err := put(protowire.AppendVarint(protowire.AppendTag(nil, graphInitializerField, protowire.BytesType), uint64(sizes[i]))); err != nil {
+			return err
+		}
+		var ds dataSource
+		stream := false
+		if it := readLater[tp]; it != nil && !s.opt.ExternalData {
+			ds, stream = dataSource{path: it.src, off: it.srcOff, n: it.size}, true
+		} else if it == nil && len(tp.RawData) >= streamMin {
+			ds, stream = s.m.sourceOf(tp.RawData), true
+		}
+		if stream {
+			// The tensor's fields around raw_data are serialized; its data
+			// goes from its source to the file.
+			ext, loc := tp.ExternalData, tp.DataLocation
+			if readLater[tp] != nil {
+				tp.ExternalData, tp.DataLocation = nil, nil
+			}
+			head, tail := splitFields(tp, tensorRawDataField)
+			hb, err := mo.Marshal(head)
+			var tb []byte
+			if err == nil {
+				tb, err = mo.Marshal(tail)
+			}
+			tp.ExternalData, tp.DataLocation = ext, loc
+			if err != nil {
+				return fmt.Errorf("serialize tensor %q: %w", tp.GetName(), err)
+			}
+			hdr := protowire.AppendVarint(protowire.AppendTag(nil, tensorRawDataField, protowire.BytesType), uint64(ds.n))
+			if got := int64(len(hb)+len(hdr)+len(tb)) + ds.n; got != sizes[i] {
+				return fmt.Errorf("save %s: tensor %q serialized to %d bytes, %d expected (a bug)", s.base, tp.GetName(), got, sizes[i])
+			}
+			if err := put(hb); err != nil {
+				return err
+			}
+			if err := put(hdr); err != nil {
+				return err
+			}
+			if err := w.Flush(); err != nil {
+				return fmt.Errorf("save %s: %w", s.base, err)
+			}
+			if err := s.copyData(f, ds, tp.GetName()); err != nil {
+				return fmt.Errorf("save %s: tensor %q: %w", s.base, tp.GetName(), err)
+			}
+			written += ds.n
+			if err := put(tb); err != nil {
+				return err
+			}
+			continue
+		}
 		if readLater[tp] != nil {
 			raw, err := s.m.ExternalBytes(tp)
 			if err != nil {
@@ -673,12 +696,6 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 		}
 		if int64(len(b)) != sizes[i] {
 			return fmt.Errorf("save %s: tensor %q serialized to %d bytes, %d expected (a bug)", s.base, tp.GetName(), len(b), sizes[i])
-		}
-		if readLater[tp] != nil && !s.opt.ExternalData {
-			tp.RawData = nil // restore puts back the external reference
-		}
-		if err := put(protowire.AppendVarint(protowire.AppendTag(nil, graphInitializerField, protowire.BytesType), uint64(len(b)))); err != nil {
-			return err
 		}
 		if err := put(b); err != nil {
 			return err

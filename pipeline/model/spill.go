@@ -92,17 +92,18 @@ func (m *Model) spillPath(location, tensorName string) (string, error) {
 		ErrInvalid, tensorName, strings.TrimPrefix(location, "\x00"))
 }
 
-// Close removes the temporary files of spilled tensors. Tensors that still
-// point at them can no longer be read; a model saved with external data
-// points at the files it was saved to, not at these.
+// Close removes the temporary files of spilled tensors and releases the
+// mapping of the model file (Load). Tensors that still point at either can no
+// longer be read: after Close, only the model's structure may be used.
+// Close is idempotent.
 func (m *Model) Close() error {
+	err := m.unmapAll()
 	if m.spill == nil || m.spill.dir == "" {
-		return nil
+		return err
 	}
-	err := os.RemoveAll(m.spill.dir)
+	if rerr := os.RemoveAll(m.spill.dir); rerr != nil {
+		err = errors.Join(err, errors.New("remove spilled tensors"), rerr)
+	}
 	m.spill.dir, m.spill.files = "", map[string]string{}
-	if err != nil {
-		return errors.Join(errors.New("remove spilled tensors"), err)
-	}
-	return nil
+	return err
 }
