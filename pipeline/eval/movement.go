@@ -127,27 +127,9 @@ func evalTranspose(c *Ctx) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	x := c.In[0]
-	rank := len(x.Dims)
-	perm, ok := c.Attrs.Ints("perm")
-	if !ok {
-		perm = make([]int64, rank)
-		for i := range perm {
-			perm[i] = int64(rank - 1 - i)
-		}
-	}
-	if len(perm) != rank {
-		return nil, fmt.Errorf("perm %v for rank %d", perm, rank)
-	}
-	st := strides(x.Dims)
-	dims := make([]int64, rank)
-	pst := make([]int64, rank)
-	seen := make([]bool, rank)
-	for i, p := range perm {
-		if p < 0 || p >= int64(rank) || seen[p] {
-			return nil, fmt.Errorf("invalid perm %v", perm)
-		}
-		seen[p] = true
-		dims[i], pst[i] = x.Dims[p], st[p]
+	dims, pst, err := transposeLayout(c.Attrs, x.Dims)
+	if err != nil {
+		return nil, err
 	}
 	// Copied directly rather than through pick: an index per element would
 	// cost twice a float weight's size again (GPT-2's vocabulary projection
@@ -167,6 +149,35 @@ func evalTranspose(c *Ctx) ([]*tensor.Tensor, error) {
 		out.I64 = permute(x.I64, dims, pst)
 	}
 	return []*tensor.Tensor{out}, nil
+}
+
+// transposeLayout reads a Transpose's perm (default: reverse the axes) and
+// returns its output dims and, for each output axis, the step in elements
+// that moving along it takes in the input.
+func transposeLayout(attrs Attrs, in []int64) (dims, pst []int64, err error) {
+	rank := len(in)
+	perm, ok := attrs.Ints("perm")
+	if !ok {
+		perm = make([]int64, rank)
+		for i := range perm {
+			perm[i] = int64(rank - 1 - i)
+		}
+	}
+	if len(perm) != rank {
+		return nil, nil, fmt.Errorf("perm %v for rank %d", perm, rank)
+	}
+	st := strides(in)
+	dims = make([]int64, rank)
+	pst = make([]int64, rank)
+	seen := make([]bool, rank)
+	for i, p := range perm {
+		if p < 0 || p >= int64(rank) || seen[p] {
+			return nil, nil, fmt.Errorf("invalid perm %v", perm)
+		}
+		seen[p] = true
+		dims[i], pst[i] = in[p], st[p]
+	}
+	return dims, pst, nil
 }
 
 // permute returns the elements of src in the row-major order of dims, where

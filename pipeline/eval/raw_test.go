@@ -1,0 +1,106 @@
+package eval
+
+import (
+	"bytes"
+	"math/rand"
+	"testing"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// TestMovementMatchesKernels: for each data-movement node, MovementOf on a
+// tensor without values and PermuteRaw on its bytes give the bytes and dims
+// that the kernel gives on the decoded tensor.
+func TestMovementMatchesKernels(t *testing.T) {
+	ints := func(v ...int64) *tensor.Tensor { return tensor.FromInt64s([]int64{int64(len(v))}, v) }
+	permAttr := func(p ...int64) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: strPtr("perm"), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: p}
+	}
+	intAttr := func(name string, v int64) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: strPtr(name), Type: onnxpb.AttributeProto_INT.Enum(), I: &v}
+	}
+	cases := []struct {
+		name  string
+		op    string
+		dtype tensor.DType
+		dims  []int64
+		extra []*tensor.Tensor
+		attrs []*onnxpb.AttributeProto
+		perm  bool
+	}{
+		{"transpose 2-D float", "Transpose", tensor.Float, []int64{37, 300}, nil, nil, true},
+		{"transpose 4-D half", "Transpose", tensor.Float16, []int64{2, 3, 5, 7}, nil, []*onnxpb.AttributeProto{permAttr(0, 2, 3, 1)}, true},
+		{"transpose 3-D int64", "Transpose", tensor.Int64, []int64{4, 1, 9}, nil, []*onnxpb.AttributeProto{permAttr(2, 0, 1)}, true},
+		{"transpose 2-D uint8", "Transpose", tensor.Uint8, []int64{513, 3}, nil, nil, true},
+		{"transpose scalar", "Transpose", tensor.Float, []int64{}, nil, nil, true},
+		{"transpose empty", "Transpose", tensor.Float, []int64{0, 4}, nil, nil, true},
+		{"transpose wide rows", "Transpose", tensor.Double, []int64{1, 300000}, nil, nil, true},
+		{"reshape", "Reshape", tensor.Float, []int64{6, 4}, []*tensor.Tensor{ints(0, -1, 2)}, nil, false},
+		{"flatten", "Flatten", tensor.Float, []int64{2, 3, 4}, nil, []*onnxpb.AttributeProto{intAttr("axis", 2)}, false},
+		{"squeeze", "Squeeze", tensor.Float, []int64{1, 3, 1}, []*tensor.Tensor{ints(0)}, nil, false},
+		{"unsqueeze", "Unsqueeze", tensor.Int32, []int64{3, 4}, []*tensor.Tensor{ints(0, -1)}, nil, false},
+		{"identity", "Identity", tensor.Float, []int64{5}, nil, nil, false},
+		{"cast to same", "Cast", tensor.Float, []int64{5}, nil, []*onnxpb.AttributeProto{intAttr("to", int64(tensor.Float))}, false},
+	}
+	rng := rand.New(rand.NewSource(1))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			x := tensor.New(c.dtype, c.dims)
+			for i := range x.F32 {
+				x.F32[i] = float32(rng.Intn(1000)) / 8
+			}
+			for i := range x.F64 {
+				x.F64[i] = float64(rng.Intn(1000)) / 8
+			}
+			for i := range x.I64 {
+				x.I64[i] = int64(rng.Intn(250))
+			}
+			n := &onnxpb.NodeProto{OpType: strPtr(c.op), Name: strPtr("n"), Output: []string{"y"}, Attribute: c.attrs}
+			want, err := Run(n, 17, append([]*tensor.Tensor{x}, c.extra...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			shape := &tensor.Tensor{DType: c.dtype, Dims: c.dims}
+			mv, ok, err := MovementOf(n, 17, append([]*tensor.Tensor{shape}, c.extra...))
+			if err != nil || !ok {
+				t.Fatalf("MovementOf: %v, %v", ok, err)
+			}
+			if (mv.Steps != nil) != c.perm {
+				t.Errorf("permutes: %v, want %v", mv.Steps != nil, c.perm)
+			}
+			if !equalDims(mv.Dims, want[0].Dims) {
+				t.Errorf("dims %v, want %v", mv.Dims, want[0].Dims)
+			}
+			got := x.Raw()
+			if mv.Steps != nil {
+				var b bytes.Buffer
+				if err := PermuteRaw(&b, x.Raw(), int(c.dtype.Bits()/8), mv); err != nil {
+					t.Fatal(err)
+				}
+				got = b.Bytes()
+			}
+			if w := want[0].Raw(); !bytes.Equal(got, w) && len(w) != 0 {
+				t.Errorf("bytes differ from the kernel's")
+			}
+		})
+	}
+	cast := &onnxpb.NodeProto{OpType: strPtr("Cast"), Attribute: []*onnxpb.AttributeProto{intAttr("to", int64(tensor.Double))}}
+	if _, ok, _ := MovementOf(cast, 17, []*tensor.Tensor{{DType: tensor.Float, Dims: []int64{2}}}); ok {
+		t.Error("a Cast to another type is a movement")
+	}
+}
+
+func equalDims(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func strPtr(s string) *string { return &s }
