@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // ExternalRef is a parsed external_data entry list of a TensorProto.
@@ -152,4 +153,35 @@ func (m *Model) ExternalBytes(tp *onnxpb.TensorProto) ([]byte, error) {
 		return nil, fmt.Errorf("tensor %q: reading external data: %w", tp.GetName(), err)
 	}
 	return b, nil
+}
+
+// RawBytes returns tp's data in raw_data encoding, without decoding it, and
+// a function to call once the bytes are no longer used. Inline data is
+// returned as it is (typed fields converted); external data is mapped from
+// its file rather than read into memory where the platform allows it. The
+// bytes are read-only.
+func (m *Model) RawBytes(tp *onnxpb.TensorProto) ([]byte, func(), error) {
+	noop := func() {}
+	if !IsExternal(tp) {
+		raw, err := tensor.RawData(tp)
+		return raw, noop, err
+	}
+	p, off, n, err := m.externalSection(tp)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n == 0 {
+		return []byte{}, noop, nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tensor %q: %w", tp.GetName(), err)
+	}
+	b, unmap, err := mapSection(f, off, n)
+	f.Close() // a mapping outlives its descriptor
+	if err == nil {
+		return b, func() { unmap() }, nil
+	}
+	b, err = m.ExternalBytes(tp)
+	return b, noop, err
 }

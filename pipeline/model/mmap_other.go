@@ -11,3 +11,8 @@ import (
 func mapFile(*os.File, int64) ([]byte, func() error, error) {
 	return nil, nil, errors.New("memory mapping is not available on this platform")
 }
+
+// mapSection is not available on this platform: callers read instead.
+func mapSection(*os.File, int64, int64) ([]byte, func() error, error) {
+	return nil, nil, errors.New("memory mapping is not available on this platform")
+}

@@ -29,3 +29,19 @@ func mapFile(f *os.File, size int64) ([]byte, func() error, error) {
 	}
 	return b, func() error { return syscall.Munmap(b) }, nil
 }
+
+// mapSection maps n bytes of f from off (which need not be page-aligned),
+// like mapFile.
+func mapSection(f *os.File, off, n int64) ([]byte, func() error, error) {
+	page := int64(os.Getpagesize())
+	start := off - off%page
+	length := n + off - start
+	if n <= 0 || int64(int(length)) != length {
+		return nil, nil, errors.New("cannot map an empty or oversized section")
+	}
+	b, err := syscall.Mmap(int(f.Fd()), start, int(length), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b[off-start:], func() error { return syscall.Munmap(b) }, nil
+}

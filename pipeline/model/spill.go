@@ -1,10 +1,12 @@
 package model
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -50,35 +52,85 @@ func (m *Model) Spill(tp *onnxpb.TensorProto) (bool, error) {
 	if m.spill == nil || tp.RawData == nil || IsExternal(tp) || tp.GetDataType() == int32(tensor.String) {
 		return false, nil
 	}
-	if err := m.reserve(int64(len(tp.RawData))); err != nil {
-		return false, fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+	raw := tp.RawData
+	if err := m.spillData(tp, int64(len(raw)), func(w io.Writer) error {
+		_, err := w.Write(raw)
+		return err
+	}); err != nil {
+		return false, err
+	}
+	tp.RawData = nil
+	return true, nil
+}
+
+// WriteData gives tp, a tensor a step is making, the n bytes of raw data
+// that write produces. With spilling enabled they go straight into a spill
+// file (tp then points at it as external data), so a computed weight never
+// exists whole in memory; otherwise they become tp's RawData.
+func (m *Model) WriteData(tp *onnxpb.TensorProto, n int64, write func(io.Writer) error) error {
+	if m.spill != nil {
+		return m.spillData(tp, n, write)
+	}
+	var b bytes.Buffer
+	b.Grow(int(n))
+	if err := write(&b); err != nil {
+		return fmt.Errorf("tensor %q: %w", tp.GetName(), err)
+	}
+	if int64(b.Len()) != n {
+		return fmt.Errorf("tensor %q: %d bytes of data written, %d expected", tp.GetName(), b.Len(), n)
+	}
+	tp.RawData, tp.ExternalData, tp.DataLocation = b.Bytes(), nil, nil
+	return nil
+}
+
+// spillData writes n bytes from write into a new spill file and points tp
+// at it.
+func (m *Model) spillData(tp *onnxpb.TensorProto, n int64, write func(io.Writer) error) error {
+	if err := m.reserve(n); err != nil {
+		return fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
 	}
 	s := m.spill
 	if s.dir == "" {
 		d, err := os.MkdirTemp(s.root, ".quantprep-spill-")
 		if err != nil {
-			return false, fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+			return fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
 		}
 		s.dir = d
 	}
 	f, err := os.CreateTemp(s.dir, "t*")
 	if err != nil {
-		return false, fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+		return fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
 	}
-	_, err = f.Write(tp.RawData)
+	cw := &countingWriter{w: f}
+	err = write(cw)
+	if err == nil && cw.n != n {
+		err = fmt.Errorf("%d bytes of data written, %d expected", cw.n, n)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return false, fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+		return fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
 	}
 	loc := s.prefix + strconv.Itoa(len(s.files))
 	s.files[loc] = f.Name()
-	tp.ExternalData = externalEntries(loc, 0, int64(len(tp.RawData)))
+	tp.ExternalData = externalEntries(loc, 0, n)
 	tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
 	tp.RawData = nil
-	return true, nil
+	return nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // spillPath returns the file of a spilled location.

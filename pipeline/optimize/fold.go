@@ -57,6 +57,14 @@ func foldConstants(g *graph, r *run) error {
 			if !ok {
 				continue
 			}
+			if done, err := foldMovement(g, n); err != nil {
+				r.warn("constant folding skipped %s: %v", nodeDesc(n), err)
+				continue
+			} else if done {
+				removeFolded(g, n)
+				n64++
+				continue
+			}
 			// Decoding widens narrow types (uint8 to int64): check what the
 			// inputs take decoded before decoding them.
 			if need := decodedBytes(g, n.GetInput()); need > max(r.foldMax(), 4*storedBytes(g, n.GetInput())) {
@@ -111,6 +119,16 @@ func foldConstants(g *graph, r *run) error {
 	}
 	r.count("ConstantFolding", n64)
 	return nil
+}
+
+// removeFolded removes a node whose outputs are initializers now, the
+// chains that fed only it, and the inputs nothing reads any more.
+func removeFolded(g *graph, n *onnxpb.NodeProto) {
+	inputs := n.GetInput()
+	g.removeNodes(n)
+	removeDeadChains(g, inputs)
+	g.release(inputs)
+	g.dropUnused(inputs)
 }
 
 // DefaultMaxFoldTotalBytes is the default of Config.MaxFoldTotalBytes.

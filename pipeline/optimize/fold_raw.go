@@ -1,0 +1,107 @@
+package optimize
+
+import (
+	"io"
+
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/eval"
+	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// rawFoldMin is the size in bytes from which a data-movement node on a
+// constant is folded on raw bytes (foldMovement); smaller ones go through
+// Tensor like every other node, which keeps their decoded value at hand.
+const rawFoldMin = 64 << 10
+
+// foldMovement is constant folding's path for Transpose, Reshape, Flatten,
+// Squeeze, Unsqueeze, Identity and Cast-to-same on a large constant: the
+// output is computed from the input's bytes, never decoded. A reshaping
+// node's output shares its input's data (the same bytes in memory, in the
+// mapped model file or in an external file); a Transpose's output is written
+// element by element, straight into a spill file when the model allows it
+// (model.WriteData). Torch exports hold a transposed copy of every MatMul
+// weight: this is where they fold.
+//
+// It is safe because the values are exactly those the kernels compute: the
+// output dims come from the kernels' own shape rules (eval.MovementOf), and
+// moving bytes loses nothing (not even a NaN's payload). It reports false,
+// having changed nothing, for any node it does not handle, which then takes
+// the general path.
+func foldMovement(g *graph, n *onnxpb.NodeProto) (bool, error) {
+	if !eval.IsMovement(n) || len(n.GetOutput()) != 1 || n.GetOutput()[0] == "" || len(n.GetInput()) == 0 {
+		return false, nil
+	}
+	tp := g.initializer(input(n, 0))
+	if tp == nil || tp.GetSegment() != nil {
+		return false, nil
+	}
+	d := tensor.DType(tp.GetDataType())
+	width := d.Bits() / 8
+	if !d.Known() || d == tensor.String || d.Bits()%8 != 0 || width == 0 {
+		return false, nil
+	}
+	size := d.RawSize(tensor.NumElements(tp.GetDims()))
+	if size < rawFoldMin {
+		return false, nil
+	}
+	ins := []*tensor.Tensor{{DType: d, Dims: tp.GetDims()}}
+	for _, name := range n.GetInput()[1:] {
+		if name == "" {
+			ins = append(ins, nil)
+			continue
+		}
+		t := g.small(name, maxShapeElems)
+		if t == nil {
+			return false, nil
+		}
+		ins = append(ins, t)
+	}
+	mv, ok, err := eval.MovementOf(n, g.opset, ins)
+	if err != nil || !ok {
+		return false, nil // the general path reports the kernel's error
+	}
+	name := n.GetOutput()[0]
+	out := &onnxpb.TensorProto{Name: &name, DataType: tp.DataType, Dims: mv.Dims}
+	if mv.Steps == nil {
+		if !shareData(out, tp) {
+			return false, nil
+		}
+		g.addInitializerProto(out)
+		return true, nil
+	}
+	raw, release, err := g.m.RawBytes(tp)
+	if err != nil || int64(len(raw)) != size {
+		if release != nil {
+			release()
+		}
+		return false, nil
+	}
+	err = g.m.WriteData(out, size, func(w io.Writer) error { return eval.PermuteRaw(w, raw, width, mv) })
+	release()
+	if err != nil {
+		return false, err
+	}
+	g.addInitializerProto(out)
+	return true, nil
+}
+
+// shareData gives dst the data of src without copying it: the same raw
+// bytes, or the same external data entries. Typed data (float_data, ...) is
+// converted to raw bytes.
+func shareData(dst, src *onnxpb.TensorProto) bool {
+	if model.IsExternal(src) {
+		for _, e := range src.GetExternalData() {
+			k, v := e.GetKey(), e.GetValue()
+			dst.ExternalData = append(dst.ExternalData, &onnxpb.StringStringEntryProto{Key: &k, Value: &v})
+		}
+		dst.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+		return true
+	}
+	raw, err := tensor.RawData(src)
+	if err != nil {
+		return false
+	}
+	dst.RawData = raw
+	return true
+}
