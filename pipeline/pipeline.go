@@ -166,6 +166,13 @@ func RunModel(ctx context.Context, m *model.Model, outPath string, o Options, pr
 	if progress == nil {
 		progress = func(Event) {}
 	}
+	if !o.SaveAsExternalData {
+		// Refuse at once what save would refuse after the whole pipeline.
+		if floor := m.InlineFloor(); floor > model.MaxInlineSize {
+			return nil, fmt.Errorf("%w: the weights that the optimizer cannot remove are %d bytes, over protobuf's 2 GB limit: save it with save_as_external_data (refused before running)",
+				model.ErrTooLarge, floor)
+		}
+	}
 	start := time.Now()
 	if err := prepare(m, o.Budgets); err != nil {
 		return nil, err

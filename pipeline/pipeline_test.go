@@ -140,3 +140,31 @@ func TestRunRejectsBadInput(t *testing.T) {
 		t.Fatalf("Run() = %v, want ErrInvalidOptions", err)
 	}
 }
+
+// TestRefusesCertainlyTooLargeEarly: a model whose kept weights alone pass
+// 2 GB is refused with ErrTooLarge before any step runs (its external data
+// does not even exist: nothing is read), unless it is saved with external data.
+func TestRefusesCertainlyTooLargeEarly(t *testing.T) {
+	mp := addModel()
+	g := mp.Graph
+	g.Node = []*onnxpb.NodeProto{{Name: proto.String("mm"), OpType: proto.String("MatMul"), Input: []string{"x", "w"}, Output: []string{"y"}}}
+	const rows = 600 << 20 // 4 x 600 Mi floats: 2.5 GB
+	g.Initializer = []*onnxpb.TensorProto{{Name: proto.String("w"), DataType: proto.Int32(1), Dims: []int64{4, rows},
+		DataLocation: onnxpb.TensorProto_EXTERNAL.Enum(), ExternalData: []*onnxpb.StringStringEntryProto{
+			{Key: proto.String("location"), Value: proto.String("missing.bin")}}}}
+	dir := t.TempDir()
+	in := writeModel(t, dir, mp)
+	var events []Event
+	_, err := Run(context.Background(), in, filepath.Join(dir, "out.onnx"), DefaultOptions(), func(e Event) { events = append(events, e) })
+	if !errors.Is(err, model.ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if len(events) != 0 {
+		t.Errorf("steps ran before the refusal: %v", events)
+	}
+	o := DefaultOptions()
+	o.SaveAsExternalData = true
+	if _, err := Run(context.Background(), in, filepath.Join(dir, "out.onnx"), o, nil); errors.Is(err, model.ErrTooLarge) {
+		t.Errorf("with external data: %v", err)
+	}
+}
