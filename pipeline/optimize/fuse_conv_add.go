@@ -26,7 +26,6 @@ var fuseConvAdd = rule{
 		for i := range b {
 			b[i] += v[i]
 		}
-		rewriteConv(g, conv, n, w, floats(w), b, n.GetOutput()[0])
-		return true
+		return rewriteConv(g, conv, n, w, nil, b, n.GetOutput()[0])
 	},
 }

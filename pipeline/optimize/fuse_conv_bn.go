@@ -43,17 +43,13 @@ var fuseConvBN = rule{
 			p[i] = floats(t)
 		}
 		eps := float64(attrFloat(bn, "epsilon", 1e-5))
-		wv := floats(w)
-		per := int64(len(wv)) / m
+		scale := make([]float64, m)
 		nb := make([]float64, m)
 		for c := int64(0); c < m; c++ {
 			a := p[0][c] / math.Sqrt(p[3][c]+eps)
-			for k := c * per; k < (c+1)*per; k++ {
-				wv[k] *= a
-			}
+			scale[c] = a
 			nb[c] = (b[c]-p[2][c])*a + p[1][c]
 		}
-		rewriteConv(g, conv, bn, w, wv, nb, bn.GetOutput()[0])
-		return true
+		return rewriteConv(g, conv, bn, w, scale, nb, bn.GetOutput()[0])
 	},
 }

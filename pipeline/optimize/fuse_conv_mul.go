@@ -22,15 +22,9 @@ var fuseConvMul = rule{
 		if !ok {
 			return false
 		}
-		wv := floats(w)
-		per := int64(len(wv)) / m
 		for ch := int64(0); ch < m; ch++ {
-			for k := ch * per; k < (ch+1)*per; k++ {
-				wv[k] *= s[ch]
-			}
 			b[ch] *= s[ch]
 		}
-		rewriteConv(g, conv, n, w, wv, b, n.GetOutput()[0])
-		return true
+		return rewriteConv(g, conv, n, w, s, b, n.GetOutput()[0])
 	},
 }
