@@ -21,6 +21,7 @@ type dataSource struct {
 	path string   // the file's path, to open it when f is nil
 	off  int64
 	n    int64
+	gen  func(io.Writer) error // or produced on demand (WriteData)
 }
 
 // sourceOf returns where raw's bytes can be copied from: the model file
@@ -65,6 +66,16 @@ func (s *saver) closeSources() {
 // (copy_file_range, else splice or sendfile) where the system allows and
 // falls back to a buffered copy elsewhere.
 func (s *saver) copyData(w *os.File, ds dataSource, tensorName string) error {
+	if ds.gen != nil {
+		cw := &countingWriter{w: w}
+		if err := ds.gen(cw); err != nil {
+			return err
+		}
+		if cw.n != ds.n {
+			return fmt.Errorf("%d bytes of data produced, %d expected", cw.n, ds.n)
+		}
+		return nil
+	}
 	if ds.f == nil && ds.path == "" {
 		_, err := w.Write(ds.mem)
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -130,13 +131,20 @@ type item struct {
 	// raw holds the bytes of a tensor that is inline in the source (its
 	// raw_data, or its typed data converted).
 	raw []byte
-	// src, srcOff and size locate a tensor that is external in the source.
+	// src, srcOff and size locate a tensor that is external in the source;
+	// gen produces the size bytes of one whose data is deferred (WriteData).
 	src    string
 	srcOff int64
 	size   int64
+	gen    func(io.Writer) error
 	// out and offset place an external tensor in the output.
 	out    *outFile
 	offset int64
+}
+
+// source is where an item that is external in the model comes from.
+func (it *item) source() dataSource {
+	return dataSource{path: it.src, off: it.srcOff, n: it.size, gen: it.gen}
 }
 
 // outFile is one file that Save writes.
@@ -191,11 +199,14 @@ func (s *saver) plan() error {
 				err = fmt.Errorf("%w: tensor %q: string tensors cannot have external data", ErrInvalid, v.tp.GetName())
 				return
 			}
-			it.src, it.srcOff, it.size, err = s.m.externalSection(v.tp)
-			if err != nil {
+			if d, ok := s.m.deferredOf(v.tp); ok {
+				// Computed by a step, not written yet: written from its
+				// producer straight into the output.
+				it.gen, it.size = d.write, d.n
+			} else if it.src, it.srcOff, it.size, err = s.m.externalSection(v.tp); err != nil {
 				return
 			}
-			if outStat != nil {
+			if outStat != nil && it.src != "" {
 				if st, e := os.Stat(it.src); e == nil && os.SameFile(st, outStat) {
 					err = fmt.Errorf("save %s: it is the external data file of tensor %q; saving over it would destroy the data", s.base, v.tp.GetName())
 					return
@@ -448,8 +459,8 @@ func (s *saver) writeData() error {
 			return fmt.Errorf("save: %w", err)
 		}
 		ds := s.m.sourceOf(it.raw)
-		if it.src != "" {
-			ds = dataSource{path: it.src, off: it.srcOff, n: it.size}
+		if it.src != "" || it.gen != nil {
+			ds = it.source()
 		}
 		if err := s.copyData(it.out.f, ds, it.tp.GetName()); err != nil {
 			return fmt.Errorf("save %s: tensor %q: %w", filepath.Base(it.out.final), it.tp.GetName(), err)
@@ -640,7 +651,7 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 		var ds dataSource
 		stream := false
 		if it := readLater[tp]; it != nil && !s.opt.ExternalData {
-			ds, stream = dataSource{path: it.src, off: it.srcOff, n: it.size}, true
+			ds, stream = it.source(), true
 		} else if it == nil && len(tp.RawData) >= streamMin {
 			ds, stream = s.m.sourceOf(tp.RawData), true
 		}

@@ -29,6 +29,10 @@ type spillState struct {
 	root   string            // parent of dir, "" for the system's temp dir
 	dir    string            // created on first use
 	files  map[string]string // location -> path
+	// deferred holds the producers of data not written yet (WriteData);
+	// next numbers the locations.
+	deferred map[string]*deferred
+	next     int
 }
 
 // EnableSpill lets steps move large tensors they compute (Spill) into
@@ -39,7 +43,8 @@ func (m *Model) EnableSpill(root string) {
 	if m.spill == nil {
 		token := make([]byte, 8)
 		rand.Read(token)
-		m.spill = &spillState{prefix: spillMark + hex.EncodeToString(token) + "/", root: root, files: map[string]string{}}
+		m.spill = &spillState{prefix: spillMark + hex.EncodeToString(token) + "/", root: root, files: map[string]string{},
+			deferred: map[string]*deferred{}}
 	}
 }
 
@@ -64,13 +69,30 @@ func (m *Model) Spill(tp *onnxpb.TensorProto) (bool, error) {
 }
 
 // WriteData gives tp, a tensor a step is making, the n bytes of raw data
-// that write produces. With spilling enabled they go straight into a spill
-// file (tp then points at it as external data), so a computed weight never
-// exists whole in memory; otherwise they become tp's RawData.
-func (m *Model) WriteData(tp *onnxpb.TensorProto, n int64, write func(io.Writer) error) error {
+// that write produces, and calls release once write will not run again.
+//
+// With spilling enabled the data is deferred: tp points, as external data,
+// at a spill location whose bytes do not exist yet. Save runs write straight
+// into the output file, so a computed weight (a transposed or rescaled copy of
+// a weight) is written once, never held in memory nor copied through a
+// temporary file; a step that reads tp's values before (Tensor, RawBytes,
+// ExternalBytes) makes write fill a spill file once, which then serves every
+// read. write must therefore give the same bytes every time, from sources
+// that stay valid until Close (the mapped model file, mapped external data,
+// memory it holds). Without spilling, write runs at once and its bytes become
+// tp's RawData.
+func (m *Model) WriteData(tp *onnxpb.TensorProto, n int64, write func(io.Writer) error, release func()) error {
 	if m.spill != nil {
-		return m.spillData(tp, n, write)
+		s := m.spill
+		loc := s.prefix + "d" + strconv.Itoa(s.next)
+		s.next++
+		s.deferred[loc] = &deferred{n: n, write: write, release: release}
+		tp.ExternalData = externalEntries(loc, 0, n)
+		tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+		tp.RawData = nil
+		return nil
 	}
+	defer release()
 	var b bytes.Buffer
 	b.Grow(int(n))
 	if err := write(&b); err != nil {
@@ -83,23 +105,64 @@ func (m *Model) WriteData(tp *onnxpb.TensorProto, n int64, write func(io.Writer)
 	return nil
 }
 
+// deferred is data that WriteData will produce when it is needed.
+type deferred struct {
+	n       int64
+	write   func(io.Writer) error
+	release func()
+}
+
+// deferredOf returns the producer of tp's data if tp points at deferred
+// data (the whole of it, as WriteData and copies of its entries do).
+func (m *Model) deferredOf(tp *onnxpb.TensorProto) (*deferred, bool) {
+	if m.spill == nil || len(m.spill.deferred) == 0 || !IsExternal(tp) {
+		return nil, false
+	}
+	ref, err := ParseExternal(tp)
+	if err != nil {
+		return nil, false
+	}
+	d := m.spill.deferred[ref.Location]
+	if d == nil || ref.Offset != 0 || (ref.Length != -1 && ref.Length != d.n) {
+		return nil, false
+	}
+	return d, true
+}
+
 // spillData writes n bytes from write into a new spill file and points tp
 // at it.
 func (m *Model) spillData(tp *onnxpb.TensorProto, n int64, write func(io.Writer) error) error {
-	if err := m.reserve(n); err != nil {
+	p, err := m.spillFile(n, write)
+	if err != nil {
 		return fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+	}
+	s := m.spill
+	loc := s.prefix + strconv.Itoa(s.next)
+	s.next++
+	s.files[loc] = p
+	tp.ExternalData = externalEntries(loc, 0, n)
+	tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+	tp.RawData = nil
+	return nil
+}
+
+// spillFile writes the n bytes that write produces into a new file of the
+// spill directory and returns its path; on failure nothing is left.
+func (m *Model) spillFile(n int64, write func(io.Writer) error) (string, error) {
+	if err := m.reserve(n); err != nil {
+		return "", err
 	}
 	s := m.spill
 	if s.dir == "" {
 		d, err := os.MkdirTemp(s.root, ".quantprep-spill-")
 		if err != nil {
-			return fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+			return "", err
 		}
 		s.dir = d
 	}
 	f, err := os.CreateTemp(s.dir, "t*")
 	if err != nil {
-		return fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+		return "", err
 	}
 	cw := &countingWriter{w: f}
 	err = write(cw)
@@ -111,14 +174,9 @@ func (m *Model) spillData(tp *onnxpb.TensorProto, n int64, write func(io.Writer)
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return fmt.Errorf("tensor %q: spill: %w", tp.GetName(), err)
+		return "", err
 	}
-	loc := s.prefix + strconv.Itoa(len(s.files))
-	s.files[loc] = f.Name()
-	tp.ExternalData = externalEntries(loc, 0, n)
-	tp.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
-	tp.RawData = nil
-	return nil
+	return f.Name(), nil
 }
 
 // countingWriter counts the bytes written through it.
@@ -133,15 +191,35 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// spillPath returns the file of a spilled location.
+// spillPath returns the file of a spilled location; deferred data is
+// written to its file first.
 func (m *Model) spillPath(location, tensorName string) (string, error) {
 	if m.spill != nil {
 		if p, ok := m.spill.files[location]; ok {
 			return p, nil
 		}
+		if d := m.spill.deferred[location]; d != nil {
+			if err := m.materialize(location, d, tensorName); err != nil {
+				return "", err
+			}
+			return m.spill.files[location], nil
+		}
 	}
 	return "", fmt.Errorf("%w: tensor %q: external data location %q is not a file quantprep wrote (was the model closed?)",
 		ErrInvalid, tensorName, strings.TrimPrefix(location, "\x00"))
+}
+
+// materialize writes deferred data into a spill file, which serves every
+// later read of location.
+func (m *Model) materialize(location string, d *deferred, tensorName string) error {
+	p, err := m.spillFile(d.n, d.write)
+	if err != nil {
+		return fmt.Errorf("tensor %q: computing its data: %w", tensorName, err)
+	}
+	m.spill.files[location] = p
+	delete(m.spill.deferred, location)
+	d.release()
+	return nil
 }
 
 // Close removes the temporary files of spilled tensors and releases the
@@ -149,6 +227,12 @@ func (m *Model) spillPath(location, tensorName string) (string, error) {
 // longer be read: after Close, only the model's structure may be used.
 // Close is idempotent.
 func (m *Model) Close() error {
+	if m.spill != nil {
+		for loc, d := range m.spill.deferred {
+			d.release()
+			delete(m.spill.deferred, loc)
+		}
+	}
 	err := m.unmapAll()
 	if m.spill == nil || m.spill.dir == "" {
 		return err

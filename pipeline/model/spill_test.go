@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,5 +142,66 @@ func TestSpillClosed(t *testing.T) {
 	forged.ExternalData = externalEntries(spillMark+"0", 0, 16)
 	if _, err := m2.ExternalBytes(forged); err == nil {
 		t.Error("a location crafted to look spilled read a spill file")
+	}
+}
+
+// TestWriteDataDeferred: with spilling enabled, WriteData's producer runs
+// only when the data is needed: straight into the output on save (inline and
+// external, any number of times), once into a spill file when read first;
+// its release runs exactly once, at the latest on Close. The bytes saved are
+// those of the same tensor given inline.
+func TestWriteDataDeferred(t *testing.T) {
+	const n = 20000
+	src := rawFloats("src", n/4).RawData
+	for _, readFirst := range []bool{false, true} {
+		m, w := spillModel(t, n/4)
+		copy(w.RawData, src) // the same bytes the producer gives
+		wantInline, err := proto.MarshalOptions{Deterministic: true}.Marshal(m.Proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.EnableSpill(t.TempDir())
+		runs, releases := 0, 0
+		w.RawData = nil
+		if err := m.WriteData(w, n, func(dst io.Writer) error { runs++; _, err := dst.Write(src); return err }, func() { releases++ }); err != nil {
+			t.Fatal(err)
+		}
+		if runs != 0 || !IsExternal(w) {
+			t.Fatalf("readFirst=%v: producer ran %d times before anything needed it; external %v", readFirst, runs, IsExternal(w))
+		}
+		if readFirst {
+			b, err := m.ExternalBytes(w)
+			if err != nil || !bytes.Equal(b, src) {
+				t.Fatalf("read: %v", err)
+			}
+			if _, err := m.ExternalBytes(w); err != nil || runs != 1 || releases != 1 {
+				t.Fatalf("second read: %v; producer ran %d times, released %d", err, runs, releases)
+			}
+		}
+		out := filepath.Join(t.TempDir(), "m.onnx")
+		if _, err := m.Save(out, SaveOptions{SizeThreshold: 1024}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, wantInline) {
+			t.Errorf("readFirst=%v: inline save differs from the model with the data inline", readFirst)
+		}
+		ext := filepath.Join(t.TempDir(), "m.onnx")
+		if _, err := m.Save(ext, SaveOptions{ExternalData: true, AllTensorsToOneFile: true, SizeThreshold: 1024}); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(ext + ".data")
+		if err != nil || !bytes.Equal(data, src) {
+			t.Errorf("readFirst=%v: external data file: %v", readFirst, err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if releases != 1 {
+			t.Errorf("readFirst=%v: released %d times, want 1", readFirst, releases)
+		}
 	}
 }

@@ -149,17 +149,21 @@ func rewriteConv(g *graph, conv, fused *onnxpb.NodeProto, w *convWeight, scale, 
 		if err != nil {
 			return false
 		}
+		if int64(len(raw)) != w.DType.RawSize(tensor.NumElements(w.Dims)) {
+			release()
+			return false // bad data: leave the Conv as it is
+		}
 		size := int64(len(raw))
 		write := func(dst io.Writer) error { return scaleWeight(dst, raw, w, scale) }
 		if size >= bigValue {
-			err = g.m.WriteData(wt, size, write)
+			err = g.m.WriteData(wt, size, write, release)
 		} else {
 			var buf bytes.Buffer
 			if err = write(&buf); err == nil {
 				wt.RawData = buf.Bytes()
 			}
+			release()
 		}
-		release()
 		if err != nil {
 			return false
 		}

@@ -18,10 +18,10 @@ const rawFoldMin = 64 << 10
 // Squeeze, Unsqueeze, Identity and Cast-to-same on a large constant: the
 // output is computed from the input's bytes, never decoded. A reshaping
 // node's output shares its input's data (the same bytes in memory, in the
-// mapped model file or in an external file); a Transpose's output is written
-// element by element, straight into a spill file when the model allows it
-// (model.WriteData). Torch exports hold a transposed copy of every MatMul
-// weight: this is where they fold.
+// mapped model file or in an external file); a Transpose's output is
+// permuted element by element when it is needed: with spilling enabled, at
+// save, straight into the output file (model.WriteData). Torch exports hold a
+// transposed copy of every MatMul weight: this is where they fold.
 //
 // It is safe because the values are exactly those the kernels compute: the
 // output dims come from the kernels' own shape rules (eval.MovementOf), and
@@ -77,9 +77,7 @@ func foldMovement(g *graph, n *onnxpb.NodeProto) (bool, error) {
 		}
 		return false, nil
 	}
-	err = g.m.WriteData(out, size, func(w io.Writer) error { return eval.PermuteRaw(w, raw, width, mv) })
-	release()
-	if err != nil {
+	if err := g.m.WriteData(out, size, func(w io.Writer) error { return eval.PermuteRaw(w, raw, width, mv) }, release); err != nil {
 		return false, err
 	}
 	g.addInitializerProto(out)
