@@ -101,6 +101,9 @@ func PermuteRaw(w io.Writer, src []byte, width int, mv Movement) error {
 		_, err := w.Write(src)
 		return err
 	}
+	if len(mv.Dims) == 2 && mv.Steps[0] == 1 && mv.Steps[1] == mv.Dims[0] && mv.Dims[0] > 1 && mv.Dims[1] > 1 {
+		return transpose2D(w, src, int(mv.Dims[1]), int(mv.Dims[0]), width)
+	}
 	inner, step := mv.Dims[last], mv.Steps[last]
 	rowBytes := int(inner) * width
 	buf := make([]byte, 0, max(permuteChunk/rowBytes, 1)*rowBytes)
@@ -158,6 +161,61 @@ func PermuteRaw(w io.Writer, src []byte, width int, mv Movement) error {
 	if len(buf) > 0 {
 		_, err := w.Write(buf)
 		return err
+	}
+	return nil
+}
+
+// transpose2D writes the transpose of src, a rows x cols matrix, in bands of
+// output rows, each band in tiles of tileRows source rows: every cache line
+// of src that a tile reads serves a whole band, where the row-by-row gather
+// would fetch it again for each output row (GPT-2's 50257 x 768 vocabulary
+// projection spans more than any cache).
+func transpose2D(w io.Writer, src []byte, rows, cols, width int) error {
+	const tileRows = 32
+	band := max(permuteChunk/(rows*width), 16) // output rows per write
+	band = min(band, cols)
+	buf := make([]byte, band*rows*width)
+	le := binary.LittleEndian
+	rowBytes := cols * width
+	for j0 := 0; j0 < cols; j0 += band {
+		j1 := min(j0+band, cols)
+		out := buf[:(j1-j0)*rows*width]
+		for i0 := 0; i0 < rows; i0 += tileRows {
+			i1 := min(i0+tileRows, rows)
+			for j := j0; j < j1; j++ {
+				o := ((j-j0)*rows + i0) * width
+				p := i0*rowBytes + j*width
+				switch width {
+				case 4:
+					for i := i0; i < i1; i++ {
+						le.PutUint32(out[o:], le.Uint32(src[p:]))
+						o += 4
+						p += rowBytes
+					}
+				case 2:
+					for i := i0; i < i1; i++ {
+						le.PutUint16(out[o:], le.Uint16(src[p:]))
+						o += 2
+						p += rowBytes
+					}
+				case 8:
+					for i := i0; i < i1; i++ {
+						le.PutUint64(out[o:], le.Uint64(src[p:]))
+						o += 8
+						p += rowBytes
+					}
+				default:
+					for i := i0; i < i1; i++ {
+						copy(out[o:o+width], src[p:p+width])
+						o += width
+						p += rowBytes
+					}
+				}
+			}
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
 	}
 	return nil
 }
