@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/quantprep/quantprep/pipeline/infer"
@@ -132,23 +133,38 @@ func runTag(_ context.Context, m *model.Model, _ Options, r *StepReport) error {
 }
 
 // Run pre-processes the model at inPath and writes the result to outPath.
-func Run(ctx context.Context, inPath, outPath string, o Options, progress func(Event)) (*Report, error) {
+func Run(ctx context.Context, inPath, outPath string, o Options, progress func(Event)) (rep *Report, err error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	// The model file is mapped, not read (model.Load). Should another
+	// process truncate it while this runs, reading a lost page faults: that
+	// becomes a panic of this goroutine (every step runs in it), recovered
+	// here into an error, instead of a crash of the process.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			f, ok := p.(interface{ Addr() uintptr })
+			if !ok {
+				panic(p)
+			}
+			rep, err = nil, fmt.Errorf("%w: %s changed while it was being read (memory fault at %#x)", model.ErrInvalid, filepath.Base(inPath), f.Addr())
+		}
+	}()
 	start := time.Now()
 	m, err := model.Load(inPath)
 	if err != nil {
 		return nil, err
 	}
 	// Weights that the optimizer computes (a folded Transpose of every
-	// MatMul weight, in torch exports) go to temporary files beside the
-	// output rather than stay in memory: a model over 2 GB then runs in far
-	// less memory than its size, and save streams them like external data.
+	// MatMul weight, in torch exports) are written when the model is saved,
+	// straight into the output, or to temporary files beside it if a step
+	// reads them first: they never stay in memory, a model over 2 GB runs in
+	// far less memory than its size, and save streams them like external data.
 	m.EnableSpill(filepath.Dir(outPath))
 	m.SetDiskBudget(model.DiskBudgetFrom(ctx))
 	defer m.Close()
-	rep, err := RunModel(ctx, m, outPath, o, progress)
+	rep, err = RunModel(ctx, m, outPath, o, progress)
 	if err != nil {
 		return nil, err
 	}

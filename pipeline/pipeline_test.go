@@ -168,3 +168,41 @@ func TestRefusesCertainlyTooLargeEarly(t *testing.T) {
 		t.Errorf("with external data: %v", err)
 	}
 }
+
+// TestModelTruncatedWhileMapped: a model file cut short while the pipeline
+// reads it through its mapping gives an error naming the file, not a crash,
+// and leaves no output behind.
+func TestModelTruncatedWhileMapped(t *testing.T) {
+	mp := addModel()
+	g := mp.Graph
+	const rows, cols = 512, 512 // 1 MiB of floats, in raw_data: a view of the mapping
+	raw := make([]byte, 4*rows*cols)
+	for i := range raw {
+		raw[i] = byte(i * 7)
+	}
+	g.Initializer = []*onnxpb.TensorProto{{Name: proto.String("w"), DataType: proto.Int32(1), Dims: []int64{rows, cols}, RawData: raw}}
+	g.Node = []*onnxpb.NodeProto{
+		{Name: proto.String("t"), OpType: proto.String("Transpose"), Input: []string{"w"}, Output: []string{"wt"}},
+		{Name: proto.String("mm"), OpType: proto.String("MatMul"), Input: []string{"x", "wt"}, Output: []string{"y"}},
+	}
+	dir := t.TempDir()
+	in := writeModel(t, dir, mp)
+	out := filepath.Join(dir, "out", "out.onnx")
+	if err := os.Mkdir(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), in, out, DefaultOptions(), func(e Event) {
+		if e.Step == "save" && e.Phase == Started {
+			if err := os.Truncate(in, 100); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if !errors.Is(err, model.ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+	t.Log(err)
+	if left, _ := os.ReadDir(filepath.Dir(out)); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}

@@ -72,6 +72,12 @@ func (m *Model) SaveContext(ctx context.Context, path string, opt SaveOptions) (
 	s := &saver{ctx: ctx, m: m, opt: opt, path: path, dir: filepath.Dir(path), base: filepath.Base(path)}
 	defer s.closeSources()
 	defer func() {
+		if p := recover(); p != nil {
+			// A fault reading a mapped file (see pipeline.Run): nothing of
+			// this save may stay behind.
+			s.cleanup()
+			panic(p)
+		}
 		if err != nil {
 			s.cleanup()
 		}
