@@ -57,11 +57,10 @@ func foldConstants(g *graph, r *run) error {
 			if !ok {
 				continue
 			}
-			if done, err := foldMovement(g, n); err != nil {
+			if done, err := foldMovement(g, n, r); err != nil {
 				r.warn("constant folding skipped %s: %v", nodeDesc(n), err)
 				continue
 			} else if done {
-				removeFolded(g, n)
 				n64++
 				continue
 			}

@@ -1,6 +1,7 @@
 package optimize
 
 import (
+	"fmt"
 	"io"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
@@ -27,8 +28,10 @@ const rawFoldMin = 64 << 10
 // output dims come from the kernels' own shape rules (eval.MovementOf), and
 // moving bytes loses nothing (not even a NaN's payload). It reports false,
 // having changed nothing, for any node it does not handle, which then takes
-// the general path.
-func foldMovement(g *graph, n *onnxpb.NodeProto) (bool, error) {
+// the general path. Once folded, the node and what fed only it are removed.
+// The run's fold budget is charged as chargeFold charges any fold, in stored
+// bytes: the output, less the input when the fold leaves it unused.
+func foldMovement(g *graph, n *onnxpb.NodeProto, r *run) (bool, error) {
 	if !eval.IsMovement(n) || len(n.GetOutput()) != 1 || n.GetOutput()[0] == "" || len(n.GetInput()) == 0 {
 		return false, nil
 	}
@@ -61,27 +64,60 @@ func foldMovement(g *graph, n *onnxpb.NodeProto) (bool, error) {
 	if err != nil || !ok {
 		return false, nil // the general path reports the kernel's error
 	}
+	if err := r.chargeRaw(g, n, size); err != nil {
+		return false, fmt.Errorf("%s: %w", nodeDesc(n), err)
+	}
 	name := n.GetOutput()[0]
 	out := &onnxpb.TensorProto{Name: &name, DataType: tp.DataType, Dims: mv.Dims}
 	if mv.Steps == nil {
 		if !shareData(out, tp) {
+			r.foldGrown -= size
 			return false, nil
 		}
-		g.addInitializerProto(out)
-		return true, nil
-	}
-	raw, release, err := g.m.RawBytes(tp)
-	if err != nil || int64(len(raw)) != size {
-		if release != nil {
-			release()
+	} else {
+		raw, release, err := g.m.RawBytes(tp)
+		if err != nil || int64(len(raw)) != size {
+			if release != nil {
+				release()
+			}
+			r.foldGrown -= size
+			return false, nil
 		}
-		return false, nil
-	}
-	if err := g.m.WriteData(out, size, func(w io.Writer) error { return eval.PermuteRaw(w, raw, width, mv) }, release); err != nil {
-		return false, err
+		if err := g.m.WriteData(out, size, func(w io.Writer) error { return eval.PermuteRaw(w, raw, width, mv) }, release); err != nil {
+			r.foldGrown -= size
+			return false, err
+		}
 	}
 	g.addInitializerProto(out)
+	in := input(n, 0)
+	removeFolded(g, n)
+	if g.initializer(in) == nil && !g.isGraphOutput(in) {
+		r.foldGrown -= size // the input is gone (creditFold's rule)
+	}
 	return true, nil
+}
+
+// chargeRaw charges a raw fold whose output is size bytes to the run's fold
+// budget, as chargeFold charges a decoded one.
+func (r *run) chargeRaw(g *graph, n *onnxpb.NodeProto, size int64) error {
+	in := input(n, 0)
+	only := !g.isGraphOutput(in) && !g.usedBySubgraph(in)
+	for _, c := range g.consumersOf(in) {
+		only = only && c == n
+	}
+	grow := size
+	if only {
+		grow = 0
+	}
+	lim := r.cfg.MaxFoldTotalBytes
+	if lim <= 0 {
+		lim = DefaultMaxFoldTotalBytes
+	}
+	if grow > 0 && r.foldGrown+grow > lim {
+		return fmt.Errorf("%w: folding would grow the model by %d bytes more, over the run's %d (%d used)", eval.ErrOverBudget, grow, lim, r.foldGrown)
+	}
+	r.foldGrown += size
+	return nil
 }
 
 // shareData gives dst the data of src without copying it: the same raw

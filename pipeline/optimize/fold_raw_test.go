@@ -81,3 +81,29 @@ func TestFoldMovementFromFiles(t *testing.T) {
 		back.Close()
 	}
 }
+
+// TestFoldMovementBudget: a raw fold that grows the model (its input stays,
+// read by another node) is charged to the run's fold budget like any fold,
+// and skipped with a warning past it; one that replaces its input is free.
+func TestFoldMovementBudget(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		m := transposeModel(512, 256) // 512 KiB of floats
+		g := m.Graph()
+		if shared {
+			s := func(v string) *string { return &v }
+			g.Node = append(g.Node, &onnxpb.NodeProto{OpType: s("MatMul"), Name: s("mm2"), Input: []string{"x", "w"}, Output: []string{"y2"}})
+			g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: s("y2")})
+		}
+		res, err := Run(context.Background(), m, Config{MaxFoldTotalBytes: 256 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		folded := res.Rewrites["ConstantFolding"] == 1
+		if folded == shared {
+			t.Errorf("shared=%v: folded %v; warnings %v", shared, folded, res.Warnings)
+		}
+		if shared && len(res.Warnings) == 0 {
+			t.Errorf("shared: no warning for the skipped fold")
+		}
+	}
+}
