@@ -45,6 +45,14 @@ type Budgets struct {
 // process goes on. It is optimize.ErrInternal, so one errors.Is covers both.
 var ErrInternal = optimize.ErrInternal
 
+// Validate checks the budgets alone, as Options.Validate does; its errors
+// name the flag at fault and wrap ErrInvalidOptions.
+func (b Budgets) Validate() error {
+	return b.validate(func(flag, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidOptions, flag, fmt.Sprintf(format, a...))
+	})
+}
+
 func (b Budgets) validate(bad func(flag, format string, a ...any) error) error {
 	for _, f := range []struct {
 		flag string
@@ -56,6 +64,10 @@ func (b Budgets) validate(bad func(flag, format string, a ...any) error) error {
 		if f.v < 0 {
 			return bad(f.flag, "must not be negative, got %d", f.v)
 		}
+	}
+	// More would be ignored: the loader refuses more nodes before parsing.
+	if b.MaxNodes > model.DefaultMaxNodes {
+		return bad("max_nodes", "must be at most %d, got %d", model.DefaultMaxNodes, b.MaxNodes)
 	}
 	return nil
 }

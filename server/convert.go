@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -31,7 +32,44 @@ func PipelineOptions(o *quantprepv1.Options) pipeline.Options {
 		po.ExternalDataSizeThreshold = o.GetExternalDataSizeThreshold()
 	}
 	po.StrictShapes = o.GetStrictShapes()
+	po.Budgets = pipeline.Budgets{
+		MaxFoldBytes: o.GetMaxFoldBytes(), MaxFoldTotalBytes: o.GetMaxFoldTotalBytes(),
+		MaxNodeVisits: o.GetMaxNodeVisits(), MaxNodes: o.GetMaxNodes(), MaxDenseBytes: o.GetMaxDenseBytes(),
+	}
 	return po
+}
+
+// RequestBudgets gives a request the server's budgets (ceil, Config.Budgets)
+// where it leaves one at 0, and refuses one over the server's: a request may
+// lower a budget, never raise it, so the server's memory estimate (and its
+// operator's bounds) hold whatever a client asks. An unset server budget's
+// ceiling is the pipeline's default (for max_node_visits the least default,
+// DefaultMaxNodeVisits: its scaling with the model's size applies only when
+// the request leaves it at 0). The error names the field and wraps
+// pipeline.ErrInvalidOptions (INVALID_ARGUMENT).
+func RequestBudgets(req, ceil pipeline.Budgets) (pipeline.Budgets, error) {
+	lim := ceil.WithDefaults()
+	out := ceil
+	for _, f := range []struct {
+		field    string
+		req, lim int64
+		out      *int64
+	}{
+		{"max_fold_bytes", req.MaxFoldBytes, lim.MaxFoldBytes, &out.MaxFoldBytes},
+		{"max_fold_total_bytes", req.MaxFoldTotalBytes, lim.MaxFoldTotalBytes, &out.MaxFoldTotalBytes},
+		{"max_node_visits", req.MaxNodeVisits, lim.MaxNodeVisits, &out.MaxNodeVisits},
+		{"max_nodes", req.MaxNodes, lim.MaxNodes, &out.MaxNodes},
+		{"max_dense_bytes", req.MaxDenseBytes, lim.MaxDenseBytes, &out.MaxDenseBytes},
+	} {
+		switch {
+		case f.req > f.lim:
+			return pipeline.Budgets{}, fmt.Errorf("%w: %s: %d is over this server's limit of %d (a request may only lower it)",
+				pipeline.ErrInvalidOptions, f.field, f.req, f.lim)
+		case f.req > 0:
+			*f.out = f.req
+		}
+	}
+	return out, nil
 }
 
 // ProgressFromEvent turns a pipeline event into its wire form.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline"
 )
 
 // Memory that a decoded model costs beyond its bytes: each message and each
@@ -22,16 +23,24 @@ const (
 	runAllowance  = 64 << 20
 )
 
-// estimateMemory is the memory that a pipeline run is assumed to need for a
-// model file of modelBytes holding values messages and strings, with
-// externalBytes of external data: the model's bytes about twice (the
-// loader's peak, a model saved inline), each decoded value, a quarter of the
-// external data (read lazily, one tensor at a time, folded weights spilled to
-// disk), and a fixed allowance for the run itself. It is a rough, generous
-// figure; the pipeline's own budgets bound what a model may make it allocate
-// beyond it.
-func estimateMemory(modelBytes, values, externalBytes int64) int64 {
-	return runAllowance + 2*modelBytes + bytesPerValue*values + externalBytes/4
+// estimateMemory is the memory that a pipeline run with options o is
+// assumed to need for a model file of modelBytes holding values messages and
+// strings, with externalBytes of external data: the model's bytes about twice
+// (the loader's peak, a model saved inline), each decoded value, a quarter of
+// the external data (read lazily, one tensor at a time, folded weights
+// spilled to disk), a fixed allowance for the run itself, and what the
+// request's effective budgets let one step allocate at once: one sparse
+// initializer made dense, and one fold's working set when the optimizer runs.
+// It is a rough, generous figure; the pipeline's budgets bound what a model
+// may make it allocate beyond it, so a request that lowers them is admitted
+// sooner.
+func estimateMemory(modelBytes, values, externalBytes int64, o pipeline.Options) int64 {
+	b := o.Budgets.WithDefaults()
+	e := runAllowance + 2*modelBytes + bytesPerValue*values + externalBytes/4 + b.MaxDenseBytes
+	if !o.SkipOptimization {
+		e += b.MaxFoldBytes
+	}
+	return e
 }
 
 // countValues counts the messages and strings of the ModelProto in the file

@@ -299,7 +299,7 @@ func TestHostileMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	one := estimateMemory(st.Size(), values, 0)
+	one := estimateMemory(st.Size(), values, 0, PipelineOptions(skipAll()))
 
 	env := startServer(t, Config{Limits: Limits{MemoryBudget: one / 2}}, nil)
 	_, err = client.PreprocessFile(context.Background(), env.conn, in, filepath.Join(dir, "o.onnx"), skipAll(), nil)
@@ -315,7 +315,8 @@ func TestHostileMemory(t *testing.T) {
 		dense.Graph.Node = append(dense.Graph.Node, &onnxpb.NodeProto{})
 	}
 	denseIn := writeModel(t, dense, dir, "dense.onnx")
-	env = startServer(t, Config{Limits: Limits{MemoryBudget: 100 << 20}}, nil)
+	// The honest model's estimate fits, the dense one's (~60 MB more) does not.
+	env = startServer(t, Config{Limits: Limits{MemoryBudget: one + 32<<20}}, nil)
 	_, err = client.PreprocessFile(context.Background(), env.conn, denseIn, filepath.Join(dir, "o.onnx"), skipAll(), nil)
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "memory budget") {
 		t.Errorf("node-dense model: got %v, want ResourceExhausted naming the memory budget", err)

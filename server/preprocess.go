@@ -74,6 +74,9 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 	if err := opts.Validate(); err != nil {
 		return toStatus(err)
 	}
+	if opts.Budgets, err = RequestBudgets(opts.Budgets, s.cfg.Budgets); err != nil {
+		return toStatus(err)
+	}
 	outName := up.opts.GetOutputName()
 	if outName == "" {
 		outName = filepath.Base(up.modelPath)
@@ -97,7 +100,7 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 			return err
 		}
 		values, _ := countValues(up.modelPath) // unreadable: the loader says why
-		release, err := s.mem.acquire(ctx, estimateMemory(up.modelBytes, values, up.externalBytes))
+		release, err := s.mem.acquire(ctx, estimateMemory(up.modelBytes, values, up.externalBytes, opts))
 		if err != nil {
 			return err
 		}

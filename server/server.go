@@ -55,6 +55,11 @@ type Config struct {
 	MaxStreams int
 	// Limits bound time, disk and memory per request, connection and client.
 	Limits
+	// Budgets are the pipeline's budgets for every request: a request's 0
+	// takes the server's value, and a request may lower a budget but not
+	// raise it over the server's (RequestBudgets). Zero fields are the
+	// pipeline's defaults.
+	Budgets pipeline.Budgets
 }
 
 func (c Config) withDefaults() Config {
@@ -114,6 +119,9 @@ type Server struct {
 // metrics and tracing (options.go).
 func New(cfg Config, log *zap.Logger, runner Runner, opts ...Option) (*Server, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.Budgets.Validate(); err != nil {
+		return nil, fmt.Errorf("budgets: %w", err)
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}

@@ -31,6 +31,7 @@ type preprocessFlags struct {
 	externalDataLocation                          string
 	externalDataSizeThreshold                     int64
 	strictShapes                                  bool
+	budgets                                       pipeline.Budgets
 	remote                                        remote
 	json                                          bool
 }
@@ -61,6 +62,9 @@ quantprep server.`,
 			}
 			opts := f.options()
 			if err := opts.Validate(); err != nil {
+				return usagef("preprocess: %v", err)
+			}
+			if err := server.PipelineOptions(opts).Validate(); err != nil {
 				return usagef("preprocess: %v", err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -105,6 +109,7 @@ quantprep server.`,
 	fl.Int64Var(&f.externalDataSizeThreshold, "external_data_size_threshold", pipeline.DefaultExternalDataSizeThreshold,
 		"tensors of at least this many bytes go to external data")
 	fl.BoolVar(&f.strictShapes, "strict_shapes", false, "fail when an inferred shape conflicts with one already in the model (quantprep's own flag)")
+	addBudgetFlags(fl, &f.budgets, "; with --server, the server's")
 	f.remote.register(fl)
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON on stdout")
 	return cmd
@@ -128,6 +133,11 @@ func (f *preprocessFlags) options() *quantprepv1.Options {
 		ExternalDataLocation:      f.externalDataLocation,
 		ExternalDataSizeThreshold: proto.Int64(f.externalDataSizeThreshold),
 		StrictShapes:              f.strictShapes,
+		MaxFoldBytes:              f.budgets.MaxFoldBytes,
+		MaxFoldTotalBytes:         f.budgets.MaxFoldTotalBytes,
+		MaxNodeVisits:             f.budgets.MaxNodeVisits,
+		MaxNodes:                  f.budgets.MaxNodes,
+		MaxDenseBytes:             f.budgets.MaxDenseBytes,
 	}
 }
 

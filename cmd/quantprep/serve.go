@@ -53,6 +53,9 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 			if err := checkServeFlags(&f, &f.limits); err != nil {
 				return err
 			}
+			if err := f.cfg.Budgets.Validate(); err != nil {
+				return usagef("serve: %v", err)
+			}
 			var lvl zapcore.Level
 			if err := lvl.Set(f.logLevel); err != nil {
 				return usagef("--log_level: %v", err)
@@ -82,6 +85,7 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	fl.DurationVar(&f.shutdownTimeout, "shutdown_timeout", f.shutdownTimeout, "on SIGTERM, how long running requests may finish before they are cancelled")
 	fl.StringVar(&f.logLevel, "log_level", f.logLevel, "debug, info, warn or error")
 	addLimitFlags(fl, &f.cfg.Limits, &f.limits)
+	addBudgetFlags(fl, &f.cfg.Budgets, "; a request may lower it, not raise it")
 	f.platform.register(fl)
 	var env []string
 	fl.VisitAll(func(fl *pflag.Flag) {

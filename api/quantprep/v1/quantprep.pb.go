@@ -344,7 +344,26 @@ type Options struct {
 	// StrictShapes is quantprep's own option, not the reference tool's: a
 	// conflict between a shape already in the model and an inferred one fails
 	// the run instead of being reported as a warning (the existing type is kept).
-	StrictShapes  bool `protobuf:"varint,14,opt,name=strict_shapes,json=strictShapes,proto3" json:"strict_shapes,omitempty"`
+	StrictShapes bool `protobuf:"varint,14,opt,name=strict_shapes,json=strictShapes,proto3" json:"strict_shapes,omitempty"`
+	// MaxFoldBytes bounds what constant folding allocates for one node (its
+	// outputs and index tables); a node over it stays unfolded, with a warning
+	// naming it. Default 64 MiB.
+	MaxFoldBytes int64 `protobuf:"varint,15,opt,name=max_fold_bytes,json=maxFoldBytes,proto3" json:"max_fold_bytes,omitempty"`
+	// MaxFoldTotalBytes bounds what constant folding adds to the model over the
+	// run. Default 512 MiB.
+	MaxFoldTotalBytes int64 `protobuf:"varint,16,opt,name=max_fold_total_bytes,json=maxFoldTotalBytes,proto3" json:"max_fold_total_bytes,omitempty"`
+	// MaxNodeVisits bounds the nodes shape inference visits in one step,
+	// counting function bodies and subgraphs once per expansion; over it the run
+	// fails (RESOURCE_EXHAUSTED) naming the function. Default 2^20 or four times
+	// the model's nodes, whichever is larger (a server's ceiling is 2^20 unless
+	// it sets its own).
+	MaxNodeVisits int64 `protobuf:"varint,17,opt,name=max_node_visits,json=maxNodeVisits,proto3" json:"max_node_visits,omitempty"`
+	// MaxNodes bounds the nodes of the model, in every graph and function.
+	// Default and upper bound 2^21.
+	MaxNodes int64 `protobuf:"varint,18,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
+	// MaxDenseBytes bounds the dense value of one sparse initializer. Default
+	// 64 MiB.
+	MaxDenseBytes int64 `protobuf:"varint,19,opt,name=max_dense_bytes,json=maxDenseBytes,proto3" json:"max_dense_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -475,6 +494,41 @@ func (x *Options) GetStrictShapes() bool {
 		return x.StrictShapes
 	}
 	return false
+}
+
+func (x *Options) GetMaxFoldBytes() int64 {
+	if x != nil {
+		return x.MaxFoldBytes
+	}
+	return 0
+}
+
+func (x *Options) GetMaxFoldTotalBytes() int64 {
+	if x != nil {
+		return x.MaxFoldTotalBytes
+	}
+	return 0
+}
+
+func (x *Options) GetMaxNodeVisits() int64 {
+	if x != nil {
+		return x.MaxNodeVisits
+	}
+	return 0
+}
+
+func (x *Options) GetMaxNodes() int64 {
+	if x != nil {
+		return x.MaxNodes
+	}
+	return 0
+}
+
+func (x *Options) GetMaxDenseBytes() int64 {
+	if x != nil {
+		return x.MaxDenseBytes
+	}
+	return 0
 }
 
 // Chunk is a piece of a file.
@@ -1125,7 +1179,7 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\vmodel_chunk\x18\x02 \x01(\v2\x13.quantprep.v1.ChunkH\x00R\n" +
 	"modelChunk\x12Q\n" +
 	"\x13external_data_chunk\x18\x03 \x01(\v2\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11externalDataChunkB\t\n" +
-	"\apayload\"\x88\x05\n" +
+	"\apayload\"\xcc\x06\n" +
 	"\aOptions\x12\x1d\n" +
 	"\n" +
 	"model_name\x18\x01 \x01(\tR\tmodelName\x12\x1f\n" +
@@ -1144,7 +1198,12 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\x17all_tensors_to_one_file\x18\v \x01(\bR\x13allTensorsToOneFile\x124\n" +
 	"\x16external_data_location\x18\f \x01(\tR\x14externalDataLocation\x12D\n" +
 	"\x1cexternal_data_size_threshold\x18\r \x01(\x03H\x01R\x19externalDataSizeThreshold\x88\x01\x01\x12#\n" +
-	"\rstrict_shapes\x18\x0e \x01(\bR\fstrictShapesB\n" +
+	"\rstrict_shapes\x18\x0e \x01(\bR\fstrictShapes\x12$\n" +
+	"\x0emax_fold_bytes\x18\x0f \x01(\x03R\fmaxFoldBytes\x12/\n" +
+	"\x14max_fold_total_bytes\x18\x10 \x01(\x03R\x11maxFoldTotalBytes\x12&\n" +
+	"\x0fmax_node_visits\x18\x11 \x01(\x03R\rmaxNodeVisits\x12\x1b\n" +
+	"\tmax_nodes\x18\x12 \x01(\x03R\bmaxNodes\x12&\n" +
+	"\x0fmax_dense_bytes\x18\x13 \x01(\x03R\rmaxDenseBytesB\n" +
 	"\n" +
 	"\b_int_maxB\x1f\n" +
 	"\x1d_external_data_size_threshold\"\x1b\n" +

@@ -45,6 +45,17 @@ func (o *Options) Validate() error {
 	if o.ExternalDataSizeThreshold != nil && o.GetExternalDataSizeThreshold() < 0 {
 		return fmt.Errorf("external_data_size_threshold: must be >= 0, got %d", o.GetExternalDataSizeThreshold())
 	}
+	for _, b := range []struct {
+		field string
+		v     int64
+	}{
+		{"max_fold_bytes", o.GetMaxFoldBytes()}, {"max_fold_total_bytes", o.GetMaxFoldTotalBytes()},
+		{"max_node_visits", o.GetMaxNodeVisits()}, {"max_nodes", o.GetMaxNodes()}, {"max_dense_bytes", o.GetMaxDenseBytes()},
+	} {
+		if b.v < 0 {
+			return fmt.Errorf("%s: must be >= 0 (0 is the server's value), got %d", b.field, b.v)
+		}
+	}
 	if loc := o.GetExternalDataLocation(); loc != "" {
 		if !o.GetSaveAsExternalData() {
 			return fmt.Errorf("external_data_location: set without save_as_external_data")
