@@ -24,6 +24,36 @@ def _bool(s):
     return v
 
 
+_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+          "ki": 1 << 10, "mi": 1 << 20, "gi": 1 << 30, "ti": 1 << 40}
+
+
+def _size(s):
+    # The quantprep CLI's sizes: 1048576, 64Mi, 64MiB, 1GB, 1.5Gi.
+    t = s.strip().lower()
+    if t.endswith("b"):
+        t = t[:-1]
+    num = t.rstrip("kmgti")
+    unit = t[len(num):]
+    try:
+        v = float(num) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError("want 0 or a size like 1048576, 64Mi or 1GiB, got %r" % s) from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("must not be negative, got %r" % s)
+    return int(v)
+
+
+def _count(s):
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError("want a whole number, got %r" % s) from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("must not be negative, got %r" % s)
+    return v
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog="python3 -m quantprep",
@@ -54,6 +84,10 @@ def parser():
     g = p.add_argument_group("quantprep's own flags")
     g.add_argument("--strict_shapes", type=_bool, nargs="?", const=True, default=False, metavar="BOOL",
                    help="fail when an inferred shape conflicts with one already in the model")
+    for name, kind in (("max_fold_bytes", _size), ("max_fold_total_bytes", _size), ("max_node_visits", _count),
+                       ("max_nodes", _count), ("max_dense_bytes", _size)):
+        g.add_argument("--" + name, type=kind, default=0,
+                       help="a pipeline budget (see the quantprep CLI); 0: the server's; a server refuses more than its own")
     g.add_argument("--server", default=None, help="HOST:PORT of a quantprep server (default: $QUANTPREP_SERVER)")
     g.add_argument("--binary", default=None, help="the quantprep binary when there is no server "
                                                   "(default: $QUANTPREP_BIN, else quantprep on PATH)")
@@ -83,6 +117,8 @@ def main(argv=None):
             args.auto_merge, args.int_max, args.guess_output_rank, args.verbose, args.save_as_external_data,
             args.all_tensors_to_one_file, args.external_data_location, args.external_data_size_threshold,
             server=args.server, binary=args.binary, strict_shapes=args.strict_shapes, progress=progress,
+            max_fold_bytes=args.max_fold_bytes, max_fold_total_bytes=args.max_fold_total_bytes,
+            max_node_visits=args.max_node_visits, max_nodes=args.max_nodes, max_dense_bytes=args.max_dense_bytes,
             timeout=args.timeout, tls=args.tls, tls_ca_file=args.tls_ca_file,
             tls_client_cert_file=args.tls_client_cert_file, tls_client_key_file=args.tls_client_key_file,
             tls_server_name=args.tls_server_name)

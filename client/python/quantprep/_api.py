@@ -85,8 +85,16 @@ def _verbose_level(v):
 def build_options(model_name, output_name, skip_optimization=False, skip_onnx_shape=False,
                   skip_symbolic_shape=False, auto_merge=False, int_max=2**31 - 1, guess_output_rank=False,
                   verbose=0, save_as_external_data=False, all_tensors_to_one_file=False,
-                  external_data_location=None, external_data_size_threshold=1024, strict_shapes=False):
-    """The wire Options for quant_pre_process's arguments."""
+                  external_data_location=None, external_data_size_threshold=1024, strict_shapes=False,
+                  budgets=None):
+    """The wire Options for quant_pre_process's arguments; budgets maps
+    BUDGETS' names to values (0 or absent: the server's)."""
+    budgets = dict(budgets or {})
+    for name, value in budgets.items():
+        if name not in BUDGETS:
+            raise TypeError("unknown budget %r" % name)
+        if int(value) < 0:
+            raise ValueError("%s: must be >= 0 (0 is the server's value), got %d" % (name, int(value)))
     if external_data_location and not save_as_external_data:
         # The reference tool ignores a location when it saves no external data.
         logger.debug("external_data_location %r ignored: save_as_external_data is off", external_data_location)
@@ -103,7 +111,14 @@ def build_options(model_name, output_name, skip_optimization=False, skip_onnx_sh
         guess_output_rank=bool(guess_output_rank), verbose=_verbose_level(verbose),
         save_as_external_data=bool(save_as_external_data), all_tensors_to_one_file=bool(all_tensors_to_one_file),
         external_data_location=os.fspath(external_data_location) if external_data_location else "",
-        external_data_size_threshold=int(external_data_size_threshold), strict_shapes=bool(strict_shapes))
+        external_data_size_threshold=int(external_data_size_threshold), strict_shapes=bool(strict_shapes),
+        **{name: int(value) for name, value in budgets.items()})
+
+
+# BUDGETS are quantprep's budget options (Options fields, keyword-only
+# arguments of quant_pre_process and flags of the CLI): 0 is the server's
+# value, and a server refuses more than its own (InvalidArgumentError).
+BUDGETS = ("max_fold_bytes", "max_fold_total_bytes", "max_node_visits", "max_nodes", "max_dense_bytes")
 
 
 def _retryable(err):
@@ -141,6 +156,11 @@ def quant_pre_process(
     input_model: Union[str, "os.PathLike[str]", bytes, Any, None] = None,
     server: Union[str, grpc.Channel, None] = None,
     strict_shapes: bool = False,
+    max_fold_bytes: int = 0,
+    max_fold_total_bytes: int = 0,
+    max_node_visits: int = 0,
+    max_nodes: int = 0,
+    max_dense_bytes: int = 0,
     progress: Optional[Callable[[Progress], None]] = None,
     transfer: Optional[Callable[[Transfer], None]] = None,
     timeout: Optional[float] = None,
@@ -175,6 +195,10 @@ def quant_pre_process(
         quantprep binary (binary, else $QUANTPREP_BIN, else `quantprep` on PATH)
         runs the call in a subprocess.
     strict_shapes: fail when an inferred shape conflicts with one in the model.
+    max_fold_bytes, max_fold_total_bytes, max_node_visits, max_nodes,
+        max_dense_bytes: the pipeline's budgets (see quantprep.v1.Options);
+        0 is the server's value, and a server refuses more than its own
+        (InvalidArgumentError), so a call may only lower them.
     progress: called with a Progress for each pipeline step event.
     transfer: called with a Transfer as bytes are uploaded and downloaded
         (uploads are reported from gRPC's sending thread).
@@ -205,7 +229,9 @@ def quant_pre_process(
     opts = build_options(
         src.name, os.path.basename(output_path), skip_optimization, skip_onnx_shape, skip_symbolic_shape,
         auto_merge, int_max, guess_output_rank, verbose, save_as_external_data, all_tensors_to_one_file,
-        external_data_location, external_data_size_threshold, strict_shapes)
+        external_data_location, external_data_size_threshold, strict_shapes,
+        budgets=dict(max_fold_bytes=max_fold_bytes, max_fold_total_bytes=max_fold_total_bytes,
+                     max_node_visits=max_node_visits, max_nodes=max_nodes, max_dense_bytes=max_dense_bytes))
 
     def run(channel):
         deadline = None if timeout is None else time.monotonic() + timeout

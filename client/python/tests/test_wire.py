@@ -90,8 +90,11 @@ class WireTest(unittest.TestCase):
         positional = ["skip_optimization", "skip_onnx_shape", "skip_symbolic_shape", "auto_merge", "int_max",
                       "guess_output_rank", "verbose", "save_as_external_data", "all_tensors_to_one_file",
                       "external_data_location", "external_data_size_threshold"]
+        keyword = ["strict_shapes", "max_fold_bytes", "max_fold_total_bytes", "max_node_visits", "max_nodes",
+                   "max_dense_bytes"]
         values = {"int_max": 12345, "verbose": 3, "external_data_location": "data/w.bin",
-                  "external_data_size_threshold": 99}
+                  "external_data_size_threshold": 99, "max_fold_bytes": 1 << 20, "max_fold_total_bytes": 2 << 20,
+                  "max_node_visits": 300, "max_nodes": 40, "max_dense_bytes": 5 << 20}
         with fake_server() as (rec, addr):
             base = dict(server=addr)
             quantprep.quant_pre_process(self.src, self.out, **base)
@@ -99,13 +102,13 @@ class WireTest(unittest.TestCase):
             self.assertEqual((default.model_name, default.output_name), ("in.onnx", "out.onnx"))
             self.assertEqual((default.int_max, default.external_data_size_threshold), (2**31 - 1, 1024))
             defaults = _defaults(positional)
-            for i, name in enumerate(positional + ["strict_shapes"]):
+            for i, name in enumerate(positional + keyword):
                 value = values.get(name, True)
                 with self.subTest(name):
-                    # Positionally, in the reference's order; strict_shapes is keyword-only.
+                    # Positionally, in the reference's order; quantprep's own are keyword-only.
                     args = list(defaults)
                     kw = dict(base)
-                    if name == "strict_shapes":
+                    if name in keyword:
                         kw[name] = value
                     else:
                         args[i] = value
@@ -135,6 +138,11 @@ class WireTest(unittest.TestCase):
             (["--save_as_external_data", "--external_data_location", "x.bin"], "external_data_location", "x.bin"),
             (["--external_data_size_threshold", "7"], "external_data_size_threshold", 7),
             (["--strict_shapes"], "strict_shapes", True),
+            (["--max_fold_bytes", "64Mi"], "max_fold_bytes", 64 << 20),
+            (["--max_fold_total_bytes", "1GB"], "max_fold_total_bytes", 10**9),
+            (["--max_node_visits", "1000"], "max_node_visits", 1000),
+            (["--max_nodes", "20"], "max_nodes", 20),
+            (["--max_dense_bytes=1048576"], "max_dense_bytes", 1 << 20),
         ]
         with fake_server() as (rec, addr):
             for flags, name, value in cases:
@@ -145,6 +153,21 @@ class WireTest(unittest.TestCase):
                     self.assertEqual(rc, 0, stderr.getvalue())
                     self.assertEqual(getattr(rec.calls[-1][0].options, name), value)
                     self.assertIn('"nodes_before": 3', stdout.getvalue())
+
+    def test_negative_budgets(self):
+        # Refused before anything is sent: a usage error (exit 2) on the CLI,
+        # a ValueError naming the argument from the API.
+        with fake_server() as (rec, addr):
+            for name in ("max_fold_bytes", "max_nodes"):
+                with self.subTest(name):
+                    stderr = io.StringIO()
+                    with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as cm:
+                        cli_main(["--input", self.src, "--output", self.out, "--server", addr, "--" + name, "-1"])
+                    self.assertEqual(cm.exception.code, 2)
+                    self.assertIn(name, stderr.getvalue())
+                    with self.assertRaisesRegex(ValueError, name):
+                        quantprep.quant_pre_process(self.src, self.out, server=addr, **{name: -1})
+            self.assertEqual(rec.calls, [])
 
     def test_cli_has_the_reference_flags(self):
         # python -m onnxruntime.quantization.preprocess's flags and defaults.
