@@ -193,6 +193,11 @@ func RunModel(ctx context.Context, m *model.Model, outPath string, o Options, pr
 	if err := prepare(m, o.Budgets); err != nil {
 		return nil, err
 	}
+	// Nodes may come in any order that ONNX Runtime accepts (it sorts them
+	// when it loads a graph); every step, and the saved model, sees them sorted.
+	if err := model.SortTopologically(m.Graph()); err != nil {
+		return nil, err
+	}
 	rep := &Report{NodesBefore: m.NodeCount()}
 	rep.NodeOutputsBefore, rep.FullShapesBefore = ShapeStats(m)
 	total := len(steps) + 1

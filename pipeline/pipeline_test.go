@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -204,5 +205,41 @@ func TestModelTruncatedWhileMapped(t *testing.T) {
 	t.Log(err)
 	if left, _ := os.ReadDir(filepath.Dir(out)); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestRunSortsNodes: an input whose nodes are out of order (ONNX Runtime
+// accepts it) comes out sorted whichever steps run; a cycle is refused.
+func TestRunSortsNodes(t *testing.T) {
+	unsorted := func() *onnxpb.ModelProto {
+		mp := addModel()
+		g := mp.Graph
+		g.Node[0].Input[0] = "r"
+		g.Node = append(g.Node, &onnxpb.NodeProto{Name: proto.String("relu"), OpType: proto.String("Relu"), Input: []string{"x"}, Output: []string{"r"}})
+		return mp
+	}
+	for _, o := range []Options{DefaultOptions(), skipAll()} {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "out.onnx")
+		if _, err := Run(context.Background(), writeModel(t, dir, unsorted()), out, o, nil); err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := model.CheckTopological(m.Graph()); err != nil {
+			t.Errorf("output not sorted: %v", err)
+		}
+	}
+	cyclic := unsorted()
+	cyclic.Graph.Node[1].Input[0] = "y"
+	dir := t.TempDir()
+	_, err := Run(context.Background(), writeModel(t, dir, cyclic), filepath.Join(dir, "out.onnx"), DefaultOptions(), nil)
+	if !errors.Is(err, model.ErrInvalid) || err == nil || !strings.Contains(err.Error(), `cycle: node "add" (Add) -> node "relu" (Relu) -> node "add" (Add)`) {
+		t.Errorf("cycle: err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out.onnx")); !os.IsNotExist(err) {
+		t.Errorf("a refused model left an output: %v", err)
 	}
 }

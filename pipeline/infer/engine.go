@@ -251,7 +251,7 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 	for _, vi := range g.GetOutput() {
 		outputs[vi.GetName()] = vi
 	}
-	order, err := topoOrder(g, s)
+	order, err := model.TopologicalOrder(g)
 	if err != nil {
 		return nil, err
 	}
@@ -352,137 +352,6 @@ func constValue(tp *onnxpb.TensorProto) *value {
 		sh[i] = sym.Int(d)
 	}
 	return &value{t: Tensor(tensor.DType(tp.GetDataType()), sh), tp: tp}
-}
-
-// topoOrder sorts g's nodes so that each comes after the producers of its
-// inputs. Names from s (inputs, initializers, outer scopes) need no producer.
-func topoOrder(g *onnxpb.GraphProto, s *scope) ([]*onnxpb.NodeProto, error) {
-	nodes := g.GetNode()
-	producer := make(map[string]int, len(nodes))
-	for i, n := range nodes {
-		for _, o := range n.GetOutput() {
-			if o != "" {
-				producer[o] = i
-			}
-		}
-	}
-	// Fast path: most graphs are sorted already.
-	sorted := true
-	done := make(map[string]bool, len(producer))
-	for _, n := range nodes {
-		for _, in := range allInputs(n) {
-			if _, ok := producer[in]; ok && !done[in] {
-				sorted = false
-			}
-		}
-		if !sorted {
-			break
-		}
-		for _, o := range n.GetOutput() {
-			done[o] = true
-		}
-	}
-	if sorted {
-		return nodes, nil
-	}
-	pending := make([]int, len(nodes))
-	users := make([][]int, len(nodes))
-	for i, n := range nodes {
-		seen := map[int]bool{}
-		for _, in := range allInputs(n) {
-			if p, ok := producer[in]; ok && !seen[p] && p != i {
-				seen[p] = true
-				pending[i]++
-				users[p] = append(users[p], i)
-			}
-		}
-	}
-	var queue []int
-	for i := range nodes {
-		if pending[i] == 0 {
-			queue = append(queue, i)
-		}
-	}
-	out := make([]*onnxpb.NodeProto, 0, len(nodes))
-	for len(queue) > 0 {
-		i := queue[0]
-		queue = queue[1:]
-		out = append(out, nodes[i])
-		for _, u := range users[i] {
-			if pending[u]--; pending[u] == 0 {
-				queue = append(queue, u)
-			}
-		}
-	}
-	if len(out) != len(nodes) {
-		for i, n := range nodes {
-			if pending[i] > 0 {
-				return nil, fmt.Errorf("%w: node %q (%s) is on a cycle", model.ErrInvalid, nodeLabel(n), n.GetOpType())
-			}
-		}
-	}
-	return out, nil
-}
-
-// allInputs lists a node's inputs and the outer-scope names its subgraphs use.
-func allInputs(n *onnxpb.NodeProto) []string {
-	ins := n.GetInput()
-	for _, a := range n.GetAttribute() {
-		if a.GetG() != nil || len(a.GetGraphs()) > 0 {
-			ins = append(append([]string{}, ins...), outerNames(n)...)
-			break
-		}
-	}
-	return ins
-}
-
-// outerNames lists names that n's subgraphs read without defining them.
-func outerNames(n *onnxpb.NodeProto) []string {
-	var out []string
-	var walk func(g *onnxpb.GraphProto)
-	walk = func(g *onnxpb.GraphProto) {
-		def := map[string]bool{}
-		for _, i := range g.GetInput() {
-			def[i.GetName()] = true
-		}
-		for _, i := range g.GetInitializer() {
-			def[i.GetName()] = true
-		}
-		for _, sn := range g.GetNode() {
-			for _, o := range sn.GetOutput() {
-				def[o] = true
-			}
-		}
-		for _, sn := range g.GetNode() {
-			for _, in := range sn.GetInput() {
-				if in != "" && !def[in] {
-					out = append(out, in)
-				}
-			}
-			for _, a := range sn.GetAttribute() {
-				if a.GetG() != nil {
-					walk(a.GetG())
-				}
-				for _, sg := range a.GetGraphs() {
-					walk(sg)
-				}
-			}
-		}
-		for _, o := range g.GetOutput() {
-			if !def[o.GetName()] {
-				out = append(out, o.GetName())
-			}
-		}
-	}
-	for _, a := range n.GetAttribute() {
-		if a.GetG() != nil {
-			walk(a.GetG())
-		}
-		for _, sg := range a.GetGraphs() {
-			walk(sg)
-		}
-	}
-	return out
 }
 
 // inferNode runs the registry entry of n. A failed or missing entry is a

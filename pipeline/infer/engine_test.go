@@ -29,7 +29,7 @@ g (float[2] x) => (y) { y = Add (x, nowhere) }`,
 			name: "cycle",
 			src: `<ir_version: 8, opset_import: ["" : 17]>
 g (float[2] x) => (y) { [n1] a = Add (x, b) [n2] b = Relu (a) y = Relu (b) }`,
-			want: "on a cycle", wantErr: model.ErrInvalid,
+			want: `the graph has a cycle: node "n1" (Add) -> node "n2" (Relu) -> node "n1" (Add)`, wantErr: model.ErrInvalid,
 		},
 		{
 			name: "undefined graph output",

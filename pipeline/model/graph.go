@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"strings"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 )
@@ -235,14 +236,127 @@ func checkTopo(g *onnxpb.GraphProto, parent *scope) error {
 	return nil
 }
 
-// SortTopologically reorders g's nodes so that each comes after the nodes
-// producing its inputs, including values its subgraphs read. The order is
-// stable: nodes already in order keep their positions, and otherwise each node
-// moves only as far as its dependencies require. A cycle is an error wrapping
-// ErrInvalid. Subgraphs are not reordered.
+// SortTopologically reorders the nodes of g and of every graph nested in it
+// (If, Loop and Scan bodies) so that each node comes after the nodes producing
+// its inputs, including the values its subgraphs read from enclosing scopes.
+// ONNX Runtime sorts a graph when it loads it, so an input it accepts in any
+// order is accepted here too; the model written afterwards is sorted. The order
+// is stable (see TopologicalOrder). A cycle is an error wrapping ErrInvalid that
+// names the nodes on it and the graph; on error nothing is reordered.
 func SortTopologically(g *onnxpb.GraphProto) error {
+	type sorted struct {
+		g     *onnxpb.GraphProto
+		order []*onnxpb.NodeProto
+	}
+	var all []sorted
+	free := freeNames{}
+	var visit func(g *onnxpb.GraphProto, where string) error
+	visit = func(g *onnxpb.GraphProto, where string) error {
+		order, err := topologicalOrder(g, free)
+		if err != nil {
+			return fmt.Errorf("%s%w", where, err)
+		}
+		all = append(all, sorted{g, order})
+		for i, n := range g.GetNode() {
+			for _, a := range n.GetAttribute() {
+				subs := a.GetGraphs()
+				if a.GetG() != nil {
+					subs = append([]*onnxpb.GraphProto{a.GetG()}, subs...)
+				}
+				for _, sub := range subs {
+					in := fmt.Sprintf("%s%s, attribute %s, graph %q: ", where, nodeLabel(n, i), a.GetName(), sub.GetName())
+					if err := visit(sub, in); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if err := visit(g, ""); err != nil {
+		return err
+	}
+	for _, s := range all {
+		s.g.Node = s.order
+	}
+	return nil
+}
+
+// TopologicalOrder returns g's nodes (not those of its subgraphs) ordered so
+// that each comes after the nodes producing its inputs, including the values
+// its subgraphs read from g. The order is stable: a graph already in order
+// keeps it, and otherwise each node moves only as far as its dependencies
+// require. g is not changed. A cycle is an error wrapping ErrInvalid that names
+// the nodes on it, in order.
+func TopologicalOrder(g *onnxpb.GraphProto) ([]*onnxpb.NodeProto, error) {
+	return topologicalOrder(g, freeNames{})
+}
+
+// freeNames memoizes, per subgraph, the names it reads from enclosing scopes
+// (OuterNames): a graph nested d deep is then walked once, not d times.
+type freeNames map[*onnxpb.GraphProto][]string
+
+func (f freeNames) of(g *onnxpb.GraphProto) []string {
+	if v, ok := f[g]; ok {
+		return v
+	}
+	defined := definedNames(g)
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			defined[o] = true
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if name != "" && !defined[name] && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	for _, n := range g.GetNode() {
+		for _, name := range f.deps(n) {
+			add(name)
+		}
+	}
+	for _, v := range g.GetOutput() {
+		add(v.GetName())
+	}
+	f[g] = out
+	return out
+}
+
+// deps is nodeDeps with the subgraphs' outer names memoized.
+func (f freeNames) deps(n *onnxpb.NodeProto) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		if name != "" && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	for _, in := range n.GetInput() {
+		add(in)
+	}
+	for _, a := range n.GetAttribute() {
+		if a.GetG() != nil {
+			for _, name := range f.of(a.GetG()) {
+				add(name)
+			}
+		}
+		for _, sg := range a.GetGraphs() {
+			for _, name := range f.of(sg) {
+				add(name)
+			}
+		}
+	}
+	return out
+}
+
+func topologicalOrder(g *onnxpb.GraphProto, free freeNames) ([]*onnxpb.NodeProto, error) {
 	nodes := g.GetNode()
-	producer := map[string]int{}
+	producer := make(map[string]int, len(nodes))
 	for i, n := range nodes {
 		for _, o := range n.GetOutput() {
 			if _, dup := producer[o]; o != "" && !dup {
@@ -250,9 +364,25 @@ func SortTopologically(g *onnxpb.GraphProto) error {
 			}
 		}
 	}
+	// Fast path: most graphs are in order already.
+	inOrder := true
+	for i, n := range nodes {
+		for _, name := range free.deps(n) {
+			if j, ok := producer[name]; ok && j >= i {
+				inOrder = false
+				break
+			}
+		}
+		if !inOrder {
+			break
+		}
+	}
+	if inOrder {
+		return nodes, nil
+	}
 	deps := make([][]int, len(nodes))
 	for i, n := range nodes {
-		for _, name := range nodeDeps(n) {
+		for _, name := range free.deps(n) {
 			if j, ok := producer[name]; ok {
 				deps[i] = append(deps[i], j)
 			}
@@ -265,14 +395,13 @@ func SortTopologically(g *onnxpb.GraphProto) error {
 	)
 	state := make([]uint8, len(nodes))
 	order := make([]*onnxpb.NodeProto, 0, len(nodes))
-	type frame struct{ node, next int }
 	// Depth-first, with an explicit stack: a long chain must not exhaust the
 	// goroutine stack.
 	for root := range nodes {
 		if state[root] != unseen {
 			continue
 		}
-		stack := []frame{{root, 0}}
+		stack := []topoFrame{{root, 0}}
 		state[root] = visiting
 		for len(stack) > 0 {
 			top := &stack[len(stack)-1]
@@ -281,10 +410,10 @@ func SortTopologically(g *onnxpb.GraphProto) error {
 				top.next++
 				switch state[j] {
 				case visiting:
-					return fmt.Errorf("%w: the graph has a cycle through %s", ErrInvalid, nodeLabel(nodes[j], j))
+					return nil, cycleError(nodes, stack, j)
 				case unseen:
 					state[j] = visiting
-					stack = append(stack, frame{j, 0})
+					stack = append(stack, topoFrame{j, 0})
 				}
 				continue
 			}
@@ -293,6 +422,31 @@ func SortTopologically(g *onnxpb.GraphProto) error {
 			stack = stack[:len(stack)-1]
 		}
 	}
-	g.Node = order
-	return nil
+	return order, nil
+}
+
+// topoFrame is one node on the depth-first walk's stack and the next of its
+// dependencies to visit.
+type topoFrame struct{ node, next int }
+
+// cycleError names the nodes of the cycle that the depth-first walk found:
+// the top of the stack reads node j, which is further down the stack. Each
+// frame depends on the one above it, so j feeds the top, the top feeds the
+// frame below it, and so on down to j again: they are listed in that order.
+func cycleError(nodes []*onnxpb.NodeProto, stack []topoFrame, j int) error {
+	start := len(stack) - 1
+	for start > 0 && stack[start].node != j {
+		start--
+	}
+	const most = 8
+	names := []string{nodeLabel(nodes[j], j)}
+	for k := len(stack) - 1; k > start; k-- {
+		if len(names) == most {
+			names = append(names, fmt.Sprintf("... (%d nodes in all)", len(stack)-start))
+			break
+		}
+		names = append(names, nodeLabel(nodes[stack[k].node], stack[k].node))
+	}
+	names = append(names, nodeLabel(nodes[j], j))
+	return fmt.Errorf("%w: the graph has a cycle: %s", ErrInvalid, strings.Join(names, " -> "))
 }

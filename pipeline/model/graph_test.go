@@ -198,14 +198,38 @@ func TestSortTopologically(t *testing.T) {
 			want: "late,if",
 		},
 		{
+			name: "subgraphs are sorted too",
+			g: graph("g", "x", "", "y",
+				nd("Neg", "late", "x", "late"),
+				ifNode("if", "x", "y",
+					graph("then", "", "", "t", nd("Neg", "t2", "t1", "t"), nd("Abs", "t1", "late", "t1")),
+					graph("else", "", "", "x"))),
+			want: "late,if",
+		},
+		{
 			name:    "cycle",
 			g:       graph("g", "x", "", "b", nd("Add", "n1", "x,b", "a"), nd("Neg", "n2", "a", "b")),
-			wantErr: "cycle through node",
+			wantErr: `the graph has a cycle: node "n1" (Add) -> node "n2" (Neg) -> node "n1" (Add)`,
+		},
+		{
+			name: "cycle of three after a sorted prefix",
+			g: graph("g", "x", "", "d", nd("Neg", "ok", "x", "o"), nd("Add", "p", "o,r", "pp"),
+				nd("Neg", "q", "pp", "qq"), nd("Neg", "r", "qq", "r"), nd("Neg", "d", "qq", "d")),
+			wantErr: `cycle: node "p" (Add) -> node "q" (Neg) -> node "r" (Neg) -> node "p" (Add)`,
 		},
 		{
 			name:    "self loop",
 			g:       graph("g", "", "", "a", nd("Neg", "self", "a", "a")),
-			wantErr: `cycle through node "self"`,
+			wantErr: `cycle: node "self" (Neg) -> node "self" (Neg)`,
+		},
+		{
+			name: "cycle in a subgraph names the graph; nothing is reordered",
+			g: graph("g", "x", "", "y",
+				nd("Neg", "b", "a", "y"), nd("Neg", "a", "x", "a"),
+				ifNode("if", "x", "z",
+					graph("then", "", "", "t", nd("Neg", "t1", "t", "u"), nd("Neg", "t2", "u", "t")),
+					graph("else", "", "", "x"))),
+			wantErr: `node "if" (If), attribute then_branch, graph "then": invalid model: the graph has a cycle: node "t1" (Neg) -> node "t2" (Neg) -> node "t1" (Neg)`,
 		},
 	}
 	for _, tc := range tests {

@@ -112,6 +112,11 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 		}
 		r.disabled[d] = true
 	}
+	// ONNX Runtime sorts a graph when it loads it; so do we, every graph and
+	// subgraph, before the invariant check that every pass then keeps.
+	if err := model.SortTopologically(m.Graph()); err != nil {
+		return nil, fmt.Errorf("optimize: %w", err)
+	}
 	g := newGraph(m)
 	if err := checkAll(g); err != nil {
 		return nil, fmt.Errorf("%w: %v", model.ErrInvalid, err)

@@ -151,3 +151,66 @@ g (float[2] x) => (float[2] y) { y = Identity (x) }`)
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+// TestRunSortsNodes: a graph whose nodes (or a subgraph's) are out of order is
+// accepted, as ONNX Runtime accepts it, and comes out sorted; a real cycle is
+// an error naming its nodes. The first case is the layout of an fp16
+// conversion that appends the input Casts after the nodes reading them.
+func TestRunSortsNodes(t *testing.T) {
+	cases := []struct {
+		name, src, want, err string
+	}{
+		{
+			name: "fp16 input cast appended",
+			src: `<ir_version: 8, opset_import: ["" : 17]>
+g (float[1, 2] x) => (float[1, 2] y)
+{
+  [conv] c = Relu (graph_input_cast_0)
+  [out_cast] y = Cast <to = 1> (c)
+  [in_cast] graph_input_cast_0 = Cast <to = 10> (x)
+}`,
+			want: "in_cast,conv,out_cast",
+		},
+		{
+			name: "subgraph out of order",
+			src: `<ir_version: 8, opset_import: ["" : 17]>
+g (bool b, float[2] x) => (float[2] y)
+{
+  [if] y = If (b) <then_branch = t () => (float[2] r) { [t2] r = Neg (q) [t1] q = Abs (a) }, else_branch = e () => (float[2] s) { [e1] s = Relu (a) }>
+  [a] a = Sqrt (x)
+}`,
+			want: "a,if",
+		},
+		{
+			name: "cycle",
+			src: `<ir_version: 8, opset_import: ["" : 17]>
+g (float[2] x) => (float[2] y) { [n1] a = Add (x, b) [n2] b = Relu (a) [n3] y = Neg (b) }`,
+			err: `optimize: invalid model: the graph has a cycle: node "n1" (Add) -> node "n2" (Relu) -> node "n1" (Add)`,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := parse(t, c.src)
+			_, err := Run(context.Background(), m, Config{})
+			if c.err != "" {
+				if err == nil || err.Error() != c.err || !errors.Is(err, model.ErrInvalid) {
+					t.Fatalf("err = %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, n := range m.Graph().GetNode() {
+				names = append(names, n.GetName())
+			}
+			if got := strings.Join(names, ","); got != c.want {
+				t.Errorf("nodes %s, want %s", got, c.want)
+			}
+			if err := model.CheckTopological(m.Graph()); err != nil {
+				t.Errorf("output not sorted: %v", err)
+			}
+		})
+	}
+}
