@@ -7,15 +7,17 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-// constantsToInitializers turns every Constant node of the main graph into an
+// constantsToInitializers turns every Constant node of every graph into an
 // initializer of the same name, as ONNX Runtime does when it loads a graph.
-// It is safe because a Constant's output is fixed; a Constant whose output is
-// a graph output stays a node, so the graph keeps a producer for that output.
-// Constants whose value is a sparse tensor stay too.
+// It is safe because a Constant's output is fixed. A Constant whose output is
+// an output of the main graph stays a node, so the model's outputs keep a
+// producer; in a subgraph (an If branch returning a constant) it becomes an
+// initializer as in ONNX Runtime, which runs such bodies as they are.
+// Constants whose value is a sparse tensor stay.
 func constantsToInitializers(g *graph, r *run) error {
 	var done []*onnxpb.NodeProto
 	for _, n := range g.nodes() {
-		if !isOp(n, "Constant") || len(n.GetOutput()) != 1 || g.isGraphOutput(n.GetOutput()[0]) {
+		if !isOp(n, "Constant") || len(n.GetOutput()) != 1 || g.outer == nil && g.isGraphOutput(n.GetOutput()[0]) {
 			continue
 		}
 		if tp := attr(n, "value").GetT(); tp != nil {

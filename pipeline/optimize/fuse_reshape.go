@@ -10,11 +10,11 @@ import (
 // Squeeze or Unsqueeze stay, as ONNX Runtime leaves them). Safe because
 // Reshape keeps the elements in order and only the final shape matters; that shape must be fully known (from
 // value_info or a constant Reshape target without 0 or -1) and have no zero
-// dim, so the new target means the same whatever allowzero says. ONNX
-// Runtime's ReshapeFusion also rebuilds Reshape targets computed from Shape
-// nodes; that part is not done here.
+// dim, so the new target means the same whatever allowzero says. Reshape
+// targets computed from Shape nodes are rebuilt first (fuse_reshape_target.go),
+// as ONNX Runtime's ReshapeFusion also does.
 func fuseReshapes(g *graph, r *run) error {
-	var count int64
+	count := fuseReshapeTargets(g)
 	for _, last := range g.nodes() {
 		if g.removed[last] || !reshapeLike(last) {
 			continue
