@@ -5,7 +5,9 @@ import onnxpb "github.com/quantprep/quantprep/api/onnx"
 // eliminateDropout removes Dropout nodes, which pass their input through
 // unchanged at inference. Safe when the mask output is absent or unread (not
 // a graph output) and, from opset 12 on, the training_mode input is absent
-// or a constant false; the ratio does not matter at inference.
+// or a constant false; the ratio does not matter at inference. A Dropout in
+// training mode with a constant ratio of 0 (torch exports attention dropout
+// so) drops nothing and scales by 1/(1-0): it goes too, as in ONNX Runtime.
 var eliminateDropout = rule{
 	name: "EliminateDropout",
 	ops:  []string{"Dropout"},
@@ -18,7 +20,8 @@ var eliminateDropout = rule{
 		}
 		if tm := input(n, 2); tm != "" {
 			v, ok := g.scalarConst(tm)
-			if !ok || v != 0 {
+			ratio, known := g.scalarConst(input(n, 1))
+			if (!ok || v != 0) && !(known && ratio == 0) {
 				return false
 			}
 		}
