@@ -17,7 +17,7 @@ import (
 func constantsToInitializers(g *graph, r *run) error {
 	var done []*onnxpb.NodeProto
 	for _, n := range g.nodes() {
-		if !isOp(n, "Constant") || len(n.GetOutput()) != 1 || g.outer == nil && g.isGraphOutput(n.GetOutput()[0]) {
+		if !isOp(n, "Constant") || len(n.GetOutput()) != 1 || g.parent == nil && g.isGraphOutput(n.GetOutput()[0]) {
 			continue
 		}
 		if tp := attr(n, "value").GetT(); tp != nil {

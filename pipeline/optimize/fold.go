@@ -22,8 +22,11 @@ import (
 // ONNX Runtime does: nodes of other domains, nondeterministic operators,
 // nodes with subgraphs, DequantizeLinear (to keep QDQ units for the
 // quantizer), and nodes without a kernel in pipeline/eval or whose kernel
-// rejects the inputs. It also skips nodes that produce a graph output, so
-// every graph output keeps a producing node and its name.
+// rejects the inputs. It also skips nodes that produce an output of the main
+// graph, so the model's outputs keep a producing node. In a subgraph (If,
+// Loop, Scan bodies) constants of the enclosing graphs are constants too, and
+// a node producing the body's output folds into an initializer of that name,
+// as in ONNX Runtime.
 func foldConstants(g *graph, r *run) error {
 	var n64 int64
 	for _, n := range append([]*onnxpb.NodeProto{}, g.nodes()...) {
@@ -47,9 +50,11 @@ func foldConstants(g *graph, r *run) error {
 		} else {
 			// All inputs must be constants before any is decoded: a Gather
 			// of an embedding by token ids must not read the embedding.
+			// In a subgraph, a constant of an enclosing graph counts, as in
+			// ONNX Runtime.
 			ok := true
 			for _, name := range n.GetInput() {
-				if name != "" && g.initializer(name) == nil {
+				if name != "" && g.initializer(name) == nil && g.outerOwner(name) == nil {
 					ok = false
 					break
 				}
@@ -76,6 +81,9 @@ func foldConstants(g *graph, r *run) error {
 					continue
 				}
 				if ins[i] = g.constant(name); ins[i] == nil {
+					ins[i] = g.outerConstant(name)
+				}
+				if ins[i] == nil {
 					ok = false
 					break
 				}
@@ -238,7 +246,7 @@ var nondeterministic = map[string]bool{
 
 func foldable(g *graph, n *onnxpb.NodeProto) bool {
 	if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" || nondeterministic[n.GetOpType()] ||
-		n.GetOpType() == "DequantizeLinear" || g.producesGraphOutput(n) {
+		n.GetOpType() == "DequantizeLinear" || g.parent == nil && g.producesGraphOutput(n) {
 		return false
 	}
 	for _, a := range n.GetAttribute() {

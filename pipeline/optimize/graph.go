@@ -743,3 +743,29 @@ func isOp(n *onnxpb.NodeProto, op string) bool {
 func nodeDesc(n *onnxpb.NodeProto) string {
 	return fmt.Sprintf("node %q (%s)", n.GetName(), n.GetOpType())
 }
+
+// outerOwner returns the enclosing graph whose constant initializer name
+// refers to in g, or nil: name must not be defined in g (nor in a graph
+// between), and in the graph that defines it it must be a constant
+// initializer (not a graph input that can be overridden).
+func (g *graph) outerOwner(name string) *graph {
+	for s := g; s.parent != nil; s = s.parent {
+		if s.definesLocally(name) {
+			return nil
+		}
+		if s.parent.initializer(name) != nil {
+			return s.parent
+		}
+	}
+	return nil
+}
+
+// outerConstant returns the decoded value of the outer constant that name
+// refers to in g (see outerOwner), or nil. Only reading is allowed: the value
+// belongs to the enclosing graph.
+func (g *graph) outerConstant(name string) *tensor.Tensor {
+	if p := g.outerOwner(name); p != nil {
+		return p.constant(name)
+	}
+	return nil
+}

@@ -7,7 +7,8 @@
 // every pass the graph's invariants are checked (check.go). The main graph
 // and its subgraphs (bodies of If, Loop, Scan) are rewritten, each in its own
 // scope, innermost first; values that a subgraph reads from an enclosing
-// graph are never removed or renamed, and are not constants inside it.
+// graph are never removed or renamed, and are constants inside it only for
+// constant folding (as in ONNX Runtime).
 package optimize
 
 import (

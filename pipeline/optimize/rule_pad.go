@@ -5,8 +5,13 @@ import (
 )
 
 // fusePad folds a constant zero Pad of the spatial axes into the pads of the
-// Conv (or AveragePool with count_include_pad) that reads it. Safe because
-// those operators pad with zeros that count like the Pad's: the Pad must be
+// Conv or AveragePool that reads it. Safe because those operators pad with
+// zeros that count like the Pad's. An AveragePool must count its padding
+// (count_include_pad = 1); one that does not and has no padding of its own
+// (torch exports avg_pool2d with count_include_pad as Pad, then AveragePool)
+// is given count_include_pad = 1, as ONNX Runtime does: its windows then hold
+// the padded zeros and divide by the whole kernel, as they did reading the
+// Pad's output. The Pad must be
 // in constant mode with value 0, constant non-negative pads that are zero on
 // the batch and channel axes, no axes input, and its output read only by
 // that node, which must use explicit padding (auto_pad NOTSET). Unlike ONNX
@@ -54,9 +59,17 @@ var fusePad = rule{
 		if input(child, 0) != out || len(child.GetOutput()) != 1 {
 			return false
 		}
+		countPad := false
 		switch {
 		case isOp(child, "Conv"):
 		case isOp(child, "AveragePool") && attrInt(child, "count_include_pad", 0) != 0:
+		case isOp(child, "AveragePool"):
+			for _, p := range attr(child, "pads").GetInts() {
+				if p != 0 {
+					return false
+				}
+			}
+			countPad = true
 		default:
 			return false
 		}
@@ -77,6 +90,9 @@ var fusePad = rule{
 			merged[sp+i] = cur[sp+i] + pads[r+2+i]
 		}
 		setAttrInts(child, "pads", merged)
+		if countPad {
+			setAttrInt(child, "count_include_pad", 1)
+		}
 		src := input(pad, 0)
 		g.removeNodes(pad)
 		g.setInput(child, 0, src)
