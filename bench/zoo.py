@@ -137,9 +137,15 @@ def all_dims(tools, path, dims):
     """The real dims of every main-graph node output when ONNX Runtime runs path."""
     m = load(path)
     have = {o.name for o in m.graph.output}
+    # sequences and other non-tensors cannot be fetched as tensors: skip them
+    try:
+        inf = onnx.shape_inference.infer_shapes(load(path, data=False))
+        nontensor = {vi.name for vi in inf.graph.value_info if not vi.type.HasField("tensor_type")}
+    except Exception:
+        nontensor = set()
     for n in m.graph.node:
         for o in n.output:
-            if o and o not in have:
+            if o and o not in have and o not in nontensor:
                 m.graph.output.add(name=o)
                 have.add(o)
     with tempfile.TemporaryDirectory() as td:
