@@ -64,6 +64,8 @@ type engine struct {
 	depth int
 	// merged maps symbols that auto_merge unified to their representative.
 	merged map[string]sym.Dim
+	// topo orders each graph's nodes, remembering subgraphs' outer reads.
+	topo *model.TopoSorter
 }
 
 // resolve applies auto_merge's unifications to d.
@@ -104,6 +106,7 @@ func newEngine(ctx context.Context, m *model.Model, cfg Config) *engine {
 		opsets: map[string]int64{},
 		funcs:  map[string]*onnxpb.FunctionProto{},
 		used:   map[string]bool{},
+		topo:   model.NewTopoSorter(),
 	}
 	for _, o := range m.Proto.GetOpsetImport() {
 		e.opsets[normDomain(o.GetDomain())] = o.GetVersion()
@@ -251,7 +254,7 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 	for _, vi := range g.GetOutput() {
 		outputs[vi.GetName()] = vi
 	}
-	order, err := model.TopologicalOrder(g)
+	order, err := e.topo.Order(g)
 	if err != nil {
 		return nil, err
 	}

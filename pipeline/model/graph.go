@@ -250,11 +250,13 @@ func SortTopologically(g *onnxpb.GraphProto) error {
 	}
 	var all []sorted
 	free := freeNames{}
-	var visit func(g *onnxpb.GraphProto, where string) error
-	visit = func(g *onnxpb.GraphProto, where string) error {
+	// visit returns the location of an error apart, so that the path of a
+	// graph nested d deep is built once, on error, not at every level.
+	var visit func(g *onnxpb.GraphProto) (where string, err error)
+	visit = func(g *onnxpb.GraphProto) (string, error) {
 		order, err := topologicalOrder(g, free)
 		if err != nil {
-			return fmt.Errorf("%s%w", where, err)
+			return "", err
 		}
 		all = append(all, sorted{g, order})
 		for i, n := range g.GetNode() {
@@ -264,17 +266,16 @@ func SortTopologically(g *onnxpb.GraphProto) error {
 					subs = append([]*onnxpb.GraphProto{a.GetG()}, subs...)
 				}
 				for _, sub := range subs {
-					in := fmt.Sprintf("%s%s, attribute %s, graph %q: ", where, nodeLabel(n, i), a.GetName(), sub.GetName())
-					if err := visit(sub, in); err != nil {
-						return err
+					if where, err := visit(sub); err != nil {
+						return fmt.Sprintf("%s, attribute %s, graph %q: %s", nodeLabel(n, i), a.GetName(), sub.GetName(), where), err
 					}
 				}
 			}
 		}
-		return nil
+		return "", nil
 	}
-	if err := visit(g, ""); err != nil {
-		return err
+	if where, err := visit(g); err != nil {
+		return fmt.Errorf("%s%w", where, err)
 	}
 	for _, s := range all {
 		s.g.Node = s.order
@@ -290,6 +291,20 @@ func SortTopologically(g *onnxpb.GraphProto) error {
 // the nodes on it, in order.
 func TopologicalOrder(g *onnxpb.GraphProto) ([]*onnxpb.NodeProto, error) {
 	return topologicalOrder(g, freeNames{})
+}
+
+// TopoSorter is TopologicalOrder for the graphs of one model, called graph by
+// graph (an inference engine walking nested If bodies): it remembers what
+// each subgraph reads from enclosing scopes, so that a body nested d deep is
+// walked once, not d times. The graphs' nodes must not change meanwhile.
+type TopoSorter struct{ free freeNames }
+
+// NewTopoSorter returns an empty TopoSorter.
+func NewTopoSorter() *TopoSorter { return &TopoSorter{free: freeNames{}} }
+
+// Order is TopologicalOrder(g).
+func (s *TopoSorter) Order(g *onnxpb.GraphProto) ([]*onnxpb.NodeProto, error) {
+	return topologicalOrder(g, s.free)
 }
 
 // freeNames memoizes, per subgraph, the names it reads from enclosing scopes
