@@ -76,23 +76,112 @@ func inferIf(c *Context) error {
 	if len(a) != len(b) || len(a) != c.NumOutputs() {
 		return c.Failf("If branches have %d and %d outputs for %d node outputs", len(a), len(b), c.NumOutputs())
 	}
+	local := c.localDims()
 	if v, ok := c.Values(0); ok && len(v) == 1 {
-		// A known condition picks its branch.
+		// A condition known before run time picks its branch.
 		if x, ok := v[0].Value(); ok {
 			pick := b
 			if x != 0 {
 				pick = a
 			}
 			for i := range pick {
-				c.SetType(i, pick[i])
+				c.SetType(i, local(pick[i]))
 			}
 			return nil
 		}
 	}
 	for i := range a {
-		c.SetType(i, c.joinTypes(a[i], b[i]))
+		t := c.joinTypes(local(a[i]), local(b[i]))
+		if t.Kind == KindTensor && !t.Ranked && t.RanksVary && c.HasOutput(i) {
+			c.Warnf("output %q has no shape: the condition %q is not known before run time and the branches give %s and %s",
+				c.n.GetOutput()[i], c.n.GetInput()[0], a[i], b[i])
+		}
+		c.SetType(i, t)
 	}
 	return nil
+}
+
+// localDims returns a function that replaces, in a type leaving one of the
+// node's subgraphs, every dim that uses a symbol unknown outside the node by
+// a fresh dim (unknown in ONNX mode). Such a symbol was defined inside a
+// body: by a data-dependent operator, or by an existing value_info there,
+// which may give one name to dims of both branches that differ. Passed on,
+// it would claim that the node's output dim equals whatever else bears the
+// name.
+func (c *Context) localDims() func(Type) Type {
+	var outer map[string]bool
+	isOuter := func(d sym.Dim) bool {
+		if !d.IsSymbolic() {
+			return true
+		}
+		if outer == nil {
+			outer = c.outerSymbols()
+		}
+		for _, s := range d.Symbols() {
+			if !outer[s] {
+				return false
+			}
+		}
+		return true
+	}
+	var f func(t Type) Type
+	f = func(t Type) Type {
+		if t.Inner != nil {
+			in := f(*t.Inner)
+			t.Inner = &in
+		}
+		if !t.Ranked {
+			return t
+		}
+		var sh []sym.Dim
+		for i, d := range t.Shape {
+			if isOuter(d) {
+				continue
+			}
+			if sh == nil {
+				sh = append([]sym.Dim(nil), t.Shape...)
+			}
+			sh[i] = c.NewDim()
+		}
+		if sh != nil {
+			t.Shape = sh
+		}
+		return t
+	}
+	return f
+}
+
+// outerSymbols lists the symbols of every value the node can see.
+func (c *Context) outerSymbols() map[string]bool {
+	out := map[string]bool{}
+	add := func(d sym.Dim) {
+		if d.IsSymbolic() {
+			for _, s := range d.Symbols() {
+				out[s] = true
+			}
+		}
+	}
+	var addType func(t Type)
+	addType = func(t Type) {
+		for _, d := range t.Shape {
+			add(d)
+		}
+		for _, it := range t.Items {
+			addType(it)
+		}
+		if t.Inner != nil {
+			addType(*t.Inner)
+		}
+	}
+	for s := c.s; s != nil; s = s.parent {
+		for _, v := range s.vals {
+			addType(v.t)
+			for _, d := range v.vals {
+				add(d)
+			}
+		}
+	}
+	return out
 }
 
 func scalar(e tensor.DType) *Type {
@@ -133,21 +222,22 @@ func inferLoop(c *Context) error {
 	if err != nil {
 		return err
 	}
+	local := c.localDims()
 	for i := 0; i < nCarried; i++ {
 		if in[2+i].Kind != outs[1+i].Kind {
 			// An optional initial value (opset 16) becomes what the body
 			// makes of it.
-			c.SetType(i, outs[1+i])
+			c.SetType(i, local(outs[1+i]))
 			continue
 		}
-		c.SetType(i, c.joinTypes(*in[2+i], outs[1+i]))
+		c.SetType(i, c.joinTypes(*in[2+i], local(outs[1+i])))
 	}
 	iters := c.NewDim()
 	if v, ok := c.Values(0); ok && len(v) == 1 && !c.HasInput(1) {
 		iters = c.orNew(v[0])
 	}
 	for k := nCarried; k < c.NumOutputs(); k++ {
-		t := outs[1+k]
+		t := local(outs[1+k])
 		if t.Kind == KindTensor && t.Ranked {
 			t.Shape = append([]sym.Dim{iters}, t.Shape...)
 		}
@@ -192,8 +282,9 @@ func inferScan(c *Context) error {
 	if err != nil {
 		return err
 	}
+	local := c.localDims()
 	for i := 0; i < c.NumOutputs() && i < len(outs); i++ {
-		t := outs[i]
+		t := local(outs[i])
 		if i < nState {
 			c.SetType(i, c.joinTypes(*in[i], t))
 			continue
@@ -250,8 +341,9 @@ func inferScan8(c *Context) error {
 	if err != nil {
 		return err
 	}
+	local := c.localDims()
 	for i := 0; i < c.NumOutputs() && i < len(outs); i++ {
-		t := outs[i]
+		t := local(outs[i])
 		if i < nState {
 			t = c.joinTypes(*in[i], t)
 		}

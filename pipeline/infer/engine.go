@@ -66,6 +66,18 @@ type engine struct {
 	merged map[string]sym.Dim
 	// topo orders each graph's nodes, remembering subgraphs' outer reads.
 	topo *model.TopoSorter
+	// rd reads the model's dim_params.
+	rd *sym.Reader
+	// claims records, for each symbol that existing value_info gives an
+	// intermediate, the first tensor claiming it and what inference says
+	// there, so that one symbol claimed for dims that differ is reported.
+	claims map[string]*claim
+}
+
+// claim is the first use of an existing symbol and the inferred dim there.
+type claim struct {
+	tensor, inferred string
+	warned           bool
 }
 
 // resolve applies auto_merge's unifications to d.
@@ -114,6 +126,7 @@ func newEngine(ctx context.Context, m *model.Model, cfg Config) *engine {
 	for _, f := range m.Proto.GetFunctions() {
 		e.funcs[normDomain(f.GetDomain())+":"+f.GetName()] = f
 	}
+	e.rd = newReader(m.Graph())
 	e.collectSymbols(m.Graph())
 	e.nodes = countNodes(m.Graph().GetNode())
 	for _, f := range m.Proto.GetFunctions() {
@@ -145,21 +158,77 @@ func normDomain(d string) string {
 	return d
 }
 
-func (e *engine) collectSymbols(g *onnxpb.GraphProto) {
-	add := func(vis []*onnxpb.ValueInfoProto) {
+// forEachDimParam calls f with every dim_param of g's inputs, outputs and
+// value_info, and of its subgraphs'; main is true for g's own inputs.
+func forEachDimParam(g *onnxpb.GraphProto, f func(p string, mainInput bool)) {
+	var walk func(g *onnxpb.GraphProto, top bool)
+	visit := func(vis []*onnxpb.ValueInfoProto, mainInput bool) {
 		for _, vi := range vis {
-			for _, d := range vi.GetType().GetTensorType().GetShape().GetDim() {
+			tp := vi.GetType()
+			for tp.GetSequenceType() != nil || tp.GetOptionalType() != nil {
+				if tp.GetSequenceType() != nil {
+					tp = tp.GetSequenceType().GetElemType()
+				} else {
+					tp = tp.GetOptionalType().GetElemType()
+				}
+			}
+			for _, d := range tp.GetTensorType().GetShape().GetDim() {
 				if p := d.GetDimParam(); p != "" {
-					for _, s := range sym.Parse(p).Symbols() {
-						e.used[s] = true
-					}
+					f(p, mainInput)
 				}
 			}
 		}
 	}
-	add(g.GetInput())
-	add(g.GetOutput())
-	add(g.GetValueInfo())
+	walk = func(g *onnxpb.GraphProto, top bool) {
+		visit(g.GetInput(), top)
+		visit(g.GetOutput(), false)
+		visit(g.GetValueInfo(), false)
+		for _, n := range g.GetNode() {
+			for _, a := range n.GetAttribute() {
+				if a.GetG() != nil {
+					walk(a.GetG(), false)
+				}
+				for _, sg := range a.GetGraphs() {
+					walk(sg, false)
+				}
+			}
+		}
+	}
+	walk(g, true)
+}
+
+// newReader makes the reader of the model's dim_params. Names that are not
+// our canonical expressions are opaque (exporters' names, whatever their
+// text), and so is every dim_param of a graph input, the user's contract.
+// An identifier inside an expression must be one of the model's names.
+func newReader(g *onnxpb.GraphProto) *sym.Reader {
+	known := map[string]bool{}
+	var names, others []string
+	forEachDimParam(g, func(p string, mainInput bool) {
+		switch {
+		case sym.IsIdent(p):
+			known[p] = true
+		case mainInput:
+			names = append(names, p)
+		default:
+			others = append(others, p)
+		}
+	})
+	r := sym.NewReader(names, known)
+	for _, p := range others {
+		if !r.Ours(p) {
+			names = append(names, p)
+		}
+	}
+	return sym.NewReader(names, known)
+}
+
+func (e *engine) collectSymbols(g *onnxpb.GraphProto) {
+	forEachDimParam(g, func(p string, _ bool) {
+		for _, s := range e.rd.Parse(p).Symbols() {
+			e.used[s] = true
+		}
+	})
 }
 
 // newSymbol returns a symbol name that occurs nowhere in the model yet.
@@ -223,9 +292,13 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 		s.vals[tp.GetName()] = constValue(tp)
 	}
 	for i, in := range g.GetInput() {
-		t := typeFromProto(in.GetType())
+		t := readType(in.GetType(), e.rd)
 		if i < len(inTypes) && inTypes[i] != nil {
-			t, _ = mergeTypes(t, *inTypes[i])
+			// A subgraph's declared input types are hints; what the
+			// calling node passes is inferred.
+			_, t, _ = e.mergeHint(in.GetName(), t, *inTypes[i])
+		} else if top {
+			e.claimContract(in.GetName(), t)
 		}
 		if v, ok := s.vals[in.GetName()]; ok {
 			// An initializer that is also an input: its declared type
@@ -286,9 +359,18 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 				vi, isOut = existing[name], false
 			}
 			before := Type{}
+			written := v.t
 			if vi != nil {
-				before = typeFromProto(vi.GetType())
-				merged, why := mergeTypes(before, v.t)
+				before = readType(vi.GetType(), e.rd)
+				var merged, flow Type
+				var why string
+				if isOut && top {
+					// The main graph's outputs are the user's contract.
+					merged, why = mergeTypes(before, v.t)
+					flow = merged
+				} else {
+					merged, flow, why = e.mergeHint(name, before, v.t)
+				}
 				if why != "" {
 					e.res.Counts["conflicts"]++
 					msg := fmt.Sprintf("tensor %q (output of node %q, %s): %s", name, nodeLabel(n), n.GetOpType(), why)
@@ -298,19 +380,19 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 					e.warnf("%s; keeping the existing type where they conflict", msg)
 					v.vals = nil
 				}
-				v.t = merged
+				written, v.t = merged, flow
 			}
 			s.vals[name] = v
 			if e.cfg.Verbose >= 3 {
 				e.res.Trace = append(e.res.Trace, fmt.Sprintf("node %q (%s): %s: %s", nodeLabel(n), opName(n), name, v.t))
 			}
-			if v.t.known() > before.known() {
+			if written.known() > before.known() {
 				e.res.Counts["inferred"]++
 			}
-			if top && v.t.full() {
+			if top && written.full() {
 				e.res.Counts["full_shape"]++
 			}
-			tp := v.t.toProto()
+			tp := written.toProto()
 			if tp == nil {
 				continue
 			}
@@ -334,7 +416,7 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 		}
 		// A graph output that is an input or initializer still gets its type.
 		if o.GetType().GetTensorType().GetElemType() == 0 || o.GetType().GetTensorType().GetShape() == nil {
-			if merged, why := mergeTypes(typeFromProto(o.GetType()), v.t); why == "" {
+			if merged, why := mergeTypes(readType(o.GetType(), e.rd), v.t); why == "" {
 				if tp := merged.toProto(); tp != nil {
 					o.Type = tp
 				}

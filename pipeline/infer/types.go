@@ -130,24 +130,30 @@ func (t Type) full() bool {
 }
 
 // typeFromProto reads a TypeProto; a nil proto is an unknown tensor type.
-func typeFromProto(tp *onnxpb.TypeProto) Type {
+// dim_params are read by sym.Parse: only our canonical expressions are
+// expressions.
+func typeFromProto(tp *onnxpb.TypeProto) Type { return readType(tp, nil) }
+
+// readType reads a TypeProto with a model's reader of dim_params (nil:
+// sym.Parse).
+func readType(tp *onnxpb.TypeProto, rd *sym.Reader) Type {
 	if tp == nil {
 		return Type{}
 	}
 	switch v := tp.GetValue().(type) {
 	case *onnxpb.TypeProto_TensorType:
-		return tensorFromProto(v.TensorType.GetElemType(), v.TensorType.GetShape(), v.TensorType.Shape != nil)
+		return tensorFromProto(v.TensorType.GetElemType(), v.TensorType.GetShape(), v.TensorType.Shape != nil, rd)
 	case *onnxpb.TypeProto_SequenceType:
 		t := Type{Kind: KindSequence}
 		if e := v.SequenceType.GetElemType(); e != nil {
-			in := typeFromProto(e)
+			in := readType(e, rd)
 			t.Inner = &in
 		}
 		return t
 	case *onnxpb.TypeProto_OptionalType:
 		t := Type{Kind: KindOptional}
 		if e := v.OptionalType.GetElemType(); e != nil {
-			in := typeFromProto(e)
+			in := readType(e, rd)
 			t.Inner = &in
 		}
 		return t
@@ -157,7 +163,11 @@ func typeFromProto(tp *onnxpb.TypeProto) Type {
 	return Type{Kind: KindOther, Other: tp}
 }
 
-func tensorFromProto(elem int32, sh *onnxpb.TensorShapeProto, hasShape bool) Type {
+func tensorFromProto(elem int32, sh *onnxpb.TensorShapeProto, hasShape bool, rd *sym.Reader) Type {
+	parse := sym.Parse
+	if rd != nil {
+		parse = rd.Parse
+	}
 	t := Type{Elem: tensor.DType(elem), Ranked: hasShape}
 	if hasShape {
 		t.Shape = make([]sym.Dim, len(sh.GetDim()))
@@ -170,7 +180,7 @@ func tensorFromProto(elem int32, sh *onnxpb.TensorShapeProto, hasShape bool) Typ
 					t.Shape[i] = sym.Unknown()
 				}
 			case *onnxpb.TensorShapeProto_Dimension_DimParam:
-				d := sym.Parse(v.DimParam)
+				d := parse(v.DimParam)
 				if x, ok := d.Value(); ok && x < 0 {
 					d = sym.Unknown() // a dim_param such as "-1" is no size
 				}

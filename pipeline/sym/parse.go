@@ -2,15 +2,70 @@ package sym
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
 
-// Parse reads a dim written by String, or any dim_param: an integer, a name, or
-// an expression with + - * / // % ** and floor, ceil, Mod, Max, Min (either
-// case). Text that is not such an expression is one symbol named by the whole
-// text, so every dim_param parses.
-func Parse(s string) Dim {
+// Parse reads a dim_param. Text is read as an expression only when it is
+// exactly the canonical text (String) of the expression it denotes, which is
+// how this package writes expressions: "sequence*2", "floor(sequence/2)",
+// "Max(batch, sequence)". Any other text is one opaque symbol named by the
+// whole text: exporters' names such as "Unsqueeze/decoder/rnn/Unsqueeze_output_0_dim_1",
+// "a/b-c", "batch size", "2*sequence" or "p2o.DynamicDimension.0" are never
+// taken apart as arithmetic. A Reader adds the names of the model.
+func Parse(s string) Dim { return (&Reader{}).Parse(s) }
+
+// Reader reads the dim_params of one model. Its names are opaque atoms that
+// our expressions may contain (the graph inputs' dim_params, whatever their
+// text): inside an expression each is matched whole, longest first, as
+// shape_truth-style evaluators match them. With known set, an identifier in
+// an expression must be one of the model's names too, so that an exporter's
+// name that happens to look canonical ("seq-len") stays one symbol unless
+// both its parts are symbols of the model.
+type Reader struct {
+	names []string // opaque names, longest first
+	known map[string]bool
+	cache map[string]Dim
+}
+
+// NewReader returns a Reader for a model whose opaque names are names and
+// whose identifiers are known (nil: any identifier is accepted).
+func NewReader(names []string, known map[string]bool) *Reader {
+	r := &Reader{known: known, cache: map[string]Dim{}}
+	seen := map[string]bool{}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" || n == "?" || seen[n] || isIdent(n) {
+			continue
+		}
+		seen[n] = true
+		r.names = append(r.names, n)
+	}
+	sort.SliceStable(r.names, func(i, j int) bool { return len(r.names[i]) > len(r.names[j]) })
+	return r
+}
+
+// Parse reads one dim_param (see the package-level Parse).
+func (r *Reader) Parse(s string) Dim {
+	if d, ok := r.cache[s]; ok {
+		return d
+	}
+	d := r.parse(s)
+	if r.cache != nil {
+		r.cache[s] = d
+	}
+	return d
+}
+
+// Ours reports whether s is read as an expression (not one opaque symbol).
+func (r *Reader) Ours(s string) bool {
+	d := r.Parse(s)
+	name, ok := d.IsSymbol()
+	return !ok || name != strings.TrimSpace(s)
+}
+
+func (r *Reader) parse(s string) Dim {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "?" {
 		return Unknown()
@@ -18,16 +73,25 @@ func Parse(s string) Dim {
 	if isIdent(s) {
 		return Symbol(s)
 	}
-	p := &parser{s: s}
+	for _, n := range r.names {
+		if n == s {
+			return Symbol(s)
+		}
+	}
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return Int(v)
+	}
+	p := &parser{s: s, r: r}
 	n, err := p.expr()
 	if err == nil && p.pos != len(p.s) {
 		err = fmt.Errorf("trailing text at %d", p.pos)
 	}
-	if err != nil {
+	if err != nil || p.unknownName {
 		return Symbol(s)
 	}
 	d, ok := n.eval()
-	if !ok {
+	if !ok || d.String() != s {
+		// Not our canonical text: an exporter's name.
 		return Symbol(s)
 	}
 	return d
@@ -40,6 +104,10 @@ func isIdentStart(c byte) bool {
 func isIdentChar(c byte) bool {
 	return isIdentStart(c) || c >= '0' && c <= '9' || c == '.' || c == ':'
 }
+
+// IsIdent reports whether s is a plain name: a letter or _, then letters,
+// digits, _, . and :. Such a dim_param is always one symbol.
+func IsIdent(s string) bool { return isIdent(s) }
 
 func isIdent(s string) bool {
 	if s == "" || !isIdentStart(s[0]) {
@@ -63,6 +131,9 @@ type node struct {
 type parser struct {
 	s   string
 	pos int
+	r   *Reader
+	// unknownName is set when an identifier is not one of the model's names.
+	unknownName bool
 }
 
 func (p *parser) skip() {
@@ -174,6 +245,10 @@ func (p *parser) primary() (*node, error) {
 			return nil, err
 		}
 		return &node{op: "int", v: v}, nil
+	case p.name() != "":
+		name := p.name()
+		p.pos += len(name)
+		return &node{op: "sym", name: name}, nil
 	case isIdentStart(c):
 		start := p.pos
 		for p.pos < len(p.s) && isIdentChar(p.s[p.pos]) {
@@ -181,6 +256,9 @@ func (p *parser) primary() (*node, error) {
 		}
 		name := p.s[start:p.pos]
 		if !p.peek("(") {
+			if p.r != nil && p.r.known != nil && !p.r.known[name] {
+				p.unknownName = true
+			}
 			return &node{op: "sym", name: name}, nil
 		}
 		p.pos++
@@ -203,6 +281,20 @@ func (p *parser) primary() (*node, error) {
 		}
 	}
 	return nil, fmt.Errorf("unexpected %q", c)
+}
+
+// name returns the longest opaque name of the reader at the current position.
+func (p *parser) name() string {
+	if p.r == nil {
+		return ""
+	}
+	rest := p.s[p.pos:]
+	for _, n := range p.r.names {
+		if strings.HasPrefix(rest, n) {
+			return n
+		}
+	}
+	return ""
 }
 
 func (n *node) eval() (Dim, bool) {
