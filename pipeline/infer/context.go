@@ -123,14 +123,14 @@ func (e *engine) decode(v *value) (*tensor.Tensor, bool) {
 	return v.c, v.c != nil
 }
 
-// Values returns the elements of input i, a small integer tensor of rank 0 or
-// 1, when they are tracked; elements may be symbolic or unknown.
+// Values returns the elements of input i, a small integer tensor, when they
+// are tracked (row-major, see values.go); elements may be symbolic or unknown.
 func (c *Context) Values(i int) ([]sym.Dim, bool) {
 	if !c.HasInput(i) {
 		return nil, false
 	}
 	v := c.ins[i]
-	if v.vals == nil && v.tp != nil && tensor.DType(v.tp.GetDataType()).IsInt() && len(v.tp.GetDims()) <= 1 &&
+	if v.vals == nil && v.tp != nil && tensor.DType(v.tp.GetDataType()).IsInt() &&
 		tensor.NumElements(v.tp.GetDims()) <= maxValues {
 		if t, ok := c.e.decode(v); ok && len(t.I64) <= maxValues {
 			v.vals = make([]sym.Dim, len(t.I64))

@@ -31,17 +31,24 @@ var elementwiseOps = concatOps(
 	// Same type and shape as input 0. One entry from opset 1: versions of these
 	// differ in types and attributes, not in output shape.
 	each("", 1, inferUnary,
-		"Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Ceil", "Celu", "Cos", "Cosh",
+		"Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Ceil", "Celu", "Cos", "Cosh",
 		"Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "Hardmax", "LeakyRelu",
 		"Log", "LogSoftmax", "Mish", "Reciprocal", "Relu", "Round", "Selu", "Shrink", "Sigmoid",
 		"Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh",
 		"ThresholdedRelu", "BitwiseNot", "CumSum", "LpNormalization", "LRN",
 		"MeanVarianceNormalization", "ReverseSequence", "Trilu", "Scatter", "ScatterElements",
-		"ScatterND", "Not", "Swish"),
+		"ScatterND", "Swish"),
 	each("", 26, inferUnary, "CumProd"),
 	each("", 20, inferUnaryBool, "RegexFullMatch"),
 	[]Op{
 		{Name: "Identity", Since: 1, Infer: inferIdentity},
+		{Name: "Not", Since: 1, Infer: inferMapValues(func(d sym.Dim) sym.Dim { return mapKnown(d, func(x int64) int64 { return b2i(x == 0) }) })},
+		{Name: "Abs", Since: 1, Infer: inferMapValues(func(d sym.Dim) sym.Dim {
+			if d.NonNegative() {
+				return d
+			}
+			return mapKnown(d, func(x int64) int64 { return max(x, -x) })
+		})},
 		{Name: "Neg", Since: 1, Infer: inferNeg},
 		{Name: "Clip", Since: 1, Infer: inferUnary},
 		{Name: "Dropout", Since: 1, Infer: inferDropout},
@@ -73,7 +80,9 @@ var elementwiseOps = concatOps(
 	each("", 1, inferCompare(">"), "Greater"),
 	each("", 12, inferCompare("<="), "LessOrEqual"),
 	each("", 12, inferCompare(">="), "GreaterOrEqual"),
-	each("", 1, inferCompare(""), "And", "Or", "Xor"),
+	each("", 1, inferCompare("and"), "And"),
+	each("", 1, inferCompare("or"), "Or"),
+	each("", 1, inferCompare("xor"), "Xor"),
 )
 
 func inferUnary(c *Context) error {
@@ -91,6 +100,29 @@ func inferIdentity(c *Context) error {
 		c.SetValues(0, v)
 	}
 	return nil
+}
+
+// inferMapValues is a unary operator whose elements map one by one.
+func inferMapValues(f func(sym.Dim) sym.Dim) func(*Context) error {
+	return func(c *Context) error {
+		c.SetType(0, c.Type(0))
+		if v, ok := c.Values(0); ok && c.Elem(0).IsInt() {
+			out := make([]sym.Dim, len(v))
+			for i, d := range v {
+				out[i] = f(d)
+			}
+			c.SetValues(0, out)
+		}
+		return nil
+	}
+}
+
+// mapKnown applies f to a known value; anything else is unknown.
+func mapKnown(d sym.Dim, f func(int64) int64) sym.Dim {
+	if x, ok := d.Value(); ok {
+		return sym.Int(f(x))
+	}
+	return sym.Unknown()
 }
 
 func inferNeg(c *Context) error {
@@ -196,7 +228,7 @@ func castValues(c *Context, to tensor.DType) {
 		return
 	}
 	if f, ok := c.Floats(0); ok && len(f) <= maxValues {
-		if r, ok := c.Rank(0); ok && r <= 1 {
+		if _, ok := c.Rank(0); ok {
 			out := make([]sym.Dim, len(f))
 			for i, x := range f {
 				if to == tensor.Bool {
@@ -321,6 +353,7 @@ func inferBinaryOp(op string) func(*Context) error {
 // inputs' values (rank 0 or 1, with broadcasting).
 func propagate2(c *Context, out []sym.Dim, f func(a, b sym.Dim) sym.Dim) {
 	if len(out) > 1 {
+		propagateN(c, out, []int{0, 1}, func(args []sym.Dim) sym.Dim { return f(args[0], args[1]) })
 		return
 	}
 	a, ok1 := c.Values(0)
@@ -391,6 +424,24 @@ func inferCompare(op string) func(*Context) error {
 						v, ok = -1, true
 					}
 				}
+				switch op {
+				case "and", "or", "xor":
+					x, okx := a.Value()
+					y, oky := b.Value()
+					switch {
+					case op == "and" && (okx && x == 0 || oky && y == 0):
+						return sym.Int(0)
+					case op == "or" && (okx && x != 0 || oky && y != 0):
+						return sym.Int(1)
+					case !okx || !oky:
+						return sym.Unknown()
+					case op == "and":
+						return sym.Int(1)
+					case op == "or":
+						return sym.Int(0)
+					}
+					return sym.Int(b2i((x != 0) != (y != 0)))
+				}
 				if !ok {
 					return sym.Unknown()
 				}
@@ -427,10 +478,14 @@ func inferWhere(c *Context) error {
 		return nil
 	}
 	c.SetTensor(0, elem, sh)
+	if len(sh) > 1 {
+		propagateN(c, sh, []int{0, 1, 2}, func(a []sym.Dim) sym.Dim { return pickWhere(a[0], a[1], a[2]) })
+		return nil
+	}
 	cond, ok0 := c.Values(0)
 	x, ok1 := c.Values(1)
 	y, ok2 := c.Values(2)
-	if ok0 && ok1 && ok2 && len(sh) <= 1 {
+	if ok0 && ok1 && ok2 {
 		n := 1
 		if len(sh) == 1 {
 			v, ok := sh[0].Value()
@@ -456,17 +511,24 @@ func inferWhere(c *Context) error {
 			if !ok || !oka || !okb {
 				return nil
 			}
-			v, known := cv.Value()
-			switch {
-			case !known:
-				out[i] = sym.Unknown()
-			case v != 0:
-				out[i] = a
-			default:
-				out[i] = b
-			}
+			out[i] = pickWhere(cv, a, b)
 		}
 		c.SetValues(0, out)
 	}
 	return nil
+}
+
+// pickWhere is one element of Where: a where cond holds, else b.
+func pickWhere(cond, a, b sym.Dim) sym.Dim {
+	v, known := cond.Value()
+	switch {
+	case !known:
+		if sym.Equal(a, b) {
+			return a
+		}
+		return sym.Unknown()
+	case v != 0:
+		return a
+	}
+	return b
 }

@@ -102,6 +102,19 @@ func inferReduce(axesInput int64) func(*Context) error {
 					}
 				}
 				c.SetValues(0, []sym.Dim{acc})
+			case "ReduceMax", "ReduceMin":
+				if len(v) == 0 {
+					break
+				}
+				acc := v[0]
+				for _, d := range v[1:] {
+					if op == "ReduceMax" {
+						acc = sym.Max(acc, d)
+					} else {
+						acc = sym.Min(acc, d)
+					}
+				}
+				c.SetValues(0, []sym.Dim{acc})
 			}
 		}
 		return nil

@@ -152,15 +152,8 @@ func inferConstantOfShape(c *Context) error {
 		sh[i] = c.orNew(d)
 	}
 	c.SetTensor(0, elem, sh)
-	if elem.IsInt() && len(sh) <= 1 {
-		n := int64(1)
-		if len(sh) == 1 {
-			var ok bool
-			if n, ok = sh[0].Value(); !ok || n > maxValues {
-				return nil
-			}
-		}
-		out := make([]sym.Dim, n)
+	if st, ok := staticShape(sh); elem.IsInt() && ok && numel(st) >= 0 {
+		out := make([]sym.Dim, numel(st))
 		for i := range out {
 			out[i] = sym.Int(fill)
 		}
@@ -340,9 +333,7 @@ func inferSqueeze(c *Context) error {
 		}
 	}
 	c.SetTensor(0, elem, out)
-	if v, ok := c.Values(0); ok && len(out) == 0 && len(v) == 1 {
-		c.SetValues(0, v)
-	} else if ok && len(out) <= 1 {
+	if v, ok := c.Values(0); ok {
 		c.SetValues(0, v)
 	}
 	return nil
@@ -388,7 +379,7 @@ func inferUnsqueeze(c *Context) error {
 		}
 	}
 	c.SetTensor(0, elem, out)
-	if v, ok := c.Values(0); ok && r <= 1 {
+	if v, ok := c.Values(0); ok {
 		c.SetValues(0, v)
 	}
 	return nil
@@ -441,6 +432,10 @@ func inferConcat(c *Context) error {
 		out[j] = c.orNew(out[j])
 	}
 	c.SetTensor(0, elem, out)
+	if r > 1 {
+		concatValues(c, out, axis)
+		return nil
+	}
 	if r == 1 {
 		var vals []sym.Dim
 		for i := 0; i < c.NumInputs(); i++ {
@@ -467,6 +462,38 @@ func inferConcat(c *Context) error {
 	return nil
 }
 
+// concatValues joins the elements of inputs of any rank along axis.
+func concatValues(c *Context, out []sym.Dim, axis int) {
+	ost, ok := staticShape(out)
+	if !ok || numel(ost) < 0 {
+		return
+	}
+	var parts [][]sym.Dim
+	var shapes [][]int64
+	for i := 0; i < c.NumInputs(); i++ {
+		if !c.HasInput(i) {
+			continue
+		}
+		v, st, ok := c.valuesND(i)
+		if !ok {
+			return
+		}
+		parts, shapes = append(parts, v), append(shapes, st)
+	}
+	outer := 1
+	for _, d := range ost[:axis] {
+		outer *= int(d)
+	}
+	vals := make([]sym.Dim, 0, numel(ost))
+	for o := 0; o < outer; o++ {
+		for j, v := range parts {
+			inner := numel(shapes[j][axis:])
+			vals = append(vals, v[o*inner:(o+1)*inner]...)
+		}
+	}
+	c.SetValues(0, vals)
+}
+
 func inferGather(c *Context) error {
 	elem := c.Elem(0)
 	data, ok1 := c.Shape(0)
@@ -481,6 +508,10 @@ func inferGather(c *Context) error {
 	}
 	out := append(append(append([]sym.Dim{}, data[:axis]...), idx...), data[axis+1:]...)
 	c.SetTensor(0, elem, out)
+	if len(data) > 1 {
+		gatherValues(c, out, axis)
+		return nil
+	}
 	if v, ok := c.Values(0); ok && len(data) == 1 {
 		if ix, ok := c.Ints(1); ok && len(idx) <= 1 {
 			n := int64(len(v))
@@ -498,6 +529,58 @@ func inferGather(c *Context) error {
 		}
 	}
 	return nil
+}
+
+// gatherValues is Gather on a tensor of rank 2 or more whose elements are
+// tracked, with constant indices.
+func gatherValues(c *Context, out []sym.Dim, axis int) {
+	v, in, ok := c.valuesND(0)
+	if !ok {
+		return
+	}
+	ix, ok := c.Ints(1)
+	ish, ok2 := c.Shape(1)
+	ost, ok3 := staticShape(out)
+	if !ok || !ok2 || !ok3 || numel(ost) < 0 {
+		return
+	}
+	st := strides(in)
+	r := len(ish)
+	ist := make([]int64, len(ish))
+	ist2, ok := staticShape(ish)
+	if !ok {
+		return
+	}
+	copy(ist, ist2)
+	istr := strides(ist)
+	vals := make([]sym.Dim, 0, numel(ost))
+	bad := false
+	forEachIndex(ost, func(idx []int64) {
+		k := 0
+		for a := 0; a < axis; a++ {
+			k += int(idx[a]) * st[a]
+		}
+		q := 0
+		for a := 0; a < r; a++ {
+			q += int(idx[axis+a]) * istr[a]
+		}
+		j := ix[q]
+		if j < 0 {
+			j += in[axis]
+		}
+		if j < 0 || j >= in[axis] {
+			bad = true
+			return
+		}
+		k += int(j) * st[axis]
+		for a := axis + 1; a < len(in); a++ {
+			k += int(idx[a-1+r]) * st[a]
+		}
+		vals = append(vals, v[k])
+	})
+	if !bad {
+		c.SetValues(0, vals)
+	}
 }
 
 func inferGatherElements(c *Context) error {
@@ -724,31 +807,61 @@ func inferSlice(c *Context) error {
 		out[ax] = c.orNew(sliceLen(c, sh[ax], starts[i], ends[i], steps[i]))
 	}
 	c.SetTensor(0, elem, out)
-	if len(starts) != 1 {
-		return nil
-	}
-	s0, okS := starts[0].Value()
-	if v, ok := c.Values(0); ok && okS && len(sh) == 1 && len(axes) == 1 {
-		n := int64(len(v))
-		l, ok := sliceLen(c, sym.Int(n), starts[0], ends[0], steps[0]).Value()
-		if ok {
-			s := s0
-			if s < 0 {
-				s += n
-			}
-			if steps[0] > 0 {
-				s = min(max(s, 0), n)
-			} else {
-				s = min(max(s, 0), n-1)
-			}
-			vals := make([]sym.Dim, 0, l)
-			for k := int64(0); k < l; k++ {
-				vals = append(vals, v[s+k*steps[0]])
-			}
-			c.SetValues(0, vals)
-		}
-	}
+	sliceValues(c, out, starts, ends, axes, steps)
 	return nil
+}
+
+// sliceValues computes the elements of a Slice of a tensor whose elements
+// are tracked, any rank, any steps (torch flips pads with step -1).
+func sliceValues(c *Context, out, starts, ends []sym.Dim, axes, steps []int64) {
+	v, in, ok := c.valuesND(0)
+	if !ok {
+		return
+	}
+	ost, ok := staticShape(out)
+	if !ok || numel(ost) < 0 {
+		return
+	}
+	first := make([]int64, len(in))
+	step := make([]int64, len(in))
+	for i := range step {
+		step[i] = 1
+	}
+	for i, a := range axes {
+		ax, _ := normAxis(a, len(in))
+		s0, ok := starts[i].Value()
+		if !ok {
+			return
+		}
+		n := in[ax]
+		if s0 < 0 {
+			s0 += n
+		}
+		if steps[i] > 0 {
+			s0 = min(max(s0, 0), n)
+		} else {
+			s0 = min(max(s0, 0), n-1)
+		}
+		first[ax], step[ax] = s0, steps[i]
+	}
+	st := strides(in)
+	vals := make([]sym.Dim, 0, numel(ost))
+	bad := false
+	forEachIndex(ost, func(idx []int64) {
+		k := 0
+		for a := range idx {
+			j := first[a] + idx[a]*step[a]
+			if j < 0 || j >= in[a] {
+				bad = true
+				return
+			}
+			k += int(j) * st[a]
+		}
+		vals = append(vals, v[k])
+	})
+	if !bad {
+		c.SetValues(0, vals)
+	}
 }
 
 func inferTranspose(c *Context) error {
@@ -776,6 +889,20 @@ func inferTranspose(c *Context) error {
 		out[i] = sh[ax]
 	}
 	c.SetTensor(0, c.Elem(0), out)
+	if v, in, ok := c.valuesND(0); ok {
+		ost, _ := staticShape(out)
+		st := strides(in)
+		vals := make([]sym.Dim, 0, len(v))
+		forEachIndex(ost, func(idx []int64) {
+			k := 0
+			for i, p := range perm {
+				ax, _ := normAxis(p, len(in))
+				k += int(idx[i]) * st[ax]
+			}
+			vals = append(vals, v[k])
+		})
+		c.SetValues(0, vals)
+	}
 	return nil
 }
 
@@ -812,6 +939,14 @@ func inferExpand(c *Context) error {
 		out[i] = c.orNew(out[i])
 	}
 	c.SetTensor(0, elem, out)
+	if v, in, ok := c.valuesND(0); ok && len(out) > 1 {
+		if ost, ok := staticShape(out); ok {
+			if vals, ok := broadcastValues(v, in, ost); ok {
+				c.SetValues(0, vals)
+			}
+		}
+		return nil
+	}
 	// A scalar or one-element value expanded to a short vector.
 	if v, ok := c.Values(0); ok && len(v) == 1 && len(out) <= 1 {
 		n := int64(1)
@@ -977,15 +1112,18 @@ func inferPad(c *Context) error {
 		c.SetElem(0, elem)
 		return nil
 	}
-	var pads []int64
+	var pads []sym.Dim
 	var has bool
 	if c.Opset() < 11 {
-		pads, has = c.AttrInts("pads")
+		var p []int64
+		p, has = c.AttrInts("pads")
 		if !has {
-			pads, has = c.AttrInts("paddings")
+			p, has = c.AttrInts("paddings")
 		}
+		pads = ints(p...)
 	} else {
-		pads, has = c.Ints(1)
+		// Pad amounts computed from shapes may be expressions.
+		pads, has = c.Values(1)
 	}
 	if !has {
 		c.SetRank(0, elem, len(sh))
@@ -1012,7 +1150,7 @@ func inferPad(c *Context) error {
 		if err != nil {
 			return err
 		}
-		out[ax] = sym.Add(out[ax], sym.Int(pads[i]+pads[i+len(axes)]))
+		out[ax] = c.orNew(sym.Add(out[ax], sym.Add(pads[i], pads[i+len(axes)])))
 	}
 	c.SetTensor(0, elem, out)
 	return nil
