@@ -296,7 +296,11 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 		if i < len(inTypes) && inTypes[i] != nil {
 			// A subgraph's declared input types are hints; what the
 			// calling node passes is inferred.
-			_, t, _ = e.mergeHint(in.GetName(), t, *inTypes[i])
+			var w Type
+			w, t, _ = e.mergeHint(in.GetName(), t, *inTypes[i])
+			if tp := w.toProto(); tp != nil && in.GetType() != nil {
+				in.Type = tp
+			}
 		} else if top {
 			e.claimContract(in.GetName(), t)
 		}
