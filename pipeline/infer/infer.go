@@ -15,14 +15,25 @@
 // unsupported.go; TestCoverage checks every schema in
 // testdata/onnx_schemas.tsv is one or the other.
 //
-// Merging with what the model says already: a graph output's type or a
-// value_info entry is merged with the inferred type, dim by dim. A value
-// beats a symbol and either beats an unknown dim, so inference only adds.
-// Where the two contradict (another element type, another rank, two
+// Merging with what the model says already: the main graph's inputs and
+// outputs are the user's contract; an output's declared type is merged with
+// the inferred one dim by dim (a value beats a symbol and either beats an
+// unknown dim). Every other existing type (value_info, subgraph inputs and
+// outputs) is a hint (hints.go): an existing symbol gives way to what
+// inference finds and, where inference knows nothing, stays on its tensor
+// without being passed on; one symbol given to dims that inference finds to
+// differ is reported (Counts["dropped_symbols"]), and dims defined inside
+// If/Loop/Scan bodies never leave them as shared symbols. Where an existing
+// type contradicts the inferred one (another element type, another rank, two
 // different values for one dim), the existing information is kept for that
 // part, the rest is still merged, and the conflict is a warning naming the
 // tensor and the node that produces it (Result.Warnings, Counts["conflicts"]);
 // Config.Strict makes it an error wrapping model.ErrInvalid instead.
+//
+// Dim names: only our own canonical expressions (sym.Dim.String) are read
+// back as arithmetic; any other dim_param, such as an exporter's
+// "Unsqueeze/decoder/rnn/Unsqueeze_output_0_dim_1", is one opaque symbol
+// (sym.Reader).
 //
 // Ground truth: TestBackendNodeTests runs both modes on ONNX's backend test
 // cases (Debian's libonnx-testdata) and keeps each case's verdict, with the
