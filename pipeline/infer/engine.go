@@ -77,7 +77,10 @@ type engine struct {
 // claim is the first use of an existing symbol and the inferred dim there.
 type claim struct {
 	tensor, inferred string
-	warned           bool
+	// warned: another tensor claims the symbol for another dim.
+	warned bool
+	// contract: a main graph input or output declares the symbol.
+	contract bool
 }
 
 // resolve applies auto_merge's unifications to d.
@@ -268,6 +271,7 @@ func (e *engine) run() error {
 	if err != nil {
 		return err
 	}
+	e.dropFalseHints()
 	e.res.Inferred = int(e.res.Counts["inferred"])
 	return nil
 }

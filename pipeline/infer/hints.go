@@ -27,6 +27,7 @@ package infer
 import (
 	"strconv"
 
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/sym"
 )
 
@@ -78,7 +79,7 @@ func (e *engine) mergeHint(name string, old, inf Type) (written, flow Type, why 
 }
 
 // claimContract records the symbols of a main graph input's declared shape:
-// they mean themselves.
+// they mean themselves, and are never dropped.
 func (e *engine) claimContract(name string, t Type) {
 	if t.Kind != KindTensor {
 		return
@@ -86,8 +87,64 @@ func (e *engine) claimContract(name string, t Type) {
 	for _, d := range t.Shape {
 		if s, ok := d.IsSymbol(); ok {
 			e.claim(s, name, d)
+			e.claims[s].contract = true
 		}
 	}
+}
+
+// dropFalseHints removes, once the graph is inferred, every symbol that
+// claim found given to dims that differ from the intermediates where it
+// stayed because inference knew nothing there: those tensors get a fresh
+// symbol each (unknown dims in ONNX mode). Hints never flow, so nothing
+// inferred depends on them. The main graph's declared outputs keep theirs.
+func (e *engine) dropFalseHints() {
+	drop := map[string]bool{}
+	for h, c := range e.claims {
+		if c.warned && !c.contract {
+			drop[h] = true
+		}
+	}
+	if len(drop) == 0 {
+		return
+	}
+	for _, o := range e.m.Graph().GetOutput() {
+		for _, d := range o.GetType().GetTensorType().GetShape().GetDim() {
+			delete(drop, d.GetDimParam())
+		}
+	}
+	var walk func(g *onnxpb.GraphProto, top bool)
+	fix := func(vis []*onnxpb.ValueInfoProto) {
+		for _, vi := range vis {
+			for i, d := range vi.GetType().GetTensorType().GetShape().GetDim() {
+				if !drop[d.GetDimParam()] {
+					continue
+				}
+				d.Value = nil
+				if e.cfg.Mode == Symbolic {
+					p := e.newSymbol(vi.GetName() + "_" + strconv.Itoa(i)).String()
+					d.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: p}
+				}
+			}
+		}
+	}
+	walk = func(g *onnxpb.GraphProto, top bool) {
+		fix(g.GetValueInfo())
+		if !top {
+			fix(g.GetInput())
+			fix(g.GetOutput())
+		}
+		for _, n := range g.GetNode() {
+			for _, a := range n.GetAttribute() {
+				if a.GetG() != nil {
+					walk(a.GetG(), false)
+				}
+				for _, sg := range a.GetGraphs() {
+					walk(sg, false)
+				}
+			}
+		}
+	}
+	walk(e.m.Graph(), true)
 }
 
 // claim records that existing type information gives symbol h to a dim of
