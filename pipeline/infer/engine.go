@@ -68,6 +68,11 @@ type engine struct {
 	topo *model.TopoSorter
 	// rd reads the model's dim_params.
 	rd *sym.Reader
+	// dry: infer without writing anything into the model.
+	dry bool
+	// distrust holds existing symbols that a dry Symbolic run found given
+	// to dims that differ; they read as unknown.
+	distrust map[string]bool
 	// claims records, for each symbol that existing value_info gives an
 	// intermediate, the first tensor claiming it and what inference says
 	// there, so that one symbol claimed for dims that differ is reported.
@@ -122,6 +127,7 @@ func newEngine(ctx context.Context, m *model.Model, cfg Config) *engine {
 		funcs:  map[string]*onnxpb.FunctionProto{},
 		used:   map[string]bool{},
 		topo:   model.NewTopoSorter(),
+		claims: map[string]*claim{},
 	}
 	for _, o := range m.Proto.GetOpsetImport() {
 		e.opsets[normDomain(o.GetDomain())] = o.GetVersion()
@@ -271,7 +277,9 @@ func (e *engine) run() error {
 	if err != nil {
 		return err
 	}
-	e.dropFalseHints()
+	if !e.dry {
+		e.dropFalseHints()
+	}
 	e.res.Inferred = int(e.res.Counts["inferred"])
 	return nil
 }
@@ -302,7 +310,7 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 			// calling node passes is inferred.
 			var w Type
 			w, t, _ = e.mergeHint(in.GetName(), t, *inTypes[i])
-			if tp := w.toProto(); tp != nil && in.GetType() != nil {
+			if tp := w.toProto(); tp != nil && in.GetType() != nil && !e.dry {
 				in.Type = tp
 			}
 		} else if top {
@@ -401,7 +409,7 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 				e.res.Counts["full_shape"]++
 			}
 			tp := written.toProto()
-			if tp == nil {
+			if tp == nil || e.dry {
 				continue
 			}
 			switch {
@@ -423,7 +431,7 @@ func (e *engine) inferGraph(g *onnxpb.GraphProto, parent *scope, inTypes []*Type
 			return nil, fmt.Errorf("%w: graph %q: output %q is not defined", model.ErrInvalid, g.GetName(), o.GetName())
 		}
 		// A graph output that is an input or initializer still gets its type.
-		if o.GetType().GetTensorType().GetElemType() == 0 || o.GetType().GetTensorType().GetShape() == nil {
+		if !e.dry && (o.GetType().GetTensorType().GetElemType() == 0 || o.GetType().GetTensorType().GetShape() == nil) {
 			if merged, why := mergeTypes(readType(o.GetType(), e.rd), v.t); why == "" {
 				if tp := merged.toProto(); tp != nil {
 					o.Type = tp

@@ -26,6 +26,7 @@ package infer
 
 import (
 	"strconv"
+	"strings"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/sym"
@@ -49,6 +50,9 @@ func (e *engine) mergeHint(name string, old, inf Type) (written, flow Type, why 
 	flow = written
 	flow.Shape = make([]sym.Dim, len(t.Shape))
 	for i, h := range old.Shape {
+		if e.distrust[h.String()] {
+			h = sym.Unknown()
+		}
 		d := sym.Unknown()
 		if inShape {
 			d = inf.Shape[i]
@@ -92,25 +96,39 @@ func (e *engine) claimContract(name string, t Type) {
 	}
 }
 
-// dropFalseHints removes, once the graph is inferred, every symbol that
-// claim found given to dims that differ from the intermediates where it
-// stayed because inference knew nothing there: those tensors get a fresh
-// symbol each (unknown dims in ONNX mode). Hints never flow, so nothing
-// inferred depends on them. The main graph's declared outputs keep theirs.
-func (e *engine) dropFalseHints() {
+// falseHints returns the symbols, not declared by the main graph's inputs or
+// outputs, that claim found given to dims that differ, with the warnings
+// that say so.
+func (e *engine) falseHints() (map[string]bool, []string) {
 	drop := map[string]bool{}
 	for h, c := range e.claims {
 		if c.warned && !c.contract {
 			drop[h] = true
 		}
 	}
-	if len(drop) == 0 {
-		return
-	}
 	for _, o := range e.m.Graph().GetOutput() {
 		for _, d := range o.GetType().GetTensorType().GetShape().GetDim() {
 			delete(drop, d.GetDimParam())
 		}
+	}
+	var ws []string
+	for _, w := range e.res.Warnings {
+		if strings.HasPrefix(w, claimWarning) {
+			ws = append(ws, w)
+		}
+	}
+	return drop, ws
+}
+
+// dropFalseHints removes, once the graph is inferred, every symbol that
+// claim found given to dims that differ from the intermediates where it
+// stayed because inference knew nothing there: those tensors get a fresh
+// symbol each (unknown dims in ONNX mode). Hints never flow, so nothing
+// inferred depends on them. The main graph's declared outputs keep theirs.
+func (e *engine) dropFalseHints() {
+	drop, _ := e.falseHints()
+	if len(drop) == 0 {
+		return
 	}
 	var walk func(g *onnxpb.GraphProto, top bool)
 	fix := func(vis []*onnxpb.ValueInfoProto) {
@@ -147,6 +165,9 @@ func (e *engine) dropFalseHints() {
 	walk(e.m.Graph(), true)
 }
 
+// claimWarning starts the warning about a symbol given to dims that differ.
+const claimWarning = "existing shapes give dim"
+
 // claim records that existing type information gives symbol h to a dim of
 // tensor that inference finds to be d, and reports h once when another tensor
 // claims it for a different dim.
@@ -165,5 +186,5 @@ func (e *engine) claim(h, tensor string, d sym.Dim) {
 	}
 	c.warned = true
 	e.res.Counts["dropped_symbols"]++
-	e.warnf("existing shapes give dim %q to tensors %q and %q, where inference finds %s and %s; the symbol is dropped from intermediates, which get the inferred dims", h, c.tensor, tensor, c.inferred, ds)
+	e.warnf(claimWarning+" %q to tensors %q and %q, where inference finds %s and %s; the symbol is dropped from intermediates, which get the inferred dims", h, c.tensor, tensor, c.inferred, ds)
 }

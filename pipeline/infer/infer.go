@@ -124,6 +124,23 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 		cfg.IntMax = DefaultIntMax
 	}
 	e := newEngine(ctx, m, cfg)
+	if cfg.Mode == ONNX {
+		// ONNX mode knows no dim it cannot prove, so it cannot tell an
+		// exporter's symbol given to dims that differ: a dry Symbolic run
+		// finds those first (hints.go), and reports them.
+		dry := newEngine(ctx, m, Config{Mode: Symbolic, IntMax: cfg.IntMax})
+		dry.dry = true
+		if err := dry.run(); err != nil {
+			return nil, err
+		}
+		e.distrust, e.res.Warnings = dry.falseHints()
+		for h, c := range dry.claims {
+			if c.warned {
+				e.claims[h] = &claim{warned: true, contract: c.contract}
+				e.res.Counts["dropped_symbols"]++
+			}
+		}
+	}
 	if err := e.run(); err != nil {
 		return nil, err
 	}
