@@ -205,7 +205,11 @@ func inferLoop(c *Context) error {
 	}
 	// A trial run on a copy finds the loop-carried dims that change from one
 	// iteration to the next; the real run treats those as unknown.
+	// The trial's types are not the loop's: what it finds of existing
+	// symbols is not a claim.
+	c.e.trial++
 	trial, err := c.inferSubgraph(proto.Clone(body).(*onnxpb.GraphProto), in)
+	c.e.trial--
 	if err != nil {
 		return err
 	}

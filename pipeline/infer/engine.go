@@ -70,6 +70,8 @@ type engine struct {
 	rd *sym.Reader
 	// dry: infer without writing anything into the model.
 	dry bool
+	// trial counts Loop trial runs under way, whose findings are no claims.
+	trial int
 	// distrust holds existing symbols that a dry Symbolic run found given
 	// to dims that differ; they read as unknown.
 	distrust map[string]bool
