@@ -172,7 +172,6 @@ func normDomain(d string) string {
 // forEachDimParam calls f with every dim_param of g's inputs, outputs and
 // value_info, and of its subgraphs'; main is true for g's own inputs.
 func forEachDimParam(g *onnxpb.GraphProto, f func(p string, mainInput bool)) {
-	var walk func(g *onnxpb.GraphProto, top bool)
 	visit := func(vis []*onnxpb.ValueInfoProto, mainInput bool) {
 		for _, vi := range vis {
 			tp := vi.GetType()
@@ -190,22 +189,11 @@ func forEachDimParam(g *onnxpb.GraphProto, f func(p string, mainInput bool)) {
 			}
 		}
 	}
-	walk = func(g *onnxpb.GraphProto, top bool) {
+	model.WalkGraphs(g, func(g *onnxpb.GraphProto, top bool) {
 		visit(g.GetInput(), top)
 		visit(g.GetOutput(), false)
 		visit(g.GetValueInfo(), false)
-		for _, n := range g.GetNode() {
-			for _, a := range n.GetAttribute() {
-				if a.GetG() != nil {
-					walk(a.GetG(), false)
-				}
-				for _, sg := range a.GetGraphs() {
-					walk(sg, false)
-				}
-			}
-		}
-	}
-	walk(g, true)
+	})
 }
 
 // newReader makes the reader of the model's dim_params. Names that are not

@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/sym"
 )
 
@@ -130,7 +131,6 @@ func (e *engine) dropFalseHints() {
 	if len(drop) == 0 {
 		return
 	}
-	var walk func(g *onnxpb.GraphProto, top bool)
 	fix := func(vis []*onnxpb.ValueInfoProto) {
 		for _, vi := range vis {
 			for i, d := range vi.GetType().GetTensorType().GetShape().GetDim() {
@@ -145,24 +145,13 @@ func (e *engine) dropFalseHints() {
 			}
 		}
 	}
-	walk = func(g *onnxpb.GraphProto, top bool) {
+	model.WalkGraphs(e.m.Graph(), func(g *onnxpb.GraphProto, top bool) {
 		fix(g.GetValueInfo())
 		if !top {
 			fix(g.GetInput())
 			fix(g.GetOutput())
 		}
-		for _, n := range g.GetNode() {
-			for _, a := range n.GetAttribute() {
-				if a.GetG() != nil {
-					walk(a.GetG(), false)
-				}
-				for _, sg := range a.GetGraphs() {
-					walk(sg, false)
-				}
-			}
-		}
-	}
-	walk(e.m.Graph(), true)
+	})
 }
 
 // claimWarning starts the warning about a symbol given to dims that differ.

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
@@ -80,73 +81,15 @@ func (x *Index) IsOutput(name string) bool { return x.outputs[name] }
 
 // nodeDeps lists the values n reads: its non-empty inputs, then its implicit
 // inputs, without duplicates.
-func nodeDeps(n *onnxpb.NodeProto) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(name string) {
-		if name != "" && !seen[name] {
-			seen[name] = true
-			out = append(out, name)
-		}
-	}
-	for _, in := range n.GetInput() {
-		add(in)
-	}
-	for _, name := range ImplicitInputs(n) {
-		add(name)
-	}
-	return out
-}
+func nodeDeps(n *onnxpb.NodeProto) []string { return freeNames{}.deps(n) }
 
 // ImplicitInputs returns the values that n's subgraphs read from the scopes
 // around n, in order of first use.
-func ImplicitInputs(n *onnxpb.NodeProto) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, a := range n.GetAttribute() {
-		subs := a.GetGraphs()
-		if a.GetG() != nil {
-			subs = append([]*onnxpb.GraphProto{a.GetG()}, subs...)
-		}
-		for _, g := range subs {
-			for _, name := range OuterNames(g) {
-				if !seen[name] {
-					seen[name] = true
-					out = append(out, name)
-				}
-			}
-		}
-	}
-	return out
-}
+func ImplicitInputs(n *onnxpb.NodeProto) []string { return freeNames{}.implicit(n) }
 
 // OuterNames returns the values that g, or a graph nested in it, reads but does
 // not define: the names it takes from enclosing scopes, in order of first use.
-func OuterNames(g *onnxpb.GraphProto) []string {
-	defined := definedNames(g)
-	for _, n := range g.GetNode() {
-		for _, o := range n.GetOutput() {
-			defined[o] = true
-		}
-	}
-	var out []string
-	seen := map[string]bool{}
-	add := func(name string) {
-		if name != "" && !defined[name] && !seen[name] {
-			seen[name] = true
-			out = append(out, name)
-		}
-	}
-	for _, n := range g.GetNode() {
-		for _, name := range nodeDeps(n) {
-			add(name)
-		}
-	}
-	for _, v := range g.GetOutput() {
-		add(v.GetName())
-	}
-	return out
-}
+func OuterNames(g *onnxpb.GraphProto) []string { return freeNames{}.of(g) }
 
 // definedNames is the set of values g defines before its first node: inputs
 // and initializers.
@@ -345,24 +288,30 @@ func (f freeNames) of(g *onnxpb.GraphProto) []string {
 func (f freeNames) deps(n *onnxpb.NodeProto) []string {
 	var out []string
 	seen := map[string]bool{}
-	add := func(name string) {
+	for _, name := range append(slices.Clone(n.GetInput()), f.implicit(n)...) {
 		if name != "" && !seen[name] {
 			seen[name] = true
 			out = append(out, name)
 		}
 	}
-	for _, in := range n.GetInput() {
-		add(in)
-	}
+	return out
+}
+
+// implicit is ImplicitInputs with the subgraphs' outer names memoized.
+func (f freeNames) implicit(n *onnxpb.NodeProto) []string {
+	var out []string
+	seen := map[string]bool{}
 	for _, a := range n.GetAttribute() {
+		subs := a.GetGraphs()
 		if a.GetG() != nil {
-			for _, name := range f.of(a.GetG()) {
-				add(name)
-			}
+			subs = append([]*onnxpb.GraphProto{a.GetG()}, subs...)
 		}
-		for _, sg := range a.GetGraphs() {
-			for _, name := range f.of(sg) {
-				add(name)
+		for _, g := range subs {
+			for _, name := range f.of(g) {
+				if !seen[name] {
+					seen[name] = true
+					out = append(out, name)
+				}
 			}
 		}
 	}
@@ -464,4 +413,25 @@ func cycleError(nodes []*onnxpb.NodeProto, stack []topoFrame, j int) error {
 	}
 	names = append(names, nodeLabel(nodes[j], j))
 	return fmt.Errorf("%w: the graph has a cycle: %s", ErrInvalid, strings.Join(names, " -> "))
+}
+
+// WalkGraphs calls fn with g and then with every graph nested in it (If
+// branches, Loop and Scan bodies, at any depth), parents before children; top
+// is true only for g itself.
+func WalkGraphs(g *onnxpb.GraphProto, fn func(g *onnxpb.GraphProto, top bool)) {
+	walkGraphs(g, true, fn)
+}
+
+func walkGraphs(g *onnxpb.GraphProto, top bool, fn func(*onnxpb.GraphProto, bool)) {
+	fn(g, top)
+	for _, n := range g.GetNode() {
+		for _, a := range n.GetAttribute() {
+			if a.GetG() != nil {
+				walkGraphs(a.GetG(), false, fn)
+			}
+			for _, sg := range a.GetGraphs() {
+				walkGraphs(sg, false, fn)
+			}
+		}
+	}
 }

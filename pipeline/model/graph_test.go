@@ -103,6 +103,19 @@ func TestIndex(t *testing.T) {
 	if got, want := OuterNames(then), []string{"a", "x", "b"}; !slices.Equal(got, want) {
 		t.Errorf("OuterNames(then) = %v, want %v", got, want)
 	}
+	// WalkGraphs visits each graph once, parents before children, depth first.
+	var names []string
+	var tops []bool
+	WalkGraphs(g, func(sg *onnxpb.GraphProto, top bool) {
+		names = append(names, sg.GetName())
+		tops = append(tops, top)
+	})
+	if want := []string{"main", "then", "nested", "nested_else", "else"}; !slices.Equal(names, want) {
+		t.Errorf("WalkGraphs visited %v, want %v", names, want)
+	}
+	if want := []bool{true, false, false, false, false}; !slices.Equal(tops, want) {
+		t.Errorf("WalkGraphs top flags %v, want %v", tops, want)
+	}
 }
 
 func TestCheckTopological(t *testing.T) {
