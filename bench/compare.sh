@@ -105,24 +105,8 @@ EOF
 
 # The model's size: its file and the external data files it names (read
 # without loading any tensor; onnx's Python package, else the file alone).
-size=$("$python" - "$model" 2>/dev/null <<'EOF' || stat -c %s "$model"
-import os, sys, onnx
-p = sys.argv[1]
-m = onnx.load(p, load_external_data=False)
-locs = set()
-def walk(g):
-    for t in g.initializer:
-        if t.data_location == onnx.TensorProto.EXTERNAL:
-            locs.update(e.value for e in t.external_data if e.key == "location")
-    for n in g.node:
-        for a in n.attribute:
-            if a.g.ByteSize(): walk(a.g)
-            for s in a.graphs: walk(s)
-walk(m.graph)
-d = os.path.dirname(p)
-print(os.path.getsize(p) + sum(os.path.getsize(os.path.join(d, l)) for l in locs))
-EOF
-)
+size=$("$python" "$root/bench/model_info.py" "$model" 2>/dev/null | cut -d" " -f1) || size=""
+[[ -n $size ]] || size=$(stat -c %s "$model")
 echo "model: $model ($((size / 1000000)) MB with its external data), flags: ${*:-(defaults)}, $runs runs each, alternating"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-10s %4s %8s %12s %13s  %s\n' tool run wall_s peak_rss_mb peak_anon_mb status

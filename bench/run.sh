@@ -90,25 +90,7 @@ label() {
 
 # info MODEL prints "BYTES HAS_EXTERNAL": the model file plus every external
 # data file it names, and whether it names any. It reads no tensor data.
-info() {
-  "$python" - "$1" <<'EOF'
-import os, sys, onnx
-p = sys.argv[1]
-m = onnx.load(p, load_external_data=False)
-files = set()
-def walk(g):
-    for t in g.initializer:
-        if t.data_location == onnx.TensorProto.EXTERNAL:
-            files.update(e.value for e in t.external_data if e.key == "location")
-    for n in g.node:
-        for a in n.attribute:
-            if a.g.ByteSize(): walk(a.g)
-            for s in a.graphs: walk(s)
-walk(m.graph)
-d = os.path.dirname(p)
-print(os.path.getsize(p) + sum(os.path.getsize(os.path.join(d, f)) for f in files), 1 if files else 0)
-EOF
-}
+info() { "$python" "$root/bench/model_info.py" "$1"; }
 
 # check OUT prints onnx.checker's verdict on the path form (which also works
 # for models over 2 GB and checks their external data).
