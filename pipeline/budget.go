@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 
-	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/eval"
 	"github.com/quantprep/quantprep/pipeline/infer"
 	"github.com/quantprep/quantprep/pipeline/model"
@@ -119,34 +118,10 @@ func prepare(m *model.Model, b Budgets) error {
 	if err := model.Validate(m.Proto); err != nil {
 		return err
 	}
-	if n := countNodes(m); n > b.MaxNodes {
+	if n := model.CountParsedNodes(m.Proto); n > b.MaxNodes {
 		return fmt.Errorf("%w: the model has %d nodes, over the budget of %d", model.ErrOverBudget, n, b.MaxNodes)
 	}
 	return m.Densify(b.MaxDenseBytes)
-}
-
-// countNodes counts the nodes of every graph and function of m.
-func countNodes(m *model.Model) int64 {
-	n := int64(0)
-	var walk func(nodes []*onnxpb.NodeProto)
-	walk = func(nodes []*onnxpb.NodeProto) {
-		for _, nd := range nodes {
-			n++
-			for _, a := range nd.GetAttribute() {
-				if a.GetG() != nil {
-					walk(a.GetG().GetNode())
-				}
-				for _, g := range a.GetGraphs() {
-					walk(g.GetNode())
-				}
-			}
-		}
-	}
-	walk(m.Graph().GetNode())
-	for _, f := range m.Proto.GetFunctions() {
-		walk(f.GetNode())
-	}
-	return n
 }
 
 // runStep runs one step, turning a panic into an error wrapping ErrInternal

@@ -139,27 +139,8 @@ func newEngine(ctx context.Context, m *model.Model, cfg Config) *engine {
 	}
 	e.rd = newReader(m.Graph())
 	e.collectSymbols(m.Graph())
-	e.nodes = countNodes(m.Graph().GetNode())
-	for _, f := range m.Proto.GetFunctions() {
-		e.nodes += countNodes(f.GetNode())
-	}
+	e.nodes = model.CountParsedNodes(m.Proto)
 	return e
-}
-
-// countNodes counts nodes and the nodes of their subgraphs.
-func countNodes(nodes []*onnxpb.NodeProto) int64 {
-	n := int64(len(nodes))
-	for _, nd := range nodes {
-		for _, a := range nd.GetAttribute() {
-			if a.GetG() != nil {
-				n += countNodes(a.GetG().GetNode())
-			}
-			for _, g := range a.GetGraphs() {
-				n += countNodes(g.GetNode())
-			}
-		}
-	}
-	return n
 }
 
 func normDomain(d string) string {

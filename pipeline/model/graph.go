@@ -151,11 +151,7 @@ func checkTopo(g *onnxpb.GraphProto, parent *scope) error {
 			}
 		}
 		for _, a := range n.GetAttribute() {
-			subs := a.GetGraphs()
-			if a.GetG() != nil {
-				subs = append([]*onnxpb.GraphProto{a.GetG()}, subs...)
-			}
-			for _, sub := range subs {
+			for _, sub := range Subgraphs(a) {
 				if err := checkTopo(sub, s); err != nil {
 					return fmt.Errorf("%s%s, attribute %s: %w", nodeLabel(n, i), inGraph, a.GetName(), err)
 				}
@@ -204,11 +200,7 @@ func SortTopologically(g *onnxpb.GraphProto) error {
 		all = append(all, sorted{g, order})
 		for i, n := range g.GetNode() {
 			for _, a := range n.GetAttribute() {
-				subs := a.GetGraphs()
-				if a.GetG() != nil {
-					subs = append([]*onnxpb.GraphProto{a.GetG()}, subs...)
-				}
-				for _, sub := range subs {
+				for _, sub := range Subgraphs(a) {
 					if where, err := visit(sub); err != nil {
 						return fmt.Sprintf("%s, attribute %s, graph %q: %s", nodeLabel(n, i), a.GetName(), sub.GetName(), where), err
 					}
@@ -302,11 +294,7 @@ func (f freeNames) implicit(n *onnxpb.NodeProto) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, a := range n.GetAttribute() {
-		subs := a.GetGraphs()
-		if a.GetG() != nil {
-			subs = append([]*onnxpb.GraphProto{a.GetG()}, subs...)
-		}
-		for _, g := range subs {
+		for _, g := range Subgraphs(a) {
 			for _, name := range f.of(g) {
 				if !seen[name] {
 					seen[name] = true
@@ -426,12 +414,40 @@ func walkGraphs(g *onnxpb.GraphProto, top bool, fn func(*onnxpb.GraphProto, bool
 	fn(g, top)
 	for _, n := range g.GetNode() {
 		for _, a := range n.GetAttribute() {
-			if a.GetG() != nil {
-				walkGraphs(a.GetG(), false, fn)
-			}
-			for _, sg := range a.GetGraphs() {
+			for _, sg := range Subgraphs(a) {
 				walkGraphs(sg, false, fn)
 			}
 		}
 	}
+}
+
+// Subgraphs returns the graphs attribute a holds: its g (an If branch, a Loop
+// or Scan body), then its graphs. Most attributes hold none.
+func Subgraphs(a *onnxpb.AttributeProto) []*onnxpb.GraphProto {
+	if a.GetG() == nil {
+		return a.GetGraphs()
+	}
+	return append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...)
+}
+
+// CountParsedNodes counts the nodes of mp's graph and functions, with the
+// nodes of every graph nested in them: what CountNodes counts in the bytes.
+func CountParsedNodes(mp *onnxpb.ModelProto) int64 {
+	n := countNodes(mp.GetGraph().GetNode())
+	for _, f := range mp.GetFunctions() {
+		n += countNodes(f.GetNode())
+	}
+	return n
+}
+
+func countNodes(nodes []*onnxpb.NodeProto) int64 {
+	n := int64(len(nodes))
+	for _, nd := range nodes {
+		for _, a := range nd.GetAttribute() {
+			for _, sg := range Subgraphs(a) {
+				n += countNodes(sg.GetNode())
+			}
+		}
+	}
+	return n
 }

@@ -15,9 +15,8 @@ import (
 // ErrInvalid. Both name the tensor.
 func (m *Model) Densify(maxBytes int64) error {
 	var err error
-	var walk func(g *onnxpb.GraphProto)
-	walk = func(g *onnxpb.GraphProto) {
-		if g == nil || err != nil {
+	WalkGraphs(m.Graph(), func(g *onnxpb.GraphProto, _ bool) {
+		if err != nil {
 			return
 		}
 		for _, sp := range g.GetSparseInitializer() {
@@ -28,16 +27,7 @@ func (m *Model) Densify(maxBytes int64) error {
 			g.Initializer = append(g.Initializer, tp)
 		}
 		g.SparseInitializer = nil
-		for _, n := range g.GetNode() {
-			for _, a := range n.GetAttribute() {
-				walk(a.GetG())
-				for _, sg := range a.GetGraphs() {
-					walk(sg)
-				}
-			}
-		}
-	}
-	walk(m.Graph())
+	})
 	return err
 }
 

@@ -11,28 +11,7 @@ import (
 )
 
 // countParsed counts the nodes of a parsed model as CountNodes counts them.
-func countParsed(mp *onnxpb.ModelProto) int64 {
-	var walk func([]*onnxpb.NodeProto) int64
-	walk = func(nodes []*onnxpb.NodeProto) int64 {
-		n := int64(len(nodes))
-		for _, nd := range nodes {
-			for _, a := range nd.GetAttribute() {
-				if a.GetG() != nil {
-					n += walk(a.GetG().GetNode())
-				}
-				for _, g := range a.GetGraphs() {
-					n += walk(g.GetNode())
-				}
-			}
-		}
-		return n
-	}
-	n := walk(mp.GetGraph().GetNode())
-	for _, f := range mp.GetFunctions() {
-		n += walk(f.GetNode())
-	}
-	return n
-}
+func countParsed(mp *onnxpb.ModelProto) int64 { return CountParsedNodes(mp) }
 
 func TestCountNodes(t *testing.T) {
 	mp := testModel()

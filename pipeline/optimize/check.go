@@ -1,6 +1,10 @@
 package optimize
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/quantprep/quantprep/pipeline/model"
+)
 
 // check verifies the invariants every pass must keep: nodes in topological
 // order, every input defined (by a graph input, an initializer or an earlier
@@ -24,7 +28,7 @@ func check(g *graph) error {
 			}
 		}
 		for _, a := range n.GetAttribute() {
-			for _, sg := range subgraphs(a) {
+			for _, sg := range model.Subgraphs(a) {
 				for ref := range g.outerRefs(sg) {
 					if !isDefined(ref) {
 						return fmt.Errorf("%s: subgraph reads %q, which is not defined before it", nodeDesc(n), ref)

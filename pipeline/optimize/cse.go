@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // eliminateCommonSubexpressions ("CommonSubexpressionElimination") removes a
@@ -73,7 +74,7 @@ func cseKey(n *onnxpb.NodeProto) (string, bool) {
 	}
 	b.WriteByte('#')
 	for _, a := range n.GetAttribute() {
-		if len(subgraphs(a)) > 0 || a.GetRefAttrName() != "" {
+		if len(model.Subgraphs(a)) > 0 || a.GetRefAttrName() != "" {
 			return "", false
 		}
 		enc, err := proto.MarshalOptions{Deterministic: true}.Marshal(a)

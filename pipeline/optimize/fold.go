@@ -7,6 +7,7 @@ import (
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/eval"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
@@ -250,7 +251,7 @@ func foldable(g *graph, n *onnxpb.NodeProto) bool {
 		return false
 	}
 	for _, a := range n.GetAttribute() {
-		if len(subgraphs(a)) > 0 {
+		if len(model.Subgraphs(a)) > 0 {
 			return false
 		}
 	}

@@ -129,7 +129,7 @@ func (g *graph) subgraphs() []*graph {
 	var subs []*graph
 	for _, n := range g.g.GetNode() {
 		for _, a := range n.GetAttribute() {
-			for _, sg := range subgraphs(a) {
+			for _, sg := range model.Subgraphs(a) {
 				sub := newScope(g.m, sg, g, g.refs)
 				sub.attr, sub.owner = a.GetName(), n
 				subs = append(subs, sub)
@@ -176,7 +176,7 @@ func (g *graph) index() {
 	for _, n := range gp.GetNode() {
 		g.linkIO(n)
 		for _, a := range n.GetAttribute() {
-			for _, sg := range subgraphs(a) {
+			for _, sg := range model.Subgraphs(a) {
 				for name := range g.outerRefs(sg) {
 					g.implicit[name] = true
 					g.consumers[name] = append(g.consumers[name], n)
@@ -184,14 +184,6 @@ func (g *graph) index() {
 			}
 		}
 	}
-}
-
-func subgraphs(a *onnxpb.AttributeProto) []*onnxpb.GraphProto {
-	var gs []*onnxpb.GraphProto
-	if a.GetG() != nil {
-		gs = append(gs, a.GetG())
-	}
-	return append(gs, a.GetGraphs()...)
 }
 
 // outerRefs returns the names a subgraph (and its own subgraphs) reads that it
@@ -219,7 +211,7 @@ func outerRefsWith(sg *onnxpb.GraphProto, inner func(*onnxpb.GraphProto) map[str
 			}
 		}
 		for _, a := range n.GetAttribute() {
-			for _, sub := range subgraphs(a) {
+			for _, sub := range model.Subgraphs(a) {
 				for r := range inner(sub) {
 					if !defined[r] {
 						refs[r] = true
@@ -505,7 +497,7 @@ func (g *graph) unlink(name string, n *onnxpb.NodeProto) {
 func (g *graph) link(n *onnxpb.NodeProto) {
 	g.linkIO(n)
 	for _, a := range n.GetAttribute() {
-		if len(subgraphs(a)) > 0 {
+		if len(model.Subgraphs(a)) > 0 {
 			g.touch() // implicit reads: rebuild rather than track
 		}
 	}
@@ -591,7 +583,7 @@ func (g *graph) removeNodes(ns ...*onnxpb.NodeProto) {
 			}
 		}
 		for _, a := range n.GetAttribute() {
-			if len(subgraphs(a)) > 0 {
+			if len(model.Subgraphs(a)) > 0 {
 				g.touch()
 			}
 		}
