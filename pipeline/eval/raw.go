@@ -6,6 +6,7 @@ import (
 	"io"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
@@ -37,7 +38,7 @@ var movementKinds = map[string]bool{
 // IsMovement reports whether n's op may be a pure data movement (a Cast
 // only when it casts to its input's type, which MovementOf checks).
 func IsMovement(n *onnxpb.NodeProto) bool {
-	return (n.GetDomain() == "" || n.GetDomain() == "ai.onnx") && movementKinds[n.GetOpType()]
+	return model.IsDefaultDomain(n.GetDomain()) && movementKinds[n.GetOpType()]
 }
 
 // MovementOf describes a data-movement node (IsMovement). in[0] gives the

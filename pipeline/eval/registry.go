@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
@@ -69,10 +70,7 @@ var registry = func() map[key][]Op {
 // Lookup returns the kernel of domain.name at the given opset: the entry with
 // the largest Since that is at most opset.
 func Lookup(domain, name string, opset int64) (Kernel, bool) {
-	if domain == "ai.onnx" {
-		domain = ""
-	}
-	for _, op := range registry[key{domain, name}] {
+	for _, op := range registry[key{model.NormDomain(domain), name}] {
 		if op.Since <= opset {
 			return op.Eval, true
 		}

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
@@ -470,7 +471,7 @@ func clampInt64(f float64) int64 {
 }
 
 // Domain is the node's operator domain ("" for ai.onnx).
-func (c *Context) Domain() string { return normDomain(c.n.GetDomain()) }
+func (c *Context) Domain() string { return model.NormDomain(c.n.GetDomain()) }
 
 func (c *Context) initSeen() {
 	if c.seen != nil {

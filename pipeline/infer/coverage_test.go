@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // TestCoverage checks that every operator version in onnx_schemas.tsv has a
@@ -28,7 +30,7 @@ func TestCoverage(t *testing.T) {
 		if len(p) != 3 {
 			t.Fatalf("bad line %q", line)
 		}
-		domain := normDomain(p[0])
+		domain := model.NormDomain(p[0])
 		since, err := strconv.ParseInt(p[2], 10, 64)
 		if err != nil {
 			t.Fatal(err)

@@ -132,22 +132,15 @@ func newEngine(ctx context.Context, m *model.Model, cfg Config) *engine {
 		claims: map[string]*claim{},
 	}
 	for _, o := range m.Proto.GetOpsetImport() {
-		e.opsets[normDomain(o.GetDomain())] = o.GetVersion()
+		e.opsets[model.NormDomain(o.GetDomain())] = o.GetVersion()
 	}
 	for _, f := range m.Proto.GetFunctions() {
-		e.funcs[normDomain(f.GetDomain())+":"+f.GetName()] = f
+		e.funcs[model.NormDomain(f.GetDomain())+":"+f.GetName()] = f
 	}
 	e.rd = newReader(m.Graph())
 	e.collectSymbols(m.Graph())
 	e.nodes = model.CountParsedNodes(m.Proto)
 	return e
-}
-
-func normDomain(d string) string {
-	if d == "ai.onnx" {
-		return ""
-	}
-	return d
 }
 
 // forEachDimParam calls f with every dim_param of g's inputs, outputs and
@@ -444,7 +437,7 @@ func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
 		}
 		c.ins[i] = v
 	}
-	dom := normDomain(n.GetDomain())
+	dom := model.NormDomain(n.GetDomain())
 	opset, imported := e.opsets[dom]
 	if dom == "" && !imported {
 		opset = 1
@@ -533,7 +526,7 @@ func safeInfer(op *Op, c *Context) (err error) {
 }
 
 func opName(n *onnxpb.NodeProto) string {
-	if d := normDomain(n.GetDomain()); d != "" {
+	if d := model.NormDomain(n.GetDomain()); d != "" {
 		return d + "." + n.GetOpType()
 	}
 	return n.GetOpType()
@@ -589,7 +582,7 @@ func (e *engine) inferFunction(c *Context, f *onnxpb.FunctionProto) error {
 		fo[k] = v
 	}
 	for _, o := range f.GetOpsetImport() {
-		fo[normDomain(o.GetDomain())] = o.GetVersion()
+		fo[model.NormDomain(o.GetDomain())] = o.GetVersion()
 	}
 	e.opsets = fo
 	defer func() { e.opsets = saved }()

@@ -86,7 +86,7 @@ func (m *Model) InlineFloor() int64 {
 	kept := map[*onnxpb.TensorProto]bool{}
 	var total int64
 	for i, n := range nodes {
-		if !live[i] || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") || !keepsWeights[n.GetOpType()] {
+		if !live[i] || !IsDefaultDomain(n.GetDomain()) || !keepsWeights[n.GetOpType()] {
 			continue
 		}
 		hasVarying := false
@@ -109,7 +109,7 @@ func (m *Model) InlineFloor() int64 {
 					break
 				}
 				p := x.Producer(in)
-				if p < 0 || !sizePreserving[nodes[p].GetOpType()] || nodes[p].GetDomain() != "" || varying[in] || len(nodes[p].GetInput()) == 0 {
+				if p < 0 || !sizePreserving[nodes[p].GetOpType()] || !IsDefaultDomain(nodes[p].GetDomain()) || varying[in] || len(nodes[p].GetInput()) == 0 {
 					break
 				}
 				in = nodes[p].GetInput()[0]

@@ -142,15 +142,9 @@ func (m *Model) Graph() *onnxpb.GraphProto { return m.Proto.GetGraph() }
 // Opset returns the version of the operator set imported for domain ("" and
 // "ai.onnx" are the same domain), or 0 if it is not imported.
 func (m *Model) Opset(domain string) int64 {
-	if domain == "ai.onnx" {
-		domain = ""
-	}
+	domain = NormDomain(domain)
 	for _, o := range m.Proto.GetOpsetImport() {
-		d := o.GetDomain()
-		if d == "ai.onnx" {
-			d = ""
-		}
-		if d == domain {
+		if NormDomain(o.GetDomain()) == domain {
 			return o.GetVersion()
 		}
 	}

@@ -33,12 +33,12 @@ func Validate(mp *onnxpb.ModelProto) error {
 	}
 	for _, o := range mp.GetOpsetImport() {
 		v := o.GetVersion()
-		switch d := o.GetDomain(); d {
-		case "", "ai.onnx":
+		switch d := o.GetDomain(); {
+		case IsDefaultDomain(d):
 			if v < 1 || v > MaxOnnxOpset {
 				return fmt.Errorf("%w: opset import of domain %q: version %d is not between 1 and %d", ErrInvalid, "ai.onnx", v, MaxOnnxOpset)
 			}
-		case "ai.onnx.ml":
+		case d == "ai.onnx.ml":
 			if v < 0 || v > MaxMLOpset {
 				return fmt.Errorf("%w: opset import of domain %q: version %d is not between 0 and %d", ErrInvalid, d, v, MaxMLOpset)
 			}

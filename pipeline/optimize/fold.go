@@ -246,7 +246,7 @@ var nondeterministic = map[string]bool{
 }
 
 func foldable(g *graph, n *onnxpb.NodeProto) bool {
-	if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" || nondeterministic[n.GetOpType()] ||
+	if !model.IsDefaultDomain(n.GetDomain()) || nondeterministic[n.GetOpType()] ||
 		n.GetOpType() == "DequantizeLinear" || g.parent == nil && g.producesGraphOutput(n) {
 		return false
 	}

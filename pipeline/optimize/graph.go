@@ -331,7 +331,7 @@ func (g *graph) elemType(name string) tensor.DType {
 			return tensor.DType(tt.GetElemType())
 		}
 	}
-	if p := g.producer[name]; p != nil && p.GetOpType() == "Cast" && p.GetDomain() == "" {
+	if p := g.producer[name]; p != nil && isOp(p, "Cast") {
 		for _, a := range p.GetAttribute() {
 			if a.GetName() == "to" {
 				return tensor.DType(a.GetI())
@@ -729,7 +729,7 @@ func input(n *onnxpb.NodeProto, i int) string {
 
 // isOp reports whether n is the ONNX-domain operator op.
 func isOp(n *onnxpb.NodeProto, op string) bool {
-	return n != nil && n.GetOpType() == op && (n.GetDomain() == "" || n.GetDomain() == "ai.onnx")
+	return n != nil && n.GetOpType() == op && model.IsDefaultDomain(n.GetDomain())
 }
 
 func nodeDesc(n *onnxpb.NodeProto) string {

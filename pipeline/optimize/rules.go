@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // rule is a local rewrite anchored at one node, as ONNX Runtime's RewriteRule:
@@ -57,7 +58,7 @@ func applyRules(g *graph, r *run) error {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
-		if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
+		if !model.IsDefaultDomain(n.GetDomain()) {
 			continue
 		}
 		for _, ru := range byOp[n.GetOpType()] {

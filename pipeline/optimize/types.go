@@ -2,6 +2,7 @@ package optimize
 
 import (
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
@@ -75,7 +76,7 @@ func (g *graph) typeOf(name string, depth int) tensor.DType {
 		return d
 	}
 	p := g.producerOf(name)
-	if p == nil || p.GetDomain() != "" && p.GetDomain() != "ai.onnx" || len(p.GetOutput()) == 0 || p.GetOutput()[0] != name {
+	if p == nil || !model.IsDefaultDomain(p.GetDomain()) || len(p.GetOutput()) == 0 || p.GetOutput()[0] != name {
 		return tensor.Undefined
 	}
 	if f := outputTypeRules[p.GetOpType()]; f != nil {
