@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/quantprep/quantprep/pipeline/infer"
 )
 
 // Options are the reference tool's flags, with the same names and defaults.
@@ -35,7 +37,7 @@ type Options struct {
 
 // Reference defaults.
 const (
-	DefaultIntMax                    = 1<<31 - 1
+	DefaultIntMax                    = infer.DefaultIntMax
 	DefaultExternalDataSizeThreshold = 1024
 )
 

@@ -47,7 +47,7 @@ func evalConcat(c *Ctx) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	first := c.In[0]
-	axis, err := normAxis(c.Attrs.Int("axis", 0), len(first.Dims))
+	axis, err := tensor.NormAxis(c.Attrs.Int("axis", 0), len(first.Dims))
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func evalGather(c *Ctx) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("indices: %w", err)
 	}
-	axis, err := normAxis(c.Attrs.Int("axis", 0), len(x.Dims))
+	axis, err := tensor.NormAxis(c.Attrs.Int("axis", 0), len(x.Dims))
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func evalSlice(c *Ctx) ([]*tensor.Tensor, error) {
 		if axes != nil {
 			a = axes[i]
 		}
-		ax, err := normAxis(a, rank)
+		ax, err := tensor.NormAxis(a, rank)
 		if err != nil {
 			return nil, err
 		}
@@ -315,7 +315,7 @@ func evalSplit(c *Ctx) ([]*tensor.Tensor, error) {
 		return nil, err
 	}
 	x := c.In[0]
-	axis, err := normAxis(c.Attrs.Int("axis", 0), len(x.Dims))
+	axis, err := tensor.NormAxis(c.Attrs.Int("axis", 0), len(x.Dims))
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +462,7 @@ func evalPad(c *Ctx) ([]*tensor.Tensor, error) {
 	}
 	begin, end := make([]int64, rank), make([]int64, rank)
 	for i, a := range axes {
-		ax, err := normAxis(a, rank)
+		ax, err := tensor.NormAxis(a, rank)
 		if err != nil {
 			return nil, err
 		}

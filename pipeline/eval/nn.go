@@ -256,7 +256,7 @@ func evalSoftmax(c *Ctx) ([]*tensor.Tensor, error) {
 	if !x.DType.IsFloat() {
 		return nil, unsupported("Softmax of %s", x.DType)
 	}
-	axis, err := normAxis(c.Attrs.Int("axis", -1), len(x.Dims))
+	axis, err := tensor.NormAxis(c.Attrs.Int("axis", -1), len(x.Dims))
 	if err != nil {
 		return nil, err
 	}

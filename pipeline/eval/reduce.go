@@ -48,7 +48,7 @@ func reduce(axesInputSince int64, kind string) Kernel {
 			}
 		}
 		for _, a := range axes {
-			ax, err := normAxis(a, rank)
+			ax, err := tensor.NormAxis(a, rank)
 			if err != nil {
 				return nil, err
 			}

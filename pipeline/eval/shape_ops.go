@@ -141,7 +141,7 @@ func evalUnsqueeze(c *Ctx) ([]*tensor.Tensor, error) {
 	rank := len(x.Dims) + len(axes)
 	ins := make([]bool, rank)
 	for _, a := range axes {
-		ax, err := normAxis(a, rank)
+		ax, err := tensor.NormAxis(a, rank)
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +179,7 @@ func evalSqueeze(c *Ctx) ([]*tensor.Tensor, error) {
 		}
 	}
 	for _, a := range axes {
-		ax, err := normAxis(a, len(x.Dims))
+		ax, err := tensor.NormAxis(a, len(x.Dims))
 		if err != nil {
 			return nil, err
 		}

@@ -159,17 +159,6 @@ func wrapInt(d tensor.DType, v int64) int64 {
 	return v
 }
 
-// normAxis maps a possibly negative axis into [0, rank).
-func normAxis(axis int64, rank int) (int, error) {
-	if axis < 0 {
-		axis += int64(rank)
-	}
-	if axis < 0 || axis >= int64(rank) {
-		return 0, fmt.Errorf("axis %d out of range for rank %d", axis, rank)
-	}
-	return int(axis), nil
-}
-
 // scalar returns element 0 of a numeric tensor as float64.
 func scalar(t *tensor.Tensor) (float64, error) {
 	if t.Len() < 1 {

@@ -433,17 +433,6 @@ func (c *Context) AttrGraph(name string) *onnxpb.GraphProto {
 // errUnknownShape says that an input's shape is needed and unknown.
 var errUnknownShape = errors.New("an input's shape is unknown")
 
-// normAxis maps a possibly negative axis into [0, rank).
-func normAxis(axis int64, rank int) (int, error) {
-	if axis < -int64(rank) || axis >= int64(rank) {
-		return 0, fmt.Errorf("axis %d out of range for rank %d", axis, rank)
-	}
-	if axis < 0 {
-		axis += int64(rank)
-	}
-	return int(axis), nil
-}
-
 // prod multiplies dims.
 func prod(ds []sym.Dim) sym.Dim {
 	p := sym.Int(1)

@@ -310,7 +310,7 @@ func inferQLinearConcat(c *Context) error {
 	if len(shapes) == 0 {
 		return c.Failf("QLinearConcat without inputs")
 	}
-	axis, err := normAxis(c.AttrInt("axis", 0), len(shapes[0]))
+	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(shapes[0]))
 	if err != nil {
 		return err
 	}

@@ -271,7 +271,7 @@ func inferScan(c *Context) error {
 			if len(inAxes) > i-nState {
 				ax = inAxes[i-nState]
 			}
-			a, err := normAxis(ax, len(t.Shape))
+			a, err := tensor.NormAxis(ax, len(t.Shape))
 			if err != nil {
 				return err
 			}
@@ -298,7 +298,7 @@ func inferScan(c *Context) error {
 			if len(outAxes) > i-nState {
 				ax = outAxes[i-nState]
 			}
-			a, err := normAxis(ax, len(t.Shape)+1)
+			a, err := tensor.NormAxis(ax, len(t.Shape)+1)
 			if err != nil {
 				return err
 			}

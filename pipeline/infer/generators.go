@@ -100,7 +100,7 @@ func inferDFT(c *Context) error {
 	} else {
 		axis = c.AttrInt("axis", 1)
 	}
-	ax, err := normAxis(axis, r)
+	ax, err := tensor.NormAxis(axis, r)
 	if err != nil {
 		return err
 	}

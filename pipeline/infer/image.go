@@ -125,7 +125,7 @@ func inferCenterCropPad(c *Context) error {
 		return c.Failf("CenterCropPad has %d sizes for %d axes", len(size), len(axes))
 	}
 	for i, a := range axes {
-		ax, err := normAxis(a, len(sh))
+		ax, err := tensor.NormAxis(a, len(sh))
 		if err != nil {
 			return err
 		}

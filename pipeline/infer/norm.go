@@ -52,7 +52,7 @@ func inferLayerNorm(statElem tensor.DType) func(*Context) error {
 				c.SetElem(i, st)
 				continue
 			}
-			ax, err := normAxis(c.AttrInt("axis", -1), len(sh))
+			ax, err := tensor.NormAxis(c.AttrInt("axis", -1), len(sh))
 			if err != nil {
 				return err
 			}

@@ -66,7 +66,7 @@ func inferReduce(axesInput int64) func(*Context) error {
 		}
 		red := make([]bool, len(sh))
 		for _, a := range axes {
-			ax, err := normAxis(a, len(sh))
+			ax, err := tensor.NormAxis(a, len(sh))
 			if err != nil {
 				return err
 			}
@@ -127,7 +127,7 @@ func inferArg(c *Context) error {
 		c.SetElem(0, tensor.Int64)
 		return nil
 	}
-	ax, err := normAxis(c.AttrInt("axis", 0), len(sh))
+	ax, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
 	if err != nil {
 		return err
 	}

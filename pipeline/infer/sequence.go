@@ -169,7 +169,7 @@ func inferSplitToSequence(c *Context) error {
 		c.SetType(0, seqOf(Type{Elem: elem}))
 		return nil
 	}
-	axis, err := normAxis(c.AttrInt("axis", 0), len(sh))
+	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func inferConcatFromSequence(c *Context) error {
 	if newAxis {
 		r++
 	}
-	axis, err := normAxis(c.AttrInt("axis", 0), r)
+	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), r)
 	if err != nil {
 		return err
 	}

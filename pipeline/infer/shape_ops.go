@@ -308,7 +308,7 @@ func inferSqueeze(c *Context) error {
 	drop := make([]bool, len(sh))
 	if has {
 		for _, a := range axes {
-			ax, err := normAxis(a, len(sh))
+			ax, err := tensor.NormAxis(a, len(sh))
 			if err != nil {
 				return err
 			}
@@ -359,7 +359,7 @@ func inferUnsqueeze(c *Context) error {
 	r := len(sh) + len(axes)
 	ins := make([]bool, r)
 	for _, a := range axes {
-		ax, err := normAxis(a, r)
+		ax, err := tensor.NormAxis(a, r)
 		if err != nil {
 			return err
 		}
@@ -407,7 +407,7 @@ func inferConcat(c *Context) error {
 	if c.Opset() < 4 {
 		def = 1 // Concat-1's default axis
 	}
-	axis, err := normAxis(c.AttrInt("axis", def), r)
+	axis, err := tensor.NormAxis(c.AttrInt("axis", def), r)
 	if err != nil {
 		return err
 	}
@@ -502,7 +502,7 @@ func inferGather(c *Context) error {
 		c.SetElem(0, elem)
 		return nil
 	}
-	axis, err := normAxis(c.AttrInt("axis", 0), len(data))
+	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(data))
 	if err != nil {
 		return err
 	}
@@ -768,7 +768,7 @@ func inferSlice(c *Context) error {
 			if okA && axes != nil {
 				copy(out, sh)
 				for _, a := range axes {
-					if ax, err := normAxis(a, len(sh)); err == nil {
+					if ax, err := tensor.NormAxis(a, len(sh)); err == nil {
 						out[ax] = c.NewDim()
 					}
 				}
@@ -797,7 +797,7 @@ func inferSlice(c *Context) error {
 	}
 	out := append([]sym.Dim{}, sh...)
 	for i, a := range axes {
-		ax, err := normAxis(a, len(sh))
+		ax, err := tensor.NormAxis(a, len(sh))
 		if err != nil {
 			return err
 		}
@@ -828,7 +828,7 @@ func sliceValues(c *Context, out, starts, ends []sym.Dim, axes, steps []int64) {
 		step[i] = 1
 	}
 	for i, a := range axes {
-		ax, _ := normAxis(a, len(in))
+		ax, _ := tensor.NormAxis(a, len(in))
 		s0, ok := starts[i].Value()
 		if !ok {
 			return
@@ -882,7 +882,7 @@ func inferTranspose(c *Context) error {
 	}
 	out := make([]sym.Dim, len(sh))
 	for i, p := range perm {
-		ax, err := normAxis(p, len(sh))
+		ax, err := tensor.NormAxis(p, len(sh))
 		if err != nil {
 			return err
 		}
@@ -896,7 +896,7 @@ func inferTranspose(c *Context) error {
 		forEachIndex(ost, func(idx []int64) {
 			k := 0
 			for i, p := range perm {
-				ax, _ := normAxis(p, len(in))
+				ax, _ := tensor.NormAxis(p, len(in))
 				k += int(idx[i]) * st[ax]
 			}
 			vals = append(vals, v[k])
@@ -1037,7 +1037,7 @@ func inferSplit(c *Context) error {
 		}
 		return nil
 	}
-	axis, err := normAxis(c.AttrInt("axis", 0), len(sh))
+	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
 	if err != nil {
 		return err
 	}
@@ -1146,7 +1146,7 @@ func inferPad(c *Context) error {
 	}
 	out := append([]sym.Dim{}, sh...)
 	for i, a := range axes {
-		ax, err := normAxis(a, len(sh))
+		ax, err := tensor.NormAxis(a, len(sh))
 		if err != nil {
 			return err
 		}
@@ -1190,7 +1190,7 @@ func inferCompress(c *Context) error {
 		c.SetTensor(0, elem, []sym.Dim{c.NewDim()})
 		return nil
 	}
-	axis, err := normAxis(c.AttrInt("axis", 0), len(sh))
+	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
 	if err != nil {
 		return err
 	}
@@ -1207,7 +1207,7 @@ func inferTopK(c *Context) error {
 		c.SetElem(1, tensor.Int64)
 		return nil
 	}
-	axis, err := normAxis(c.AttrInt("axis", -1), len(sh))
+	axis, err := tensor.NormAxis(c.AttrInt("axis", -1), len(sh))
 	if err != nil {
 		return err
 	}
@@ -1237,7 +1237,7 @@ func inferOneHot(c *Context) error {
 		depth = c.orNew(v[0])
 	}
 	r := len(sh) + 1
-	axis, err := normAxis(c.AttrInt("axis", -1), r)
+	axis, err := tensor.NormAxis(c.AttrInt("axis", -1), r)
 	if err != nil {
 		return err
 	}
@@ -1304,7 +1304,7 @@ func resizeKeepAspect(c *Context, elem tensor.DType, sh, sizes []sym.Dim, axes [
 	outs := make([]int64, len(axes))
 	num, den := int64(-1), int64(1) // the chosen scale num/den
 	for i, a := range axes {
-		ax, err := normAxis(a, len(sh))
+		ax, err := tensor.NormAxis(a, len(sh))
 		if err != nil {
 			return err
 		}
@@ -1358,7 +1358,7 @@ func inferResize(c *Context) error {
 			}
 			if has && len(axes) == len(v) && c.AttrString("keep_aspect_ratio_policy", "stretch") == "stretch" {
 				for i, a := range axes {
-					ax, err := normAxis(a, len(sh))
+					ax, err := tensor.NormAxis(a, len(sh))
 					if err != nil {
 						return err
 					}
@@ -1392,7 +1392,7 @@ func inferResize(c *Context) error {
 		return nil
 	}
 	for i, a := range axes {
-		ax, err := normAxis(a, len(sh))
+		ax, err := tensor.NormAxis(a, len(sh))
 		if err != nil {
 			return err
 		}
@@ -1414,7 +1414,7 @@ func inferUnique(c *Context) error {
 	n := c.NewDim()
 	sh, ok := c.Shape(0)
 	if c.HasAttr("axis") && ok {
-		axis, err := normAxis(c.AttrInt("axis", 0), len(sh))
+		axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
 		if err != nil {
 			return err
 		}
@@ -1426,7 +1426,7 @@ func inferUnique(c *Context) error {
 	c.SetTensor(1, tensor.Int64, []sym.Dim{n})
 	if ok {
 		if c.HasAttr("axis") {
-			axis, _ := normAxis(c.AttrInt("axis", 0), len(sh))
+			axis, _ := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
 			orig, _ := c.Shape(0)
 			c.SetTensor(2, tensor.Int64, []sym.Dim{orig[axis]})
 		} else {
@@ -1451,7 +1451,7 @@ func inferTile1(c *Context) error {
 		}
 		return nil
 	}
-	ax, err := normAxis(axis[0], len(sh))
+	ax, err := tensor.NormAxis(axis[0], len(sh))
 	if err != nil {
 		return err
 	}
