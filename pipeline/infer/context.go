@@ -361,74 +361,8 @@ func (c *Context) broadcastDim(a, b sym.Dim) (sym.Dim, error) {
 	return sym.Max(a, b), nil
 }
 
-// attr returns the node's attribute name.
-func (c *Context) attr(name string) *onnxpb.AttributeProto {
-	for _, a := range c.n.GetAttribute() {
-		if a.GetName() == name {
-			return a
-		}
-	}
-	return nil
-}
-
-// HasAttr reports whether the node sets attribute name.
-func (c *Context) HasAttr(name string) bool { return c.attr(name) != nil }
-
-// AttrInt returns an int attribute or def.
-func (c *Context) AttrInt(name string, def int64) int64 {
-	if a := c.attr(name); a != nil {
-		return a.GetI()
-	}
-	return def
-}
-
-// AttrFloat returns a float attribute or def.
-func (c *Context) AttrFloat(name string, def float32) float32 {
-	if a := c.attr(name); a != nil {
-		return a.GetF()
-	}
-	return def
-}
-
-// AttrString returns a string attribute or def.
-func (c *Context) AttrString(name, def string) string {
-	if a := c.attr(name); a != nil {
-		return string(a.GetS())
-	}
-	return def
-}
-
-// AttrInts returns an ints attribute and whether it is set.
-func (c *Context) AttrInts(name string) ([]int64, bool) {
-	if a := c.attr(name); a != nil {
-		return a.GetInts(), true
-	}
-	return nil, false
-}
-
-// AttrFloats returns a floats attribute and whether it is set.
-func (c *Context) AttrFloats(name string) ([]float32, bool) {
-	if a := c.attr(name); a != nil {
-		return a.GetFloats(), true
-	}
-	return nil, false
-}
-
-// AttrTensor returns a tensor attribute.
-func (c *Context) AttrTensor(name string) *onnxpb.TensorProto {
-	if a := c.attr(name); a != nil {
-		return a.GetT()
-	}
-	return nil
-}
-
-// AttrGraph returns a graph attribute.
-func (c *Context) AttrGraph(name string) *onnxpb.GraphProto {
-	if a := c.attr(name); a != nil {
-		return a.GetG()
-	}
-	return nil
-}
+// Attrs returns the node's attributes, with typed getters.
+func (c *Context) Attrs() model.Attrs { return c.n.GetAttribute() }
 
 // errUnknownShape says that an input's shape is needed and unknown.
 var errUnknownShape = errors.New("an input's shape is unknown")

@@ -50,7 +50,7 @@ var msOps = concatOps(
 
 // inferFusedMatMul: MatMul with optional transposes of the last two axes.
 func inferFusedMatMul(c *Context) error {
-	if c.AttrInt("transBatchA", 0) != 0 || c.AttrInt("transBatchB", 0) != 0 {
+	if c.Attrs().Int("transBatchA", 0) != 0 || c.Attrs().Int("transBatchB", 0) != 0 {
 		return c.Failf("transBatchA/transBatchB are not supported yet")
 	}
 	return inferMatMul(0, 1, 0)(c)
@@ -83,7 +83,7 @@ func inferNhwcConv(c *Context) error {
 	// Move channels to axis 1 and back.
 	nchw := append([]sym.Dim{x[0], x[len(x)-1]}, x[1:len(x)-1]...)
 	kernel := make([]int64, len(x)-2)
-	if k, ok := c.AttrInts("kernel_shape"); ok {
+	if k, ok := c.Attrs().Ints("kernel_shape"); ok {
 		kernel = k
 	} else {
 		for i := range kernel {
@@ -167,14 +167,14 @@ func inferAttention(c *Context, past int) error {
 		return nil
 	}
 	var vHidden sym.Dim
-	if q, ok := c.AttrInts("qkv_hidden_sizes"); ok && len(q) == 3 {
+	if q, ok := c.Attrs().Ints("qkv_hidden_sizes"); ok && len(q) == 3 {
 		vHidden = sym.Int(q[2])
 	} else {
 		vHidden = c.orNew(sym.FloorDiv(w[1], sym.Int(3)))
 	}
 	c.SetTensor(0, e, []sym.Dim{x[0], x[1], vHidden})
 	if c.HasOutput(1) {
-		heads := c.AttrInt("num_heads", 0)
+		heads := c.Attrs().Int("num_heads", 0)
 		if heads <= 0 {
 			return c.Failf("Attention without num_heads")
 		}
@@ -216,7 +216,7 @@ func inferMultiHeadAttention(c *Context) error {
 		c.SetElem(0, e)
 		return nil
 	}
-	heads := c.AttrInt("num_heads", 0)
+	heads := c.Attrs().Int("num_heads", 0)
 	var vHidden, kHidden, kvSeq sym.Dim
 	k, okK := c.Shape(1)
 	v, okV := c.Shape(2)
@@ -285,11 +285,11 @@ func inferBiasSplitGelu(c *Context) error {
 // inferMatMulNBits: A [..., K] times a quantized [K, N] with N an attribute.
 func inferMatMulNBits(c *Context) error {
 	sh, ok := c.Shape(0)
-	if !ok || len(sh) == 0 || !c.HasAttr("N") {
+	if !ok || len(sh) == 0 || !c.Attrs().Has("N") {
 		c.SetElem(0, c.Elem(0))
 		return nil
 	}
-	sh[len(sh)-1] = sym.Int(c.AttrInt("N", 0))
+	sh[len(sh)-1] = sym.Int(c.Attrs().Int("N", 0))
 	c.SetTensor(0, c.Elem(0), sh)
 	return nil
 }
@@ -310,7 +310,7 @@ func inferQLinearConcat(c *Context) error {
 	if len(shapes) == 0 {
 		return c.Failf("QLinearConcat without inputs")
 	}
-	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(shapes[0]))
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", 0), len(shapes[0]))
 	if err != nil {
 		return err
 	}
@@ -328,7 +328,7 @@ func inferQLinearConcat(c *Context) error {
 // inferQLinearPool pools input 0; channels_last layouts are not handled.
 func inferQLinearPool(global bool) func(*Context) error {
 	return func(c *Context) error {
-		if c.AttrInt("channels_last", 0) != 0 {
+		if c.Attrs().Int("channels_last", 0) != 0 {
 			return c.Failf("channels_last is not supported yet")
 		}
 		if global {
@@ -346,7 +346,7 @@ func inferQLinearPool(global bool) func(*Context) error {
 func inferGroupQueryAttention(c *Context) error {
 	e := c.Elem(0)
 	q, ok := c.Shape(0)
-	heads, kvHeads := c.AttrInt("num_heads", 0), c.AttrInt("kv_num_heads", 0)
+	heads, kvHeads := c.Attrs().Int("num_heads", 0), c.Attrs().Int("kv_num_heads", 0)
 	if !ok || len(q) != 3 || heads <= 0 || kvHeads <= 0 {
 		c.SetElem(0, e)
 		return nil

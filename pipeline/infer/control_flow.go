@@ -61,7 +61,7 @@ func (c *Context) join(a, b Type, differ func() sym.Dim) Type {
 }
 
 func inferIf(c *Context) error {
-	then, els := c.AttrGraph("then_branch"), c.AttrGraph("else_branch")
+	then, els := c.Attrs().Graph("then_branch"), c.Attrs().Graph("else_branch")
 	if then == nil || els == nil {
 		return c.Failf("If without both branches")
 	}
@@ -190,7 +190,7 @@ func scalar(e tensor.DType) *Type {
 }
 
 func inferLoop(c *Context) error {
-	body := c.AttrGraph("body")
+	body := c.Attrs().Graph("body")
 	if body == nil {
 		return c.Failf("Loop without a body")
 	}
@@ -251,17 +251,17 @@ func inferLoop(c *Context) error {
 }
 
 func inferScan(c *Context) error {
-	body := c.AttrGraph("body")
+	body := c.Attrs().Graph("body")
 	if body == nil {
 		return c.Failf("Scan without a body")
 	}
-	nScan := int(c.AttrInt("num_scan_inputs", 0))
+	nScan := int(c.Attrs().Int("num_scan_inputs", 0))
 	nState := c.NumInputs() - nScan
 	if nScan <= 0 || nState < 0 {
 		return c.Failf("Scan with %d scan inputs of %d", nScan, c.NumInputs())
 	}
-	inAxes, _ := c.AttrInts("scan_input_axes")
-	outAxes, _ := c.AttrInts("scan_output_axes")
+	inAxes, _ := c.Attrs().Ints("scan_input_axes")
+	outAxes, _ := c.Attrs().Ints("scan_output_axes")
 	var in []*Type
 	seq := sym.Unknown()
 	for i := 0; i < c.NumInputs(); i++ {
@@ -313,11 +313,11 @@ func inferScan(c *Context) error {
 // sequence_lens, every input has a batch axis 0, and scan inputs and outputs
 // have their sequence axis at 1 (or directions, which do not change shapes).
 func inferScan8(c *Context) error {
-	body := c.AttrGraph("body")
+	body := c.Attrs().Graph("body")
 	if body == nil {
 		return c.Failf("Scan without a body")
 	}
-	nScan := int(c.AttrInt("num_scan_inputs", 0))
+	nScan := int(c.Attrs().Int("num_scan_inputs", 0))
 	nState := c.NumInputs() - 1 - nScan
 	if nScan <= 0 || nState < 0 {
 		return c.Failf("Scan with %d scan inputs of %d", nScan, c.NumInputs())

@@ -30,9 +30,9 @@ type window struct {
 
 func readWindow(c *Context, kernel []int64) (window, error) {
 	n := len(kernel)
-	w := window{kernel: kernel, autoPad: c.AttrString("auto_pad", "NOTSET"), ceil: c.AttrInt("ceil_mode", 0) != 0}
+	w := window{kernel: kernel, autoPad: c.Attrs().String("auto_pad", "NOTSET"), ceil: c.Attrs().Int("ceil_mode", 0) != 0}
 	fill := func(name string, m int, def int64) ([]int64, error) {
-		v, ok := c.AttrInts(name)
+		v, ok := c.Attrs().Ints(name)
 		if !ok {
 			v = make([]int64, m)
 			for i := range v {
@@ -107,7 +107,7 @@ func inferConv(ix, iw int, elem tensor.DType) func(*Context) error {
 			}
 			return nil
 		}
-		kernel, has := c.AttrInts("kernel_shape")
+		kernel, has := c.Attrs().Ints("kernel_shape")
 		out := []sym.Dim{x[0], c.NewDim()}
 		if ok2 {
 			out[1] = w[0]
@@ -159,13 +159,13 @@ func inferConvTranspose(c *Context) error {
 		return nil
 	}
 	n := len(x) - 2
-	group := c.AttrInt("group", 1)
+	group := c.Attrs().Int("group", 1)
 	out := []sym.Dim{x[0], sym.Mul(w[1], sym.Int(group))}
-	if os, ok := c.AttrInts("output_shape"); ok && len(os) == n {
+	if os, ok := c.Attrs().Ints("output_shape"); ok && len(os) == n {
 		c.SetTensor(0, e, append(out, ints(os...)...))
 		return nil
 	}
-	kernel, has := c.AttrInts("kernel_shape")
+	kernel, has := c.Attrs().Ints("kernel_shape")
 	if !has {
 		kernel = make([]int64, n)
 		for i, d := range w[2:] {
@@ -181,7 +181,7 @@ func inferConvTranspose(c *Context) error {
 	if err != nil {
 		return err
 	}
-	op, ok := c.AttrInts("output_padding")
+	op, ok := c.Attrs().Ints("output_padding")
 	if !ok {
 		op = make([]int64, n)
 	}
@@ -214,7 +214,7 @@ func inferPool(c *Context) error {
 		}
 		return nil
 	}
-	kernel, has := c.AttrInts("kernel_shape")
+	kernel, has := c.Attrs().Ints("kernel_shape")
 	if !has || len(kernel) != len(x)-2 {
 		return c.Failf("kernel_shape has %d axes for a rank-%d input", len(kernel), len(x))
 	}

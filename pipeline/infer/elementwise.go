@@ -160,10 +160,10 @@ func inferDropout(c *Context) error {
 }
 
 func inferCast(c *Context) error {
-	to := tensor.DType(c.AttrInt("to", 0))
+	to := tensor.DType(c.Attrs().Int("to", 0))
 	if c.Opset() < 6 {
 		// Cast-1 names the type as a string ("FLOAT").
-		if d, ok := tensor.ByName(strings.ToLower(c.AttrString("to", ""))); ok {
+		if d, ok := tensor.ByName(strings.ToLower(c.Attrs().String("to", ""))); ok {
 			to = d
 		}
 	}
@@ -195,7 +195,7 @@ func elemKnownAt(d tensor.DType, opset int64) bool {
 // inferBitCast: the same shape, the bits read as type `to`, whose width must
 // be the input's.
 func inferBitCast(c *Context) error {
-	to := tensor.DType(c.AttrInt("to", 0))
+	to := tensor.DType(c.Attrs().Int("to", 0))
 	if !elemKnownAt(to, c.Opset()) || to == tensor.String {
 		return c.Failf("BitCast to type %d", to)
 	}
@@ -328,7 +328,7 @@ func inferBinaryOp(op string) func(*Context) error {
 					}
 					return sym.FloorDiv(a, b)
 				case "%":
-					if c.AttrInt("fmod", 0) != 0 {
+					if c.Attrs().Int("fmod", 0) != 0 {
 						if x, ok := a.Value(); ok {
 							if y, ok := b.Value(); ok && y != 0 {
 								return sym.Int(x % y)

@@ -24,14 +24,14 @@ var generatorOps = []Op{
 }
 
 func attrElem(c *Context, name string, def tensor.DType) tensor.DType {
-	if c.HasAttr(name) {
-		return tensor.DType(c.AttrInt(name, int64(def)))
+	if c.Attrs().Has(name) {
+		return tensor.DType(c.Attrs().Int(name, int64(def)))
 	}
 	return def
 }
 
 func inferRandom(c *Context) error {
-	sh, ok := c.AttrInts("shape")
+	sh, ok := c.Attrs().Ints("shape")
 	if !ok {
 		return c.Failf("no shape attribute")
 	}
@@ -53,7 +53,7 @@ func inferMultinomial(c *Context) error {
 		c.SetElem(0, elem)
 		return nil
 	}
-	c.SetTensor(0, elem, []sym.Dim{sh[0], sym.Int(c.AttrInt("sample_size", 1))})
+	c.SetTensor(0, elem, []sym.Dim{sh[0], sym.Int(c.Attrs().Int("sample_size", 1))})
 	return nil
 }
 
@@ -98,7 +98,7 @@ func inferDFT(c *Context) error {
 			axis = a[0]
 		}
 	} else {
-		axis = c.AttrInt("axis", 1)
+		axis = c.Attrs().Int("axis", 1)
 	}
 	ax, err := tensor.NormAxis(axis, r)
 	if err != nil {
@@ -112,7 +112,7 @@ func inferDFT(c *Context) error {
 			n = c.NewDim()
 		}
 	}
-	if c.AttrInt("onesided", 0) != 0 {
+	if c.Attrs().Int("onesided", 0) != 0 {
 		n = c.orNew(sym.Add(sym.FloorDiv(n, sym.Int(2)), sym.Int(1)))
 	}
 	sh[ax] = n
@@ -142,7 +142,7 @@ func inferSTFT(c *Context) error {
 			frames = sym.Add(sym.FloorDiv(sym.Sub(sh[1], length), step[0]), sym.Int(1))
 		}
 		bins = length
-		if c.AttrInt("onesided", 1) != 0 {
+		if c.Attrs().Int("onesided", 1) != 0 {
 			bins = sym.Add(sym.FloorDiv(length, sym.Int(2)), sym.Int(1))
 		}
 	}

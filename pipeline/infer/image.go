@@ -25,7 +25,7 @@ var imageOps = []Op{
 // encoded bytes; the channels follow pixel_format.
 func inferImageDecoder(c *Context) error {
 	ch := int64(3)
-	switch f := c.AttrString("pixel_format", "RGB"); f {
+	switch f := c.Attrs().String("pixel_format", "RGB"); f {
 	case "RGB", "BGR":
 	case "Grayscale":
 		ch = 1
@@ -43,14 +43,14 @@ func inferRoiAlign(c *Context) error {
 		c.SetRank(0, c.Elem(0), 4)
 		return nil
 	}
-	c.SetTensor(0, c.Elem(0), []sym.Dim{r[0], x[1], sym.Int(c.AttrInt("output_height", 1)), sym.Int(c.AttrInt("output_width", 1))})
+	c.SetTensor(0, c.Elem(0), []sym.Dim{r[0], x[1], sym.Int(c.Attrs().Int("output_height", 1)), sym.Int(c.Attrs().Int("output_width", 1))})
 	return nil
 }
 
 func inferMaxRoiPool(c *Context) error {
 	x, ok1 := c.Shape(0)
 	r, ok2 := c.Shape(1)
-	p, ok3 := c.AttrInts("pooled_shape")
+	p, ok3 := c.Attrs().Ints("pooled_shape")
 	if !ok1 || !ok2 || !ok3 || len(x) != 4 || len(r) != 2 || len(p) != 2 {
 		c.SetRank(0, c.Elem(0), 4)
 		return nil
@@ -114,7 +114,7 @@ func inferCenterCropPad(c *Context) error {
 		c.SetElem(0, c.Elem(0))
 		return nil
 	}
-	axes, has := c.AttrInts("axes")
+	axes, has := c.Attrs().Ints("axes")
 	if !has {
 		axes = make([]int64, len(sh))
 		for i := range axes {
@@ -154,7 +154,7 @@ func inferMaxUnpool(c *Context) error {
 		return nil
 	}
 	x, ok := c.Shape(0)
-	kernel, has := c.AttrInts("kernel_shape")
+	kernel, has := c.Attrs().Ints("kernel_shape")
 	if !ok || !has || len(kernel) != len(x)-2 {
 		c.SetElem(0, c.Elem(0))
 		return nil

@@ -10,7 +10,7 @@ var lossOps = []Op{
 // inferLoss: with reduction "none" the loss has the target's shape, otherwise
 // it is a scalar; SoftmaxCrossEntropyLoss's log_prob output is like scores.
 func inferLoss(c *Context) error {
-	if c.AttrString("reduction", "mean") == "none" {
+	if c.Attrs().String("reduction", "mean") == "none" {
 		if sh, ok := c.Shape(1); ok {
 			c.SetTensor(0, c.Elem(0), sh)
 		} else {

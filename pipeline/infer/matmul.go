@@ -27,7 +27,7 @@ var matmulOps = []Op{
 // d_v], of past_state's type, or query's when there is none.
 func inferLinearAttention(c *Context) error {
 	e := c.Elem(0)
-	qh, kvh := c.AttrInt("q_num_heads", 0), c.AttrInt("kv_num_heads", 0)
+	qh, kvh := c.Attrs().Int("q_num_heads", 0), c.Attrs().Int("kv_num_heads", 0)
 	if qh <= 0 || kvh <= 0 {
 		return c.Failf("LinearAttention needs positive q_num_heads and kv_num_heads")
 	}
@@ -63,7 +63,7 @@ func inferAttention23(c *Context) error {
 		c.SetElem(0, e)
 		return nil
 	}
-	qh, kvh := c.AttrInt("q_num_heads", 0), c.AttrInt("kv_num_heads", 0)
+	qh, kvh := c.Attrs().Int("q_num_heads", 0), c.Attrs().Int("kv_num_heads", 0)
 	var y []sym.Dim
 	var kHead, vHead, kvSeq, kvHeads sym.Dim
 	if len(q) == 4 {
@@ -154,7 +154,7 @@ func inferMatMul(ia, ib int, elem tensor.DType) func(*Context) error {
 			c.SetElem(0, e)
 			return nil
 		}
-		out, err := matmulShape(c, a, b, c.AttrInt("transA", 0) != 0, c.AttrInt("transB", 0) != 0)
+		out, err := matmulShape(c, a, b, c.Attrs().Int("transA", 0) != 0, c.Attrs().Int("transB", 0) != 0)
 		if err != nil {
 			return err
 		}
@@ -175,10 +175,10 @@ func inferGemm(c *Context) error {
 		return nil
 	}
 	m, n := a[0], b[1]
-	if c.AttrInt("transA", 0) != 0 {
+	if c.Attrs().Int("transA", 0) != 0 {
 		m = a[1]
 	}
-	if c.AttrInt("transB", 0) != 0 {
+	if c.Attrs().Int("transB", 0) != 0 {
 		n = b[0]
 	}
 	c.SetTensor(0, elem, []sym.Dim{m, n})
@@ -190,7 +190,7 @@ func inferGemm(c *Context) error {
 // labels used once, sorted.
 func inferEinsum(c *Context) error {
 	elem := c.Elem(0)
-	eq := strings.ReplaceAll(c.AttrString("equation", ""), " ", "")
+	eq := strings.ReplaceAll(c.Attrs().String("equation", ""), " ", "")
 	lhs, rhs, explicit := strings.Cut(eq, "->")
 	terms := strings.Split(lhs, ",")
 	if len(terms) != c.NumInputs() {

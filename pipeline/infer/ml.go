@@ -39,7 +39,7 @@ var mlOps = []Op{
 // to the row's float scores.
 func inferZipMap(c *Context) error {
 	key := tensor.Int64
-	if c.HasAttr("classlabels_strings") {
+	if c.Attrs().Has("classlabels_strings") {
 		key = tensor.String
 	}
 	m := &onnxpb.TypeProto{Value: &onnxpb.TypeProto_MapType{MapType: &onnxpb.TypeProto_Map{
@@ -58,7 +58,7 @@ func tensorTypeProto(e tensor.DType) *onnxpb.TypeProto {
 // type; its length depends on the map (DENSE) or on max_map (SPARSE), so
 // only the element type is stated, as ONNX does.
 func inferCastMap(c *Context) error {
-	switch to := c.AttrString("cast_to", "TO_FLOAT"); to {
+	switch to := c.Attrs().String("cast_to", "TO_FLOAT"); to {
 	case "TO_FLOAT":
 		c.SetElem(0, tensor.Float)
 	case "TO_STRING":
@@ -108,14 +108,14 @@ func inferMLFloat(c *Context) error {
 func inferLabelEncoder(c *Context) error {
 	t := c.Type(0)
 	switch {
-	case c.HasAttr("values_tensor"):
+	case c.Attrs().Has("values_tensor"):
 		// ai.onnx.ml 4: keys and values as tensors.
-		t.Elem = tensor.DType(c.AttrTensor("values_tensor").GetDataType())
-	case c.HasAttr("values_strings") || c.HasAttr("default_string") && !c.HasAttr("values_int64s") && !c.HasAttr("values_floats") && c.Elem(0) == tensor.Int64:
+		t.Elem = tensor.DType(c.Attrs().Tensor("values_tensor").GetDataType())
+	case c.Attrs().Has("values_strings") || c.Attrs().Has("default_string") && !c.Attrs().Has("values_int64s") && !c.Attrs().Has("values_floats") && c.Elem(0) == tensor.Int64:
 		t.Elem = tensor.String
-	case c.HasAttr("values_int64s"):
+	case c.Attrs().Has("values_int64s"):
 		t.Elem = tensor.Int64
-	case c.HasAttr("values_floats"):
+	case c.Attrs().Has("values_floats"):
 		t.Elem = tensor.Float
 	case c.Elem(0) == tensor.String:
 		t.Elem = tensor.Int64
@@ -153,7 +153,7 @@ func inferArrayFeatureExtractor(c *Context) error {
 }
 
 func inferFeatureVectorizer(c *Context) error {
-	dims, ok := c.AttrInts("inputdimensions")
+	dims, ok := c.Attrs().Ints("inputdimensions")
 	n, ok2 := batchOf(c)
 	if !ok || !ok2 {
 		c.SetRank(0, tensor.Float, 2)
@@ -170,9 +170,9 @@ func inferFeatureVectorizer(c *Context) error {
 func inferOneHotEncoder(c *Context) error {
 	sh, ok := c.Shape(0)
 	n := 0
-	if v, has := c.AttrInts("cats_int64s"); has {
+	if v, has := c.Attrs().Ints("cats_int64s"); has {
 		n = len(v)
-	} else if a := c.attr("cats_strings"); a != nil {
+	} else if a := c.Attrs().Get("cats_strings"); a != nil {
 		n = len(a.GetStrings())
 	}
 	if !ok || n == 0 {
@@ -193,7 +193,7 @@ func inferRegressor(attr string) func(*Context) error {
 		}
 		t := int64(1)
 		if attr != "" {
-			t = c.AttrInt(attr, 1)
+			t = c.Attrs().Int(attr, 1)
 		}
 		c.SetTensor(0, tensor.Float, []sym.Dim{n, sym.Int(t)})
 		return nil
@@ -209,8 +209,8 @@ func inferTreeEnsemble(c *Context) error {
 		return nil
 	}
 	t := c.NewDim()
-	if c.HasAttr("n_targets") {
-		t = sym.Int(c.AttrInt("n_targets", 1))
+	if c.Attrs().Has("n_targets") {
+		t = sym.Int(c.Attrs().Int("n_targets", 1))
 	}
 	c.SetTensor(0, e, []sym.Dim{n, t})
 	return nil
@@ -221,9 +221,9 @@ func inferTreeEnsemble(c *Context) error {
 func inferClassifier(c *Context) error {
 	label := tensor.Int64
 	classes := int64(-1)
-	if a := c.attr("classlabels_strings"); a != nil {
+	if a := c.Attrs().Get("classlabels_strings"); a != nil {
 		label, classes = tensor.String, int64(len(a.GetStrings()))
-	} else if v, ok := c.AttrInts("classlabels_ints"); ok {
+	} else if v, ok := c.Attrs().Ints("classlabels_ints"); ok {
 		classes = int64(len(v))
 	}
 	n, ok := batchOf(c)

@@ -37,8 +37,8 @@ func inferLayerNorm(statElem tensor.DType) func(*Context) error {
 		c.SetType(0, c.Type(0))
 		sh, ok := c.Shape(0)
 		st := statElem
-		if c.HasAttr("stash_type") {
-			st = tensor.DType(c.AttrInt("stash_type", 1))
+		if c.Attrs().Has("stash_type") {
+			st = tensor.DType(c.Attrs().Int("stash_type", 1))
 		}
 		if c.Domain() != "" {
 			// Contrib LayerNormalization's statistics have U = float.
@@ -52,7 +52,7 @@ func inferLayerNorm(statElem tensor.DType) func(*Context) error {
 				c.SetElem(i, st)
 				continue
 			}
-			ax, err := tensor.NormAxis(c.AttrInt("axis", -1), len(sh))
+			ax, err := tensor.NormAxis(c.Attrs().Int("axis", -1), len(sh))
 			if err != nil {
 				return err
 			}

@@ -18,8 +18,8 @@ func inferQuantize(c *Context) error {
 	t.Elem = tensor.Uint8
 	if c.HasInput(2) && c.Elem(2) != 0 {
 		t.Elem = c.Elem(2)
-	} else if c.HasAttr("output_dtype") && c.AttrInt("output_dtype", 0) != 0 {
-		t.Elem = tensor.DType(c.AttrInt("output_dtype", 0))
+	} else if c.Attrs().Has("output_dtype") && c.Attrs().Int("output_dtype", 0) != 0 {
+		t.Elem = tensor.DType(c.Attrs().Int("output_dtype", 0))
 	}
 	c.SetType(0, t)
 	return nil
@@ -31,9 +31,9 @@ func inferDequantize(c *Context) error {
 	if c.Opset() >= 19 && c.Elem(1) != 0 {
 		t.Elem = c.Elem(1)
 	}
-	if c.Opset() >= 23 && c.AttrInt("output_dtype", 0) != 0 {
+	if c.Opset() >= 23 && c.Attrs().Int("output_dtype", 0) != 0 {
 		// Opset 23: output_dtype, when given, overrides the scale's type.
-		t.Elem = tensor.DType(c.AttrInt("output_dtype", 0))
+		t.Elem = tensor.DType(c.Attrs().Int("output_dtype", 0))
 	}
 	c.SetType(0, t)
 	return nil

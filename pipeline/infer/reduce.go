@@ -29,7 +29,7 @@ func inferReduce(axesInput int64) func(*Context) error {
 			c.SetElem(0, elem)
 			return nil
 		}
-		keep := c.AttrInt("keepdims", 1) != 0
+		keep := c.Attrs().Int("keepdims", 1) != 0
 		axes, has, err := axesArg(c, axesInput, 1)
 		if n, ok := c.Shape(1); err != nil && ok && len(n) == 1 && n[0].IsKnown() {
 			if k, _ := n[0].Value(); k == 0 {
@@ -55,7 +55,7 @@ func inferReduce(axesInput int64) func(*Context) error {
 			return nil
 		}
 		if !has || len(axes) == 0 {
-			if c.Opset() >= axesInput && c.AttrInt("noop_with_empty_axes", 0) != 0 {
+			if c.Opset() >= axesInput && c.Attrs().Int("noop_with_empty_axes", 0) != 0 {
 				c.SetTensor(0, elem, sh)
 				return nil
 			}
@@ -127,11 +127,11 @@ func inferArg(c *Context) error {
 		c.SetElem(0, tensor.Int64)
 		return nil
 	}
-	ax, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
+	ax, err := tensor.NormAxis(c.Attrs().Int("axis", 0), len(sh))
 	if err != nil {
 		return err
 	}
-	if c.AttrInt("keepdims", 1) != 0 {
+	if c.Attrs().Int("keepdims", 1) != 0 {
 		sh[ax] = sym.Int(1)
 	} else {
 		sh = append(sh[:ax], sh[ax+1:]...)

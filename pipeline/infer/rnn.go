@@ -24,18 +24,18 @@ func inferRNN(gates int64) func(*Context) error {
 			return nil
 		}
 		dirs := int64(1)
-		if c.AttrString("direction", "forward") == "bidirectional" {
+		if c.Attrs().String("direction", "forward") == "bidirectional" {
 			dirs = 2
 		}
-		hidden := sym.Int(c.AttrInt("hidden_size", 0))
-		if !c.HasAttr("hidden_size") {
+		hidden := sym.Int(c.Attrs().Int("hidden_size", 0))
+		if !c.Attrs().Has("hidden_size") {
 			hidden = c.NewDim()
 			if w, ok := c.Shape(1); ok && len(w) == 3 {
 				hidden = c.orNew(sym.FloorDiv(w[1], sym.Int(gates)))
 			}
 		}
 		seq, batch := x[0], x[1]
-		layout := c.AttrInt("layout", 0)
+		layout := c.Attrs().Int("layout", 0)
 		if layout != 0 {
 			seq, batch = x[1], x[0]
 		}

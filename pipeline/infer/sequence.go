@@ -28,8 +28,8 @@ func seqOf(t Type) Type {
 
 func inferSequenceEmpty(c *Context) error {
 	elem := tensor.Float
-	if c.HasAttr("dtype") {
-		elem = tensor.DType(c.AttrInt("dtype", 1))
+	if c.Attrs().Has("dtype") {
+		elem = tensor.DType(c.Attrs().Int("dtype", 1))
 	}
 	t := seqOf(Type{Elem: elem})
 	t.ItemsKnown = true
@@ -169,11 +169,11 @@ func inferSplitToSequence(c *Context) error {
 		c.SetType(0, seqOf(Type{Elem: elem}))
 		return nil
 	}
-	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", 0), len(sh))
 	if err != nil {
 		return err
 	}
-	keep := c.AttrInt("keepdims", 1) != 0
+	keep := c.Attrs().Int("keepdims", 1) != 0
 	switch {
 	case !c.HasInput(1) && !keep:
 		sh = append(sh[:axis], sh[axis+1:]...)
@@ -212,12 +212,12 @@ func inferConcatFromSequence(c *Context) error {
 		return nil
 	}
 	sh := append([]sym.Dim{}, in.Shape...)
-	newAxis := c.AttrInt("new_axis", 0) != 0
+	newAxis := c.Attrs().Int("new_axis", 0) != 0
 	r := len(sh)
 	if newAxis {
 		r++
 	}
-	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), r)
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", 0), r)
 	if err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func inferConcatFromSequence(c *Context) error {
 }
 
 func inferSequenceMap(c *Context) error {
-	body := c.AttrGraph("body")
+	body := c.Attrs().Graph("body")
 	if body == nil {
 		return c.Failf("SequenceMap without a body")
 	}
@@ -289,7 +289,7 @@ func inferOptional(c *Context) error {
 		c.SetType(0, Type{Kind: KindOptional, Inner: &t})
 		return nil
 	}
-	if a := c.attr("type"); a != nil && a.GetTp() != nil {
+	if a := c.Attrs().Get("type"); a != nil && a.GetTp() != nil {
 		t := typeFromProto(a.GetTp())
 		c.SetType(0, Type{Kind: KindOptional, Inner: &t})
 		return nil

@@ -64,8 +64,8 @@ func inferShape(c *Context) error {
 	r := int64(len(sh))
 	start, end := int64(0), r
 	if c.Opset() >= 15 {
-		start = c.AttrInt("start", 0)
-		end = c.AttrInt("end", r)
+		start = c.Attrs().Int("start", 0)
+		end = c.Attrs().Int("end", r)
 	}
 	clamp := func(x int64) int64 {
 		if x < 0 {
@@ -92,7 +92,7 @@ func inferSize(c *Context) error {
 }
 
 func inferConstant(c *Context) error {
-	if t := c.AttrTensor("value"); t != nil {
+	if t := c.Attrs().Tensor("value"); t != nil {
 		c.setConst(0, t)
 		return nil
 	}
@@ -130,7 +130,7 @@ func inferConstant(c *Context) error {
 
 func inferConstantOfShape(c *Context) error {
 	elem, fill := tensor.Float, int64(0)
-	if t := c.AttrTensor("value"); t != nil {
+	if t := c.Attrs().Tensor("value"); t != nil {
 		elem = tensor.DType(t.GetDataType())
 		if v, err := tensor.Decode(t, nil); err == nil && len(v.I64) == 1 {
 			fill = v.I64[0]
@@ -167,7 +167,7 @@ func inferReshape(c *Context) error {
 	target, ok := c.Values(1)
 	if c.Opset() < 5 {
 		var s []int64
-		s, ok = c.AttrInts("shape")
+		s, ok = c.Attrs().Ints("shape")
 		target = ints(s...)
 	}
 	if !ok {
@@ -190,7 +190,7 @@ func inferReshape(c *Context) error {
 		return nil
 	}
 	in, inOK := c.Shape(0)
-	allowZero := c.AttrInt("allowzero", 0) != 0
+	allowZero := c.Attrs().Int("allowzero", 0) != 0
 	out := make([]sym.Dim, len(target))
 	neg := -1
 	for i, d := range target {
@@ -247,7 +247,7 @@ func inferFlatten(c *Context) error {
 		c.SetRank(0, c.Elem(0), 2)
 		return nil
 	}
-	axis := c.AttrInt("axis", 1)
+	axis := c.Attrs().Int("axis", 1)
 	if axis < 0 {
 		axis += int64(len(sh))
 	}
@@ -261,7 +261,7 @@ func inferFlatten(c *Context) error {
 // axesArg reads axes from the attribute (before opset since) or input 1.
 func axesArg(c *Context, since int64, input int) ([]int64, bool, error) {
 	if c.Opset() < since {
-		a, ok := c.AttrInts("axes")
+		a, ok := c.Attrs().Ints("axes")
 		return a, ok, nil
 	}
 	if !c.HasInput(input) {
@@ -407,7 +407,7 @@ func inferConcat(c *Context) error {
 	if c.Opset() < 4 {
 		def = 1 // Concat-1's default axis
 	}
-	axis, err := tensor.NormAxis(c.AttrInt("axis", def), r)
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", def), r)
 	if err != nil {
 		return err
 	}
@@ -502,7 +502,7 @@ func inferGather(c *Context) error {
 		c.SetElem(0, elem)
 		return nil
 	}
-	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(data))
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", 0), len(data))
 	if err != nil {
 		return err
 	}
@@ -600,7 +600,7 @@ func inferGatherND(c *Context) error {
 		c.SetElem(0, c.Elem(0))
 		return nil
 	}
-	b := int(c.AttrInt("batch_dims", 0))
+	b := int(c.Attrs().Int("batch_dims", 0))
 	last, ok := idx[len(idx)-1].Value()
 	if !ok {
 		c.SetElem(0, c.Elem(0))
@@ -744,10 +744,10 @@ func inferSlice(c *Context) error {
 	var starts, ends []sym.Dim
 	var axes, steps []int64
 	if c.Opset() < 10 {
-		st, _ := c.AttrInts("starts")
-		en, _ := c.AttrInts("ends")
+		st, _ := c.Attrs().Ints("starts")
+		en, _ := c.Attrs().Ints("ends")
 		starts, ends = ints(st...), ints(en...)
-		axes, _ = c.AttrInts("axes")
+		axes, _ = c.Attrs().Ints("axes")
 	} else {
 		var ok1, ok2 bool
 		starts, ok1 = c.Values(1)
@@ -870,7 +870,7 @@ func inferTranspose(c *Context) error {
 		c.SetElem(0, c.Elem(0))
 		return nil
 	}
-	perm, has := c.AttrInts("perm")
+	perm, has := c.Attrs().Ints("perm")
 	if !has {
 		perm = make([]int64, len(sh))
 		for i := range perm {
@@ -1037,14 +1037,14 @@ func inferSplit(c *Context) error {
 		}
 		return nil
 	}
-	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", 0), len(sh))
 	if err != nil {
 		return err
 	}
 	var split []int64
 	var has bool
 	if c.Opset() < 13 {
-		split, has = c.AttrInts("split")
+		split, has = c.Attrs().Ints("split")
 		if !has && c.HasInput(1) {
 			split, has = c.Ints(1)
 		}
@@ -1116,9 +1116,9 @@ func inferPad(c *Context) error {
 	var has bool
 	if c.Opset() < 11 {
 		var p []int64
-		p, has = c.AttrInts("pads")
+		p, has = c.Attrs().Ints("pads")
 		if !has {
-			p, has = c.AttrInts("paddings")
+			p, has = c.Attrs().Ints("paddings")
 		}
 		pads = ints(p...)
 	} else {
@@ -1186,11 +1186,11 @@ func inferCompress(c *Context) error {
 		c.SetElem(0, elem)
 		return nil
 	}
-	if !c.HasAttr("axis") {
+	if !c.Attrs().Has("axis") {
 		c.SetTensor(0, elem, []sym.Dim{c.NewDim()})
 		return nil
 	}
-	axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", 0), len(sh))
 	if err != nil {
 		return err
 	}
@@ -1207,12 +1207,12 @@ func inferTopK(c *Context) error {
 		c.SetElem(1, tensor.Int64)
 		return nil
 	}
-	axis, err := tensor.NormAxis(c.AttrInt("axis", -1), len(sh))
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", -1), len(sh))
 	if err != nil {
 		return err
 	}
 	if c.Opset() < 10 {
-		sh[axis] = sym.Int(c.AttrInt("k", 0))
+		sh[axis] = sym.Int(c.Attrs().Int("k", 0))
 	} else if v, ok := c.Values(1); ok && len(v) == 1 {
 		sh[axis] = c.orNew(v[0])
 	} else {
@@ -1237,7 +1237,7 @@ func inferOneHot(c *Context) error {
 		depth = c.orNew(v[0])
 	}
 	r := len(sh) + 1
-	axis, err := tensor.NormAxis(c.AttrInt("axis", -1), r)
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", -1), r)
 	if err != nil {
 		return err
 	}
@@ -1248,8 +1248,8 @@ func inferOneHot(c *Context) error {
 
 func inferEyeLike(c *Context) error {
 	elem := c.Elem(0)
-	if c.HasAttr("dtype") {
-		elem = tensor.DType(c.AttrInt("dtype", 0))
+	if c.Attrs().Has("dtype") {
+		elem = tensor.DType(c.Attrs().Int("dtype", 0))
 	}
 	sh, ok := c.Shape(0)
 	if !ok {
@@ -1267,7 +1267,7 @@ func inferDepthSpace(toDepth bool) func(*Context) error {
 			c.SetElem(0, c.Elem(0))
 			return nil
 		}
-		b := sym.Int(c.AttrInt("blocksize", 1))
+		b := sym.Int(c.Attrs().Int("blocksize", 1))
 		bb := sym.Mul(b, b)
 		if toDepth {
 			sh[1] = sym.Mul(sh[1], bb)
@@ -1345,8 +1345,8 @@ func inferResize(c *Context) error {
 	}
 	if sizesIn >= 0 && c.HasInput(sizesIn) {
 		if v, ok := c.Values(sizesIn); ok {
-			axes, has := c.AttrInts("axes")
-			if policy := c.AttrString("keep_aspect_ratio_policy", "stretch"); policy != "stretch" && c.Opset() >= 18 {
+			axes, has := c.Attrs().Ints("axes")
+			if policy := c.Attrs().String("keep_aspect_ratio_policy", "stretch"); policy != "stretch" && c.Opset() >= 18 {
 				return resizeKeepAspect(c, elem, sh, v, axes, has, policy)
 			}
 			if !has && len(v) == len(sh) {
@@ -1356,7 +1356,7 @@ func inferResize(c *Context) error {
 				c.SetTensor(0, elem, sh)
 				return nil
 			}
-			if has && len(axes) == len(v) && c.AttrString("keep_aspect_ratio_policy", "stretch") == "stretch" {
+			if has && len(axes) == len(v) && c.Attrs().String("keep_aspect_ratio_policy", "stretch") == "stretch" {
 				for i, a := range axes {
 					ax, err := tensor.NormAxis(a, len(sh))
 					if err != nil {
@@ -1373,14 +1373,14 @@ func inferResize(c *Context) error {
 	}
 	var scales []float64
 	if scalesIn < 0 {
-		f, _ := c.AttrFloats("scales")
+		f, _ := c.Attrs().Floats("scales")
 		for _, x := range f {
 			scales = append(scales, float64(x))
 		}
 	} else if f, ok := c.Floats(scalesIn); ok && c.HasInput(scalesIn) {
 		scales = f
 	}
-	axes, has := c.AttrInts("axes")
+	axes, has := c.Attrs().Ints("axes")
 	if !has {
 		axes = make([]int64, len(scales))
 		for i := range axes {
@@ -1413,8 +1413,8 @@ func inferUnique(c *Context) error {
 	elem := c.Elem(0)
 	n := c.NewDim()
 	sh, ok := c.Shape(0)
-	if c.HasAttr("axis") && ok {
-		axis, err := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
+	if c.Attrs().Has("axis") && ok {
+		axis, err := tensor.NormAxis(c.Attrs().Int("axis", 0), len(sh))
 		if err != nil {
 			return err
 		}
@@ -1425,8 +1425,8 @@ func inferUnique(c *Context) error {
 	}
 	c.SetTensor(1, tensor.Int64, []sym.Dim{n})
 	if ok {
-		if c.HasAttr("axis") {
-			axis, _ := tensor.NormAxis(c.AttrInt("axis", 0), len(sh))
+		if c.Attrs().Has("axis") {
+			axis, _ := tensor.NormAxis(c.Attrs().Int("axis", 0), len(sh))
 			orig, _ := c.Shape(0)
 			c.SetTensor(2, tensor.Int64, []sym.Dim{orig[axis]})
 		} else {
@@ -1467,7 +1467,7 @@ func inferUpsample1(c *Context) error {
 		return nil
 	}
 	for i, name := range []string{"height_scale", "width_scale"} {
-		s := float64(c.AttrFloat(name, 1))
+		s := float64(c.Attrs().Float(name, 1))
 		if v, ok := sh[2+i].Value(); ok {
 			sh[2+i] = sym.Int(int64(math.Floor(float64(v) * s)))
 		} else if s == math.Trunc(s) {

@@ -23,7 +23,7 @@ var trainingOps = []Op{
 // inferGradient: input i holds the value of xs[i] (inputs for zs follow),
 // and output i, the gradient of y with respect to it, has its type.
 func inferGradient(c *Context) error {
-	xs := c.attr("xs").GetStrings()
+	xs := c.Attrs().Get("xs").GetStrings()
 	if len(xs) != c.NumOutputs() || c.NumInputs() < len(xs) {
 		return c.Failf("Gradient has %d outputs and %d inputs for %d xs", c.NumOutputs(), c.NumInputs(), len(xs))
 	}
@@ -71,7 +71,7 @@ func inferStringNormalizer(c *Context) error {
 		c.SetElem(0, tensor.String)
 		return nil
 	}
-	if _, has := c.AttrInts("stopwords"); has || c.attr("stopwords") != nil {
+	if _, has := c.Attrs().Ints("stopwords"); has || c.Attrs().Get("stopwords") != nil {
 		sh[len(sh)-1] = c.NewDim()
 	}
 	c.SetTensor(0, tensor.String, sh)
@@ -80,7 +80,7 @@ func inferStringNormalizer(c *Context) error {
 
 func inferTfIdf(c *Context) error {
 	sh, ok := c.Shape(0)
-	idx, has := c.AttrInts("ngram_indexes")
+	idx, has := c.Attrs().Ints("ngram_indexes")
 	if !ok || !has || len(sh) == 0 || len(sh) > 2 {
 		c.SetElem(0, tensor.Float)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
@@ -20,7 +21,7 @@ func constantsToInitializers(g *graph, r *run) error {
 		if !isOp(n, "Constant") || len(n.GetOutput()) != 1 || g.parent == nil && g.isGraphOutput(n.GetOutput()[0]) {
 			continue
 		}
-		if tp := attr(n, "value").GetT(); tp != nil {
+		if tp := model.AttrsOf(n).Get("value").GetT(); tp != nil {
 			tp = proto.Clone(tp).(*onnxpb.TensorProto)
 			name := n.GetOutput()[0]
 			tp.Name = &name

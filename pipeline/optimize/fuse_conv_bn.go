@@ -4,6 +4,7 @@ import (
 	"math"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // fuseConvBN folds a BatchNormalization into the Conv before it:
@@ -17,7 +18,7 @@ var fuseConvBN = rule{
 	name: "ConvBNFusion",
 	ops:  []string{"BatchNormalization"},
 	apply: func(g *graph, bn *onnxpb.NodeProto) bool {
-		if len(bn.GetInput()) != 5 || attrInt(bn, "training_mode", 0) != 0 || attrInt(bn, "spatial", 1) != 1 {
+		if len(bn.GetInput()) != 5 || model.AttrsOf(bn).Int("training_mode", 0) != 0 || model.AttrsOf(bn).Int("spatial", 1) != 1 {
 			return false
 		}
 		for i := 1; i < len(bn.GetOutput()); i++ {
@@ -42,7 +43,7 @@ var fuseConvBN = rule{
 			}
 			p[i] = floats(t)
 		}
-		eps := float64(attrFloat(bn, "epsilon", 1e-5))
+		eps := float64(model.AttrsOf(bn).Float("epsilon", 1e-5))
 		scale := make([]float64, m)
 		nb := make([]float64, m)
 		for c := int64(0); c < m; c++ {

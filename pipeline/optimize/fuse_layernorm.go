@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // fuseLayerNorm ("LayerNormFusion") replaces layer normalization spelled out
@@ -44,7 +45,7 @@ func fuseLayerNorm(g *graph, r *run) error {
 // lastAxisMean reports whether n is a ReduceMean over the last axis of its
 // input, keeping dims.
 func lastAxisMean(g *graph, n *onnxpb.NodeProto) bool {
-	if !isOp(n, "ReduceMean") || len(n.GetOutput()) != 1 || attrInt(n, "keepdims", 1) != 1 {
+	if !isOp(n, "ReduceMean") || len(n.GetOutput()) != 1 || model.AttrsOf(n).Int("keepdims", 1) != 1 {
 		return false
 	}
 	var axes []int64
@@ -54,7 +55,7 @@ func lastAxisMean(g *graph, n *onnxpb.NodeProto) bool {
 			return false
 		}
 	} else {
-		axes = attr(n, "axes").GetInts()
+		axes = model.AttrsOf(n).Get("axes").GetInts()
 	}
 	if len(axes) != 1 {
 		return false

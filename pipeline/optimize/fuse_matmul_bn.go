@@ -4,6 +4,7 @@ import (
 	"math"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
@@ -24,7 +25,7 @@ var fuseMatMulBN = rule{
 			return false
 		}
 		bn := g.consumersOf(mm.GetOutput()[0])[0]
-		if !isOp(bn, "BatchNormalization") || len(bn.GetInput()) != 5 || attrInt(bn, "training_mode", 0) != 0 || input(bn, 0) != mm.GetOutput()[0] {
+		if !isOp(bn, "BatchNormalization") || len(bn.GetInput()) != 5 || model.AttrsOf(bn).Int("training_mode", 0) != 0 || input(bn, 0) != mm.GetOutput()[0] {
 			return false
 		}
 		for i := 1; i < len(bn.GetOutput()); i++ {
@@ -48,7 +49,7 @@ var fuseMatMulBN = rule{
 			}
 			p[i] = floats(t)
 		}
-		eps := float64(attrFloat(bn, "epsilon", 1e-5))
+		eps := float64(model.AttrsOf(bn).Float("epsilon", 1e-5))
 		bv := floats(b)
 		c := make([]float64, n)
 		for j := int64(0); j < n; j++ {

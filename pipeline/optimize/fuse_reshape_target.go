@@ -2,6 +2,7 @@ package optimize
 
 import (
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
@@ -53,10 +54,10 @@ type targetElem struct {
 // reshapeTarget is the constant target equivalent to n's computed one.
 func reshapeTarget(g *graph, n *onnxpb.NodeProto) ([]int64, bool) {
 	cat := g.producerOf(input(n, 1))
-	if !isOp(cat, "Concat") || attrInt(cat, "axis", 0) != 0 && attrInt(cat, "axis", 0) != -1 {
+	if !isOp(cat, "Concat") || model.AttrsOf(cat).Int("axis", 0) != 0 && model.AttrsOf(cat).Int("axis", 0) != -1 {
 		return nil, false
 	}
-	allowZero := attrInt(n, "allowzero", 0) != 0
+	allowZero := model.AttrsOf(n).Int("allowzero", 0) != 0
 	data := input(n, 0)
 	var elems []targetElem
 	for _, in := range cat.GetInput() {
@@ -129,7 +130,7 @@ func targetPart(g *graph, name, data string, pos int, allowZero bool) ([]targetE
 		if !ok {
 			break
 		}
-		start, end := clampAxis(attrInt(p, "start", 0), len(dims)), clampAxis(attrInt(p, "end", int64(len(dims))), len(dims))
+		start, end := clampAxis(model.AttrsOf(p).Int("start", 0), len(dims)), clampAxis(model.AttrsOf(p).Int("end", int64(len(dims))), len(dims))
 		var part []targetElem
 		for a := start; a < end; a++ {
 			part = append(part, dimElem(src, dims, a, pos+a-start))
@@ -144,11 +145,11 @@ func targetPart(g *graph, name, data string, pos int, allowZero bool) ([]targetE
 			}
 			gather = g.producerOf(input(p, 0))
 		}
-		if !isOp(gather, "Gather") || attrInt(gather, "axis", 0) != 0 {
+		if !isOp(gather, "Gather") || model.AttrsOf(gather).Int("axis", 0) != 0 {
 			break
 		}
 		shp := g.producerOf(input(gather, 0))
-		if !isOp(shp, "Shape") || len(shp.GetInput()) != 1 || attr(shp, "start") != nil || attr(shp, "end") != nil {
+		if !isOp(shp, "Shape") || len(shp.GetInput()) != 1 || model.AttrsOf(shp).Get("start") != nil || model.AttrsOf(shp).Get("end") != nil {
 			break
 		}
 		idx, ok := constInts(g, input(gather, 1))
@@ -190,7 +191,7 @@ func clampAxis(a int64, rank int) int {
 // unsqueezeAxes is an Unsqueeze's axes, from its attribute (before opset 13)
 // or its constant second input.
 func unsqueezeAxes(g *graph, n *onnxpb.NodeProto) ([]int64, bool) {
-	if a := attr(n, "axes"); a != nil {
+	if a := model.AttrsOf(n).Get("axes"); a != nil {
 		return a.GetInts(), true
 	}
 	return constInts(g, input(n, 1))

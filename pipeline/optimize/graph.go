@@ -332,10 +332,8 @@ func (g *graph) elemType(name string) tensor.DType {
 		}
 	}
 	if p := g.producer[name]; p != nil && isOp(p, "Cast") {
-		for _, a := range p.GetAttribute() {
-			if a.GetName() == "to" {
-				return tensor.DType(a.GetI())
-			}
+		if to := model.AttrsOf(p).Get("to"); to != nil {
+			return tensor.DType(to.GetI())
 		}
 	}
 	return tensor.Undefined
@@ -685,33 +683,9 @@ func baseName(n *onnxpb.NodeProto) string {
 	return outputAt(n, 0)
 }
 
-// attr returns n's attribute name, or nil.
-func attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == name {
-			return a
-		}
-	}
-	return nil
-}
-
-func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
-	if a := attr(n, name); a != nil {
-		return a.GetI()
-	}
-	return def
-}
-
-func attrFloat(n *onnxpb.NodeProto, name string, def float32) float32 {
-	if a := attr(n, name); a != nil {
-		return a.GetF()
-	}
-	return def
-}
-
 // setAttrInt sets or adds an integer attribute.
 func setAttrInt(n *onnxpb.NodeProto, name string, v int64) {
-	if a := attr(n, name); a != nil {
+	if a := model.AttrsOf(n).Get(name); a != nil {
 		a.I = &v
 		return
 	}

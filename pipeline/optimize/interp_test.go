@@ -145,7 +145,7 @@ func interpretAll(m *model.Model, inputs map[string]*tensor.Tensor) (map[string]
 }
 
 func constantNode(n *onnxpb.NodeProto) (*tensor.Tensor, error) {
-	if tp := attr(n, "value").GetT(); tp != nil {
+	if tp := model.AttrsOf(n).Get("value").GetT(); tp != nil {
 		return tensor.Decode(tp, nil)
 	}
 	return constantValue(n)

@@ -1,6 +1,9 @@
 package optimize
 
-import onnxpb "github.com/quantprep/quantprep/api/onnx"
+import (
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
+)
 
 // eliminateDropout removes Dropout nodes, which pass their input through
 // unchanged at inference. Safe when the mask output is absent or unread (not
@@ -25,7 +28,7 @@ var eliminateDropout = rule{
 				return false
 			}
 		}
-		if attrInt(n, "is_test", 1) == 0 && g.opset < 7 {
+		if model.AttrsOf(n).Int("is_test", 1) == 0 && g.opset < 7 {
 			return false
 		}
 		return g.bypass(n, input(n, 0), n.GetOutput()[0])

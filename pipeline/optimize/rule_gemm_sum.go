@@ -4,6 +4,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // fuseGemmSum rewrites Sum(Gemm(A, B), C), for a Gemm without C, as one Gemm
@@ -67,10 +68,10 @@ func gemmOutputDims(g *graph, gemm *onnxpb.NodeProto) (m, n int64, ok bool) {
 		return 0, 0, false
 	}
 	m, n = a[0], b[1]
-	if attrInt(gemm, "transA", 0) != 0 {
+	if model.AttrsOf(gemm).Int("transA", 0) != 0 {
 		m = a[1]
 	}
-	if attrInt(gemm, "transB", 0) != 0 {
+	if model.AttrsOf(gemm).Int("transB", 0) != 0 {
 		n = b[0]
 	}
 	return m, n, true

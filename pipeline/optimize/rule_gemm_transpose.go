@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // fuseGemmTranspose absorbs a 2-D Transpose (perm 1,0) feeding input A or B of
@@ -24,7 +25,7 @@ var fuseGemmTranspose = rule{
 			if !isOp(t, "Transpose") || !g.singleUse(in) || gemm.GetInput()[0] == gemm.GetInput()[1] {
 				continue
 			}
-			perm := attr(t, "perm").GetInts()
+			perm := model.AttrsOf(t).Get("perm").GetInts()
 			if perm != nil && !slices.Equal(perm, []int64{1, 0}) {
 				continue
 			}
@@ -33,7 +34,7 @@ var fuseGemmTranspose = rule{
 					continue
 				}
 			}
-			setAttrInt(gemm, flag, 1-attrInt(gemm, flag, 0))
+			setAttrInt(gemm, flag, 1-model.AttrsOf(gemm).Int(flag, 0))
 			src := input(t, 0)
 			g.removeNodes(t)
 			g.setInput(gemm, i, src)

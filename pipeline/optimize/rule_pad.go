@@ -2,6 +2,7 @@ package optimize
 
 import (
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // fusePad folds a constant zero Pad of the spatial axes into the pads of the
@@ -21,7 +22,7 @@ var fusePad = rule{
 	name: "PadFusion",
 	ops:  []string{"Pad"},
 	apply: func(g *graph, pad *onnxpb.NodeProto) bool {
-		if len(pad.GetInput()) > 3 || len(pad.GetOutput()) != 1 || string(attr(pad, "mode").GetS()) != "" && string(attr(pad, "mode").GetS()) != "constant" {
+		if len(pad.GetInput()) > 3 || len(pad.GetOutput()) != 1 || string(model.AttrsOf(pad).Get("mode").GetS()) != "" && string(model.AttrsOf(pad).Get("mode").GetS()) != "constant" {
 			return false
 		}
 		out := pad.GetOutput()[0]
@@ -41,8 +42,8 @@ var fusePad = rule{
 				}
 			}
 		} else {
-			pads = attr(pad, "pads").GetInts()
-			if attrFloat(pad, "value", 0) != 0 {
+			pads = model.AttrsOf(pad).Get("pads").GetInts()
+			if model.AttrsOf(pad).Float("value", 0) != 0 {
 				return false
 			}
 		}
@@ -62,9 +63,9 @@ var fusePad = rule{
 		countPad := false
 		switch {
 		case isOp(child, "Conv"):
-		case isOp(child, "AveragePool") && attrInt(child, "count_include_pad", 0) != 0:
+		case isOp(child, "AveragePool") && model.AttrsOf(child).Int("count_include_pad", 0) != 0:
 		case isOp(child, "AveragePool"):
-			for _, p := range attr(child, "pads").GetInts() {
+			for _, p := range model.AttrsOf(child).Get("pads").GetInts() {
 				if p != 0 {
 					return false
 				}
@@ -73,11 +74,11 @@ var fusePad = rule{
 		default:
 			return false
 		}
-		if a := attr(child, "auto_pad"); a != nil && string(a.GetS()) != "NOTSET" {
+		if a := model.AttrsOf(child).Get("auto_pad"); a != nil && string(a.GetS()) != "NOTSET" {
 			return false
 		}
 		sp := r - 2
-		cur := attr(child, "pads").GetInts()
+		cur := model.AttrsOf(child).Get("pads").GetInts()
 		if cur == nil {
 			cur = make([]int64, 2*sp)
 		}
@@ -101,7 +102,7 @@ var fusePad = rule{
 }
 
 func setAttrInts(n *onnxpb.NodeProto, name string, v []int64) {
-	if a := attr(n, name); a != nil {
+	if a := model.AttrsOf(n).Get(name); a != nil {
 		a.Ints = v
 		return
 	}

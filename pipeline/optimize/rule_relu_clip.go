@@ -4,6 +4,7 @@ import (
 	"math"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
@@ -24,7 +25,7 @@ var fuseReluClip = rule{
 			return false
 		}
 		if g.opset < 11 {
-			lo := attrFloat(clip, "min", -math.MaxFloat32)
+			lo := model.AttrsOf(clip).Float("min", -math.MaxFloat32)
 			if lo < 0 {
 				setAttrFloat(clip, "min", 0)
 			}
@@ -56,7 +57,7 @@ var fuseReluClip = rule{
 }
 
 func setAttrFloat(n *onnxpb.NodeProto, name string, v float32) {
-	if a := attr(n, name); a != nil {
+	if a := model.AttrsOf(n).Get(name); a != nil {
 		a.F = &v
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
 )
 
 // eliminateSlice removes a Slice that keeps every element: on each sliced
@@ -38,9 +39,9 @@ var eliminateSlice = rule{
 				}
 			}
 		} else {
-			starts = attr(n, "starts").GetInts()
-			ends = attr(n, "ends").GetInts()
-			axes = attr(n, "axes").GetInts()
+			starts = model.AttrsOf(n).Get("starts").GetInts()
+			ends = model.AttrsOf(n).Get("ends").GetInts()
+			axes = model.AttrsOf(n).Get("axes").GetInts()
 		}
 		if len(starts) != len(ends) || axes != nil && len(axes) != len(starts) || steps != nil && len(steps) != len(starts) {
 			return false

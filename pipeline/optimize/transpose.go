@@ -1,6 +1,9 @@
 package optimize
 
-import onnxpb "github.com/quantprep/quantprep/api/onnx"
+import (
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/model"
+)
 
 // optimizeTransposes ("TransposeOptimizer") does the part of ONNX Runtime's
 // transpose optimizer that needs no layout reasoning: a Transpose of a
@@ -49,7 +52,7 @@ func optimizeTransposes(g *graph, r *run) error {
 // transposePerm returns a Transpose's permutation, the reversal of the axes
 // when the attribute is absent and the input's rank is known.
 func transposePerm(g *graph, t *onnxpb.NodeProto) ([]int64, bool) {
-	if a := attr(t, "perm"); a != nil {
+	if a := model.AttrsOf(t).Get("perm"); a != nil {
 		return a.GetInts(), true
 	}
 	dims, ok := g.shape(input(t, 0))

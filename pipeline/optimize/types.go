@@ -28,10 +28,10 @@ var outputTypeRules = map[string]func(g *graph, n *onnxpb.NodeProto, depth int) 
 	"IsNaN":          fixedType(tensor.Bool),
 	"IsInf":          fixedType(tensor.Bool),
 	"Cast": func(g *graph, n *onnxpb.NodeProto, _ int) tensor.DType {
-		return tensor.DType(attrInt(n, "to", 0))
+		return tensor.DType(model.AttrsOf(n).Int("to", 0))
 	},
 	"ConstantOfShape": func(g *graph, n *onnxpb.NodeProto, _ int) tensor.DType {
-		if t := attr(n, "value").GetT(); t != nil {
+		if t := model.AttrsOf(n).Get("value").GetT(); t != nil {
 			return tensor.DType(t.GetDataType())
 		}
 		return tensor.Float
