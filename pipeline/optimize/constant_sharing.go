@@ -36,6 +36,6 @@ func shareConstants(g *graph, r *run) error {
 		}
 		first[key] = name
 	}
-	r.count("ConstantSharing", n)
+	r.rewrote(n)
 	return nil
 }

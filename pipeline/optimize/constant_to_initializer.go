@@ -42,7 +42,7 @@ func constantsToInitializers(g *graph, r *run) error {
 	}
 	if len(done) > 0 {
 		g.removeNodes(done...)
-		r.count("ConstantToInitializer", int64(len(done)))
+		r.rewrote(int64(len(done)))
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func eliminateCommonSubexpressions(g *graph, r *run) error {
 	if len(dups) > 0 {
 		g.removeNodes(dups...)
 	}
-	r.count("CommonSubexpressionElimination", int64(len(dups)))
+	r.rewrote(int64(len(dups)))
 	return nil
 }
 

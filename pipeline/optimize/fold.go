@@ -125,7 +125,7 @@ func foldConstants(g *graph, r *run) error {
 		r.creditFold(g, inputs, ins)
 		n64++
 	}
-	r.count("ConstantFolding", n64)
+	r.rewrote(n64)
 	return nil
 }
 

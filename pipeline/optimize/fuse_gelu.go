@@ -31,7 +31,7 @@ func fuseGelu(g *graph, r *run) error {
 			count++
 		}
 	}
-	r.count("GeluFusion", count)
+	r.rewrote(count)
 	return nil
 }
 

@@ -38,7 +38,7 @@ func fuseLayerNorm(g *graph, r *run) error {
 		g.removeNodes(dead[:len(dead)-1]...)
 		count++
 	}
-	r.count("LayerNormFusion", count)
+	r.rewrote(count)
 	return nil
 }
 

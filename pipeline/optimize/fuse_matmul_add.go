@@ -85,7 +85,7 @@ func fuseMatMulAdd(g *graph, r *run) error {
 		g.removeNodes(mm)
 		count++
 	}
-	r.count("MatMulAddFusion", count)
+	r.rewrote(count)
 	return nil
 }
 

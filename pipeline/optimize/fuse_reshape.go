@@ -48,7 +48,7 @@ func fuseReshapes(g *graph, r *run) error {
 		g.removeNodes(chain[1:]...)
 		count++
 	}
-	r.count("ReshapeFusion", count)
+	r.rewrote(count)
 	return nil
 }
 

@@ -73,13 +73,21 @@ type run struct {
 	foldGrown int64
 	res       *Result
 	warned    map[string]bool
+	// pass is the name of the pass running now, set by runPass: the key
+	// under which rewrote counts, so that a pass never spells its own name.
+	pass string
 }
 
+// count records n rewrites under name (a rule's name; passes use rewrote).
 func (r *run) count(name string, n int64) {
 	if n != 0 {
 		r.res.Rewrites[name] += n
 	}
 }
+
+// rewrote records n rewrites of the pass running now, under its name in the
+// pass table.
+func (r *run) rewrote(n int64) { r.count(r.pass, n) }
 
 // warn records a warning once, however many steps repeat it.
 func (r *run) warn(format string, args ...any) {
@@ -163,6 +171,7 @@ func (r *run) runPass(p pass, g *graph) error {
 		g.touch() // what the subgraphs read from g may have changed
 	}
 	start := time.Now()
+	r.pass = p.name
 	err := safeRun(p, g, r)
 	g.refs.forget(g.g)
 	r.res.Durations[p.name] += time.Since(start)

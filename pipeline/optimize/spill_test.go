@@ -103,7 +103,7 @@ func TestFoldDropsInputs(t *testing.T) {
 			gp.Output = append(gp.Output, &onnxpb.ValueInfoProto{Name: s("w2")})
 		}
 		g := newGraph(m)
-		r := &run{ctx: context.Background(), disabled: map[string]bool{}, warned: map[string]bool{},
+		r := &run{ctx: context.Background(), disabled: map[string]bool{}, warned: map[string]bool{}, pass: "ConstantFolding",
 			res: &Result{Rewrites: map[string]int64{}}}
 		if err := foldConstants(g, r); err != nil {
 			t.Fatal(err)

@@ -45,7 +45,7 @@ func optimizeTransposes(g *graph, r *run) error {
 			count++
 		}
 	}
-	r.count("TransposeOptimizer", count)
+	r.rewrote(count)
 	return nil
 }
 
