@@ -70,7 +70,7 @@ func TestImportRules(t *testing.T) {
 	for _, v := range Check(module, g) {
 		t.Error(v)
 	}
-	for _, must := range []string{"pipeline", "pipeline/model", "pipeline/tensor", "api/onnx"} {
+	for _, must := range []string{"pipeline", "pipeline/model", "pipeline/eval", "pipeline/tensor", "internal/onnxtext", "api/onnx"} {
 		if g[module+"/"+must] == nil {
 			t.Errorf("%s is missing from the listing: the rules would check nothing", must)
 		}
@@ -189,6 +189,10 @@ func TestCheckFindsViolations(t *testing.T) {
 			"pipeline/infer (layer pipeline/infer) must not depend on the higher layer pipeline/optimize: " + m + "/pipeline/infer -> " + m + "/pipeline/optimize"},
 		{"tensor imports model", replace("pipeline/tensor", m+"/api/onnx "+m+"/pipeline/model"),
 			"pipeline/tensor (layer pipeline/tensor) must not depend on the higher layer pipeline/model: " + m + "/pipeline/tensor -> " + m + "/pipeline/model"},
+		{"eval imports infer", replace("pipeline/eval", m+"/pipeline/model "+m+"/pipeline/infer"),
+			"pipeline/eval (layer pipeline/eval) must not depend on the higher layer pipeline/infer: " + m + "/pipeline/eval -> " + m + "/pipeline/infer"},
+		{"onnxtext imports the model", replace("internal/onnxtext", m+"/api/onnx "+m+"/pipeline/model"),
+			"internal/onnxtext (layer internal/onnxtext) must not depend on the higher layer pipeline/model: " + m + "/internal/onnxtext -> " + m + "/pipeline/model"},
 		{"server imports cmd", replace("server", m+"/pipeline "+m+"/cmd/quantprep/flags"),
 			"server (layer server) must not depend on the higher layer cmd: " + m + "/server -> " + m + "/cmd/quantprep/flags"},
 	}
@@ -270,6 +274,9 @@ func TestLayerOf(t *testing.T) {
 		{"pipeline/infer", "pipeline/infer"},
 		{"pipeline/infer/ops", "pipeline/infer"},
 		{"pipeline/optimize", "pipeline/optimize"},
+		{"pipeline/eval", "pipeline/eval"},
+		{"internal/onnxtext", "internal/onnxtext"},
+		{"internal/buildinfo", ""},
 		{"server", "server"},
 		{"serverless", ""},
 		{"cmd/quantprep", "cmd"},
