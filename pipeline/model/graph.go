@@ -250,6 +250,16 @@ func (f freeNames) of(g *onnxpb.GraphProto) []string {
 	if v, ok := f[g]; ok {
 		return v
 	}
+	out := OuterNamesWith(g, f.of)
+	f[g] = out
+	return out
+}
+
+// OuterNamesWith is OuterNames(g), taking what each graph nested in g's nodes
+// reads from enclosing scopes from inner: a caller that caches those (and
+// knows when to forget them) passes its cache, so that a deep nesting is not
+// walked again at every level.
+func OuterNamesWith(g *onnxpb.GraphProto, inner func(*onnxpb.GraphProto) []string) []string {
 	defined := definedNames(g)
 	for _, n := range g.GetNode() {
 		for _, o := range n.GetOutput() {
@@ -265,14 +275,20 @@ func (f freeNames) of(g *onnxpb.GraphProto) []string {
 		}
 	}
 	for _, n := range g.GetNode() {
-		for _, name := range f.deps(n) {
+		for _, name := range n.GetInput() {
 			add(name)
+		}
+		for _, a := range n.GetAttribute() {
+			for _, sg := range Subgraphs(a) {
+				for _, name := range inner(sg) {
+					add(name)
+				}
+			}
 		}
 	}
 	for _, v := range g.GetOutput() {
 		add(v.GetName())
 	}
-	f[g] = out
 	return out
 }
 

@@ -73,8 +73,7 @@ func walkAttribute(a *onnxpb.AttributeProto, init bool, fn func(tensorVisit)) {
 	for _, sp := range a.GetSparseTensors() {
 		walkSparse(sp, fn)
 	}
-	walkGraphAs(a.GetG(), init, fn)
-	for _, g := range a.GetGraphs() {
+	for _, g := range Subgraphs(a) {
 		walkGraphAs(g, init, fn)
 	}
 }

@@ -29,7 +29,7 @@ func check(g *graph) error {
 		}
 		for _, a := range n.GetAttribute() {
 			for _, sg := range model.Subgraphs(a) {
-				for ref := range g.outerRefs(sg) {
+				for _, ref := range g.outerRefs(sg) {
 					if !isDefined(ref) {
 						return fmt.Errorf("%s: subgraph reads %q, which is not defined before it", nodeDesc(n), ref)
 					}

@@ -56,7 +56,7 @@ type graph struct {
 }
 
 func newGraph(m *model.Model) *graph {
-	return newScope(m, m.Graph(), nil, &refsCache{m: map[*onnxpb.GraphProto]map[string]bool{}})
+	return newScope(m, m.Graph(), nil, &refsCache{m: map[*onnxpb.GraphProto][]string{}})
 }
 
 func newScope(m *model.Model, gp *onnxpb.GraphProto, parent *graph, refs *refsCache) *graph {
@@ -65,24 +65,26 @@ func newScope(m *model.Model, gp *onnxpb.GraphProto, parent *graph, refs *refsCa
 		inserts: map[*onnxpb.NodeProto][]*onnxpb.NodeProto{}}
 }
 
-// refsCache holds outerRefs of each subgraph, computed once per graph and
+// refsCache holds the outer names of each subgraph (model.OuterNames),
+// computed once per graph and
 // reused by the indexes and checks of every enclosing graph: recomputing
 // them at every level made nested Ifs cost depth^3 (depth 400: minutes).
 // An entry is dropped when a pass has run on its graph (runPass); the
 // entries of enclosing graphs are dropped after their own pass, which
 // always comes later.
 type refsCache struct {
-	m map[*onnxpb.GraphProto]map[string]bool
+	m map[*onnxpb.GraphProto][]string
 }
 
 func (c *refsCache) forget(gp *onnxpb.GraphProto) { delete(c.m, gp) }
 
-// outerRefs is the cached outerRefs of sg.
-func (g *graph) outerRefs(sg *onnxpb.GraphProto) map[string]bool {
+// outerRefs is the cached model.OuterNames(sg): the values sg and the graphs
+// nested in it read from enclosing scopes.
+func (g *graph) outerRefs(sg *onnxpb.GraphProto) []string {
 	if r, ok := g.refs.m[sg]; ok {
 		return r
 	}
-	r := outerRefsWith(sg, g.outerRefs)
+	r := model.OuterNamesWith(sg, g.outerRefs)
 	g.refs.m[sg] = r
 	return r
 }
@@ -177,58 +179,13 @@ func (g *graph) index() {
 		g.linkIO(n)
 		for _, a := range n.GetAttribute() {
 			for _, sg := range model.Subgraphs(a) {
-				for name := range g.outerRefs(sg) {
+				for _, name := range g.outerRefs(sg) {
 					g.implicit[name] = true
 					g.consumers[name] = append(g.consumers[name], n)
 				}
 			}
 		}
 	}
-}
-
-// outerRefs returns the names a subgraph (and its own subgraphs) reads that it
-// does not define itself.
-func outerRefs(sg *onnxpb.GraphProto) map[string]bool {
-	var inner func(*onnxpb.GraphProto) map[string]bool
-	inner = func(g *onnxpb.GraphProto) map[string]bool { return outerRefsWith(g, inner) }
-	return outerRefsWith(sg, inner)
-}
-
-// outerRefsWith is outerRefs, taking the refs of nested subgraphs from inner.
-func outerRefsWith(sg *onnxpb.GraphProto, inner func(*onnxpb.GraphProto) map[string]bool) map[string]bool {
-	defined := map[string]bool{"": true}
-	for _, t := range sg.GetInitializer() {
-		defined[t.GetName()] = true
-	}
-	for _, vi := range sg.GetInput() {
-		defined[vi.GetName()] = true
-	}
-	refs := map[string]bool{}
-	for _, n := range sg.GetNode() {
-		for _, in := range n.GetInput() {
-			if !defined[in] {
-				refs[in] = true
-			}
-		}
-		for _, a := range n.GetAttribute() {
-			for _, sub := range model.Subgraphs(a) {
-				for r := range inner(sub) {
-					if !defined[r] {
-						refs[r] = true
-					}
-				}
-			}
-		}
-		for _, out := range n.GetOutput() {
-			defined[out] = true
-		}
-	}
-	for _, vi := range sg.GetOutput() {
-		if !defined[vi.GetName()] {
-			refs[vi.GetName()] = true
-		}
-	}
-	return refs
 }
 
 // nodes returns the current node list; edits during a walk over it do not
