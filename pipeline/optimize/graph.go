@@ -640,14 +640,30 @@ func baseName(n *onnxpb.NodeProto) string {
 	return outputAt(n, 0)
 }
 
+// setAttr sets n's attribute name through set, adding one of type typ when
+// n has none of that name.
+func setAttr(n *onnxpb.NodeProto, name string, typ onnxpb.AttributeProto_AttributeType, set func(*onnxpb.AttributeProto)) {
+	a := model.AttrsOf(n).Get(name)
+	if a == nil {
+		a = &onnxpb.AttributeProto{Name: &name, Type: &typ}
+		n.Attribute = append(n.Attribute, a)
+	}
+	set(a)
+}
+
 // setAttrInt sets or adds an integer attribute.
 func setAttrInt(n *onnxpb.NodeProto, name string, v int64) {
-	if a := model.AttrsOf(n).Get(name); a != nil {
-		a.I = &v
-		return
-	}
-	t := onnxpb.AttributeProto_INT
-	n.Attribute = append(n.Attribute, &onnxpb.AttributeProto{Name: &name, Type: &t, I: &v})
+	setAttr(n, name, onnxpb.AttributeProto_INT, func(a *onnxpb.AttributeProto) { a.I = &v })
+}
+
+// setAttrInts sets or adds an ints attribute.
+func setAttrInts(n *onnxpb.NodeProto, name string, v []int64) {
+	setAttr(n, name, onnxpb.AttributeProto_INTS, func(a *onnxpb.AttributeProto) { a.Ints = v })
+}
+
+// setAttrFloat sets or adds a float attribute.
+func setAttrFloat(n *onnxpb.NodeProto, name string, v float32) {
+	setAttr(n, name, onnxpb.AttributeProto_FLOAT, func(a *onnxpb.AttributeProto) { a.F = &v })
 }
 
 // input returns n's input i, or "" if it has fewer.

@@ -100,12 +100,3 @@ var fusePad = rule{
 		return true
 	},
 }
-
-func setAttrInts(n *onnxpb.NodeProto, name string, v []int64) {
-	if a := model.AttrsOf(n).Get(name); a != nil {
-		a.Ints = v
-		return
-	}
-	t := onnxpb.AttributeProto_INTS
-	n.Attribute = append(n.Attribute, &onnxpb.AttributeProto{Name: &name, Type: &t, Ints: v})
-}

@@ -55,12 +55,3 @@ var fuseReluClip = rule{
 		return true
 	},
 }
-
-func setAttrFloat(n *onnxpb.NodeProto, name string, v float32) {
-	if a := model.AttrsOf(n).Get(name); a != nil {
-		a.F = &v
-		return
-	}
-	t := onnxpb.AttributeProto_FLOAT
-	n.Attribute = append(n.Attribute, &onnxpb.AttributeProto{Name: &name, Type: &t, F: &v})
-}
