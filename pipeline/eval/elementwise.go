@@ -59,15 +59,10 @@ func intDiv(a, b int64) (int64, error) {
 
 // apply2 computes f over the broadcast of a and b; the result has type out.
 func apply2(c *Ctx, a, b *tensor.Tensor, out tensor.DType, f func(x, y float64) float64, fi func(x, y int64) (int64, error)) (*tensor.Tensor, error) {
-	dims, err := broadcastDims(a.Dims, b.Dims)
+	dims, ia, ib, err := broadcast2(c, a, b)
 	if err != nil {
 		return nil, err
 	}
-	// Two index tables and the result.
-	if err := c.roomDims("broadcast result", dims, 24); err != nil {
-		return nil, err
-	}
-	ia, ib := broadcastIndex(a.Dims, dims), broadcastIndex(b.Dims, dims)
 	r := tensor.New(out, dims)
 	switch {
 	case r.F32 != nil:

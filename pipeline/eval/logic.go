@@ -75,14 +75,10 @@ func compare(pred func(int) bool) Kernel {
 		if a.DType != b.DType {
 			return nil, fmt.Errorf("input types differ: %s and %s", a.DType, b.DType)
 		}
-		dims, err := broadcastDims(a.Dims, b.Dims)
+		dims, ia, ib, err := broadcast2(c, a, b)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.roomDims("broadcast result", dims, 24); err != nil {
-			return nil, err
-		}
-		ia, ib := broadcastIndex(a.Dims, dims), broadcastIndex(b.Dims, dims)
 		r := tensor.New(tensor.Bool, dims)
 		for i := range r.I64 {
 			c, ok := cmp3(a, b, ia[i], ib[i])
@@ -101,14 +97,10 @@ func boolean(f func(a, b bool) bool) Kernel {
 		if a.DType != tensor.Bool || b.DType != tensor.Bool {
 			return nil, fmt.Errorf("want bool inputs, got %s and %s", a.DType, b.DType)
 		}
-		dims, err := broadcastDims(a.Dims, b.Dims)
+		dims, ia, ib, err := broadcast2(c, a, b)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.roomDims("broadcast result", dims, 24); err != nil {
-			return nil, err
-		}
-		ia, ib := broadcastIndex(a.Dims, dims), broadcastIndex(b.Dims, dims)
 		r := tensor.New(tensor.Bool, dims)
 		for i := range r.I64 {
 			r.I64[i] = b2i(f(a.I64[ia[i]] != 0, b.I64[ib[i]] != 0))

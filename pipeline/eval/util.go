@@ -103,6 +103,19 @@ func broadcastDims(shapes ...[]int64) ([]int64, error) {
 	return out, nil
 }
 
+// broadcast2 returns the broadcast of a's and b's dims and, for each element
+// of it, the index of the element of a and of b it reads, after charging the
+// budget for the two index tables and a result of 8 bytes an element.
+func broadcast2(c *Ctx, a, b *tensor.Tensor) (dims, ia, ib []int64, err error) {
+	if dims, err = broadcastDims(a.Dims, b.Dims); err != nil {
+		return nil, nil, nil, err
+	}
+	if err = c.roomDims("broadcast result", dims, 24); err != nil {
+		return nil, nil, nil, err
+	}
+	return dims, broadcastIndex(a.Dims, dims), broadcastIndex(b.Dims, dims), nil
+}
+
 // broadcastIndex returns, for every element of out (row-major), the flat index
 // of the element of a tensor with dims in that broadcasts to it.
 func broadcastIndex(in, out []int64) []int64 {
