@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,8 +78,16 @@ func runGolden(t *testing.T, file, pass string) {
 			disabled = append(disabled, n)
 		}
 	}
-	if _, err := Run(context.Background(), m, Config{Disabled: disabled}); err != nil {
+	res, err := Run(context.Background(), m, Config{Disabled: disabled})
+	if err != nil {
 		t.Fatalf("optimize: %v", err)
+	}
+	// Rewrites are counted under the names Names lists, never under a name
+	// a pass spells for itself.
+	for name := range res.Rewrites {
+		if !slices.Contains(Names(), name) {
+			t.Errorf("rewrites counted under %q, which is no pass or rule", name)
+		}
 	}
 	got := onnxtext.PrintGraph(m.Graph())
 	if *update {
