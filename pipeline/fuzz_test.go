@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -164,16 +163,6 @@ func FuzzPipeline(f *testing.F) {
 				t.Fatalf("warning: %s\nmodel: %v", w, mp)
 			}
 		}
-		ob, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		om, err := model.LoadBytes(ob, dir)
-		if err != nil {
-			t.Fatalf("output does not load: %v", err)
-		}
-		if err := model.Validate(om.Proto); err != nil {
-			t.Fatalf("output does not validate: %v", err)
-		}
+		loadValidOutput(t, out, dir)
 	})
 }

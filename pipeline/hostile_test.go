@@ -136,23 +136,31 @@ func runHostile(t *testing.T) {
 			if !found {
 				t.Errorf("no warning mentions %q; warnings: %q", c.mention, rep.Warnings)
 			}
-			ob, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			om, err := model.LoadBytes(ob, dir)
-			if err != nil {
-				t.Fatalf("output does not load: %v", err)
-			}
-			if err := model.Validate(om.Proto); err != nil {
-				t.Errorf("output is not valid: %v", err)
-			}
+			om := loadValidOutput(t, out, dir)
 			if c.check != nil {
 				c.check(t, om.Proto)
 			}
 			t.Logf("%s: ok in %v, %d warnings, %d nodes left", c.name, took.Round(time.Millisecond), len(rep.Warnings), rep.NodesAfter)
 		})
 	}
+}
+
+// loadValidOutput loads the model a run wrote to out (external data beside it
+// in dir) and fails the test unless it loads and passes model.Validate.
+func loadValidOutput(t *testing.T, out, dir string) *model.Model {
+	t.Helper()
+	ob, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	om, err := model.LoadBytes(ob, dir)
+	if err != nil {
+		t.Fatalf("output does not load: %v", err)
+	}
+	if err := model.Validate(om.Proto); err != nil {
+		t.Fatalf("output is not valid: %v", err)
+	}
+	return om
 }
 
 // foldModel is y = x + op(constants...), where op's folded value would be
