@@ -123,7 +123,27 @@ fi
 step fuzz
 # go test ./... runs each fuzz target's seed corpus (testdata/fuzz); here each
 # also explores for a short while (QUANTPREP_FUZZTIME, default 10s).
-fuzz() { check "fuzz $2" go test "$1" -run '^$' -fuzz "^$2\$" -fuzztime "${QUANTPREP_FUZZTIME:-10s}"; }
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
+# exceeded" when -fuzztime ends while a worker is mid-input (golang/go#75804,
+# fixed in Go 1.27): no input failed and none is written. A run counts as failed
+# when go test fails any other way, or when it writes a failing input under
+# testdata/fuzz/TARGET (that file is the reproducer to commit or fix).
+fuzz_run() {
+  local pkg=$1 target=$2 dir out rc=0 before after
+  dir=$pkg/testdata/fuzz/$target
+  before=$(ls "$dir" 2>/dev/null | sort)
+  out=$(go test "$pkg" -run '^$' -fuzz "^$target\$" -fuzztime "${QUANTPREP_FUZZTIME:-10s}" 2>&1) || rc=$?
+  echo "$out"
+  ((rc == 0)) && return 0
+  after=$(ls "$dir" 2>/dev/null | sort)
+  if [[ $before == "$after" ]] && grep -q "^--- FAIL: $target " <<<"$out" &&
+    grep -A1 "^--- FAIL: $target " <<<"$out" | tail -1 | grep -qx '    context deadline exceeded'; then
+    echo "test.sh: $target: the fuzz time ran out inside Go's coordinator (golang/go#75804), no failing input: not a failure"
+    return 0
+  fi
+  return "$rc"
+}
+fuzz() { check "fuzz $2" fuzz_run "$1" "$2"; }
 fuzz ./server FuzzPreprocess
 fuzz ./pipeline/ FuzzPipeline
 fuzz ./pipeline/eval/ FuzzKernels
