@@ -89,28 +89,6 @@ func (b Budgets) WithDefaults() Budgets {
 	}
 }
 
-// bytesPerNode is what a node costs in memory over a run, parsed and indexed
-// by the steps, at most (measured: 5 M empty nodes took about 1 GB).
-const bytesPerNode = 256
-
-// Estimate bounds the memory one run takes on a model of modelBytes bytes
-// (the model file and its external data) under the budgets, for a server
-// that admits requests against a global memory budget: the model parsed
-// and decoded where a step needs its values (about three times its size),
-// its nodes, one fold's working set, and everything folding may add.
-func Estimate(modelBytes int64, b Budgets) int64 {
-	b = b.WithDefaults()
-	nodes := min(max(modelBytes, 0)/2, b.MaxNodes)
-	sum := int64(0)
-	for _, v := range []int64{3 * max(modelBytes, 0), nodes * bytesPerNode, b.MaxFoldBytes, b.MaxFoldTotalBytes, b.MaxDenseBytes} {
-		sum += v
-		if sum < 0 {
-			return 1<<63 - 1
-		}
-	}
-	return sum
-}
-
 // prepare checks the model before any step (model.Validate, the node
 // budget) and makes its sparse initializers dense.
 func prepare(m *model.Model, b Budgets) error {

@@ -44,19 +44,3 @@ func TestBudgetsValidate(t *testing.T) {
 		t.Errorf("a negative budget: %v", err)
 	}
 }
-
-func TestEstimate(t *testing.T) {
-	small, big := Estimate(1<<10, Budgets{}), Estimate(1<<30, Budgets{})
-	if small <= 0 || small > 1<<30 {
-		t.Errorf("Estimate of a 1 KiB model = %d, want positive and under 1 GiB", small)
-	}
-	if big < 3<<30 {
-		t.Errorf("Estimate of a 1 GiB model = %d, want at least three times its size", big)
-	}
-	if tight := Estimate(1<<10, Budgets{MaxFoldBytes: 1 << 20, MaxFoldTotalBytes: 1 << 20, MaxDenseBytes: 1 << 20}); tight >= small {
-		t.Errorf("smaller budgets give a larger estimate: %d >= %d", tight, small)
-	}
-	if e := Estimate(1<<62, Budgets{}); e <= 0 {
-		t.Errorf("Estimate overflows: %d", e)
-	}
-}
