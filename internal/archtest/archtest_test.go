@@ -70,7 +70,7 @@ func TestImportRules(t *testing.T) {
 	for _, v := range Check(module, g) {
 		t.Error(v)
 	}
-	for _, must := range []string{"pipeline", "pipeline/model", "pipeline/eval", "pipeline/tensor", "internal/onnxtext", "api/onnx"} {
+	for _, must := range []string{"pipeline", "pipeline/model", "pipeline/opset", "pipeline/eval", "pipeline/tensor", "internal/onnxtext", "api/onnx"} {
 		if g[module+"/"+must] == nil {
 			t.Errorf("%s is missing from the listing: the rules would check nothing", must)
 		}
@@ -275,6 +275,8 @@ func TestLayerOf(t *testing.T) {
 		{"pipeline/infer/ops", "pipeline/infer"},
 		{"pipeline/optimize", "pipeline/optimize"},
 		{"pipeline/eval", "pipeline/eval"},
+		{"pipeline/opset", "pipeline/opset"},
+		{"pipeline/opset/opsettest", "pipeline/opset"},
 		{"internal/onnxtext", "internal/onnxtext"},
 		{"internal/buildinfo", ""},
 		{"server", "server"},

@@ -9,9 +9,9 @@ import (
 
 // generatorOps: operators whose output is made from a shape or a few scalars.
 var generatorOps = []Op{
-	{Name: "ConstantOfShape", Since: 9, Eval: evalConstantOfShape},
-	{Name: "Range", Since: 11, Eval: evalRange},
-	{Name: "Trilu", Since: 14, Eval: evalTrilu},
+	{Name: "ConstantOfShape", Since: 9, Rule: evalConstantOfShape},
+	{Name: "Range", Since: 11, Rule: evalRange},
+	{Name: "Trilu", Since: 14, Rule: evalTrilu},
 }
 
 // maxGenerated bounds the elements a generator may make, so that a fold

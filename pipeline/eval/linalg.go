@@ -8,8 +8,8 @@ import (
 
 // linalgOps: matrix products on float tensors, accumulated in float64.
 var linalgOps = []Op{
-	{Name: "MatMul", Since: 1, Eval: evalMatMul},
-	{Name: "Gemm", Since: 7, Eval: evalGemm},
+	{Name: "MatMul", Since: 1, Rule: evalMatMul},
+	{Name: "Gemm", Since: 7, Rule: evalGemm},
 }
 
 func evalMatMul(c *Ctx) ([]*tensor.Tensor, error) {

@@ -9,16 +9,16 @@ import (
 
 // logicOps: comparisons, boolean logic and Where.
 var logicOps = []Op{
-	{Name: "Equal", Since: 7, Eval: compare(func(c int) bool { return c == 0 })},
-	{Name: "Less", Since: 7, Eval: compare(func(c int) bool { return c < 0 })},
-	{Name: "Greater", Since: 7, Eval: compare(func(c int) bool { return c > 0 })},
-	{Name: "LessOrEqual", Since: 12, Eval: compare(func(c int) bool { return c <= 0 })},
-	{Name: "GreaterOrEqual", Since: 12, Eval: compare(func(c int) bool { return c >= 0 })},
-	{Name: "And", Since: 7, Eval: boolean(func(a, b bool) bool { return a && b })},
-	{Name: "Or", Since: 7, Eval: boolean(func(a, b bool) bool { return a || b })},
-	{Name: "Xor", Since: 7, Eval: boolean(func(a, b bool) bool { return a != b })},
-	{Name: "Not", Since: 1, Eval: evalNot},
-	{Name: "Where", Since: 9, Eval: evalWhere},
+	{Name: "Equal", Since: 7, Rule: compare(func(c int) bool { return c == 0 })},
+	{Name: "Less", Since: 7, Rule: compare(func(c int) bool { return c < 0 })},
+	{Name: "Greater", Since: 7, Rule: compare(func(c int) bool { return c > 0 })},
+	{Name: "LessOrEqual", Since: 12, Rule: compare(func(c int) bool { return c <= 0 })},
+	{Name: "GreaterOrEqual", Since: 12, Rule: compare(func(c int) bool { return c >= 0 })},
+	{Name: "And", Since: 7, Rule: boolean(func(a, b bool) bool { return a && b })},
+	{Name: "Or", Since: 7, Rule: boolean(func(a, b bool) bool { return a || b })},
+	{Name: "Xor", Since: 7, Rule: boolean(func(a, b bool) bool { return a != b })},
+	{Name: "Not", Since: 1, Rule: evalNot},
+	{Name: "Where", Since: 9, Rule: evalWhere},
 }
 
 func b2i(b bool) int64 {

@@ -11,16 +11,16 @@ import (
 // the source index of every output element and hands it to pick, so they work
 // on every element type.
 var movementOps = []Op{
-	{Name: "Concat", Since: 4, Eval: evalConcat},
-	{Name: "Gather", Since: 1, Eval: evalGather},
-	{Name: "Transpose", Since: 1, Eval: evalTranspose},
-	{Name: "Slice", Since: 1, Eval: evalSlice},
-	{Name: "Slice", Since: 10, Eval: evalSlice},
-	{Name: "Split", Since: 2, Eval: evalSplit},
-	{Name: "Split", Since: 13, Eval: evalSplit},
-	{Name: "Expand", Since: 8, Eval: evalExpand},
-	{Name: "Tile", Since: 6, Eval: evalTile},
-	{Name: "Pad", Since: 11, Eval: evalPad},
+	{Name: "Concat", Since: 4, Rule: evalConcat},
+	{Name: "Gather", Since: 1, Rule: evalGather},
+	{Name: "Transpose", Since: 1, Rule: evalTranspose},
+	{Name: "Slice", Since: 1, Rule: evalSlice},
+	{Name: "Slice", Since: 10, Rule: evalSlice},
+	{Name: "Split", Since: 2, Rule: evalSplit},
+	{Name: "Split", Since: 13, Rule: evalSplit},
+	{Name: "Expand", Since: 8, Rule: evalExpand},
+	{Name: "Tile", Since: 6, Rule: evalTile},
+	{Name: "Pad", Since: 11, Rule: evalPad},
 }
 
 // forEachIndex calls f with every multi-index of dims in row-major order.

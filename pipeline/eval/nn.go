@@ -10,13 +10,13 @@ import (
 // nnOps: convolution, normalization and pooling on float tensors (NC...
 // layout), computed directly from their definitions.
 var nnOps = []Op{
-	{Name: "Conv", Since: 1, Eval: evalConv},
-	{Name: "BatchNormalization", Since: 9, Eval: evalBatchNorm},
-	{Name: "MaxPool", Since: 8, Eval: evalMaxPool},
-	{Name: "GlobalAveragePool", Since: 1, Eval: evalGlobalAveragePool},
-	{Name: "Softmax", Since: 13, Eval: evalSoftmax},
-	{Name: "Clip", Since: 11, Eval: evalClip},
-	{Name: "LayerNormalization", Since: 17, Eval: evalLayerNorm},
+	{Name: "Conv", Since: 1, Rule: evalConv},
+	{Name: "BatchNormalization", Since: 9, Rule: evalBatchNorm},
+	{Name: "MaxPool", Since: 8, Rule: evalMaxPool},
+	{Name: "GlobalAveragePool", Since: 1, Rule: evalGlobalAveragePool},
+	{Name: "Softmax", Since: 13, Rule: evalSoftmax},
+	{Name: "Clip", Since: 11, Rule: evalClip},
+	{Name: "LayerNormalization", Since: 17, Rule: evalLayerNorm},
 }
 
 // window describes a convolution or pooling window over the spatial axes.

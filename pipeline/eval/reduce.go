@@ -10,11 +10,11 @@ import (
 // reduceOps: reductions over axes, accumulated in float64 for floats. The
 // axes are an attribute until the opset given, an optional input from it on.
 var reduceOps = []Op{
-	{Name: "ReduceMean", Since: 1, Eval: reduce(18, "mean")},
-	{Name: "ReduceSum", Since: 1, Eval: reduce(13, "sum")},
-	{Name: "ReduceMax", Since: 1, Eval: reduce(18, "max")},
-	{Name: "ReduceMin", Since: 1, Eval: reduce(18, "min")},
-	{Name: "ReduceProd", Since: 1, Eval: reduce(18, "prod")},
+	{Name: "ReduceMean", Since: 1, Rule: reduce(18, "mean")},
+	{Name: "ReduceSum", Since: 1, Rule: reduce(13, "sum")},
+	{Name: "ReduceMax", Since: 1, Rule: reduce(18, "max")},
+	{Name: "ReduceMin", Since: 1, Rule: reduce(18, "min")},
+	{Name: "ReduceProd", Since: 1, Rule: reduce(18, "prod")},
 }
 
 func reduce(axesInputSince int64, kind string) Kernel {

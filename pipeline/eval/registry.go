@@ -10,6 +10,7 @@ import (
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
@@ -35,47 +36,27 @@ func (c *Ctx) Input(i int) *tensor.Tensor {
 // Kernel computes a node's outputs.
 type Kernel func(c *Ctx) ([]*tensor.Tensor, error)
 
-// Op is one registry entry: the kernel of Domain.Name from opset Since on.
-type Op struct {
-	Domain string
-	Name   string
-	Since  int64
-	Eval   Kernel
-}
+// Op is one row of the folding table: a kernel from opset Since on, or an
+// "unchanged since" marker (see pipeline/opset).
+type Op = opset.Row[Kernel]
 
-// families lists every family's table once.
+// families lists every family's rows once; each lives in the file named
+// after the family, as in infer.
 var families = [][]Op{elementwiseOps, logicOps, shapeOps, movementOps, generatorOps, linalgOps, nnOps, reduceOps}
 
-type key struct{ domain, name string }
+var registry = opset.MustNew(families...)
 
-var registry = func() map[key][]Op {
-	r := map[key][]Op{}
-	for _, fam := range families {
-		for _, op := range fam {
-			k := key{op.Domain, op.Name}
-			for _, o := range r[k] {
-				if o.Since == op.Since {
-					panic(fmt.Sprintf("eval: %s %s since %d registered twice", op.Domain, op.Name, op.Since))
-				}
-			}
-			r[k] = append(r[k], op)
-		}
-	}
-	for k := range r {
-		sort.Slice(r[k], func(i, j int) bool { return r[k][i].Since > r[k][j].Since })
-	}
-	return r
-}()
+// same returns "unchanged since" markers: ONNX changed name's schema at each
+// version of since, and the kernel of the row before holds, for reason.
+func same(name, reason string, since ...int64) []Op {
+	return opset.Same[Kernel]("", name, reason, since...)
+}
 
-// Lookup returns the kernel of domain.name at the given opset: the entry with
-// the largest Since that is at most opset.
-func Lookup(domain, name string, opset int64) (Kernel, bool) {
-	for _, op := range registry[key{model.NormDomain(domain), name}] {
-		if op.Since <= opset {
-			return op.Eval, true
-		}
-	}
-	return nil, false
+// Lookup returns the kernel of domain.name at the given opset, by the
+// registry's one rule (pipeline/opset).
+func Lookup(domain, name string, version int64) (Kernel, bool) {
+	op, ok := registry.Lookup(domain, name, version)
+	return op.Rule, ok
 }
 
 // Run evaluates one node on its constant inputs. A kernel that panics on
@@ -89,6 +70,7 @@ func Run(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor) (out []*tensor.T
 // would take more than b allows fails with an error wrapping ErrOverBudget,
 // before anything that size is allocated.
 func RunBudget(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor, b Budget) (out []*tensor.Tensor, err error) {
+	opset = model.OpsetVersion(n.GetDomain(), opset)
 	k, ok := Lookup(n.GetDomain(), n.GetOpType(), opset)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoKernel, n.GetOpType())
@@ -112,8 +94,8 @@ func RunBudget(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor, b Budget) 
 // operators constant folding knows.
 func Ops() []string {
 	var names []string
-	for k := range registry {
-		names = append(names, k.name)
+	for _, k := range registry.Ops() {
+		names = append(names, k.Name)
 	}
 	sort.Strings(names)
 	return names

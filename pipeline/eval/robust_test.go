@@ -26,6 +26,9 @@ func TestKernelsRejectBadInputs(t *testing.T) {
 	}
 	for _, fam := range families {
 		for _, op := range fam {
+			if op.Unchanged != "" {
+				continue // a marker has no kernel
+			}
 			for n := 0; n <= 3; n++ {
 				// Every combination of n samples would be too many; walk a few.
 				for s := 0; s < len(samples); s++ {
@@ -40,7 +43,7 @@ func TestKernelsRejectBadInputs(t *testing.T) {
 								t.Errorf("%s with %v: panic: %v", name, in, p)
 							}
 						}()
-						_, _ = op.Eval(&Ctx{In: in, NumOutputs: 1, Opset: op.Since})
+						_, _ = op.Rule(&Ctx{In: in, NumOutputs: 1, Opset: op.Since})
 					}()
 				}
 			}

@@ -9,14 +9,14 @@ import (
 // shapeOps: operators whose output is a shape, or their input with another
 // shape and the same elements in the same order.
 var shapeOps = []Op{
-	{Name: "Shape", Since: 1, Eval: evalShape},
-	{Name: "Size", Since: 1, Eval: evalSize},
-	{Name: "Reshape", Since: 5, Eval: evalReshape},
-	{Name: "Flatten", Since: 1, Eval: evalFlatten},
-	{Name: "Unsqueeze", Since: 1, Eval: evalUnsqueeze},
-	{Name: "Unsqueeze", Since: 13, Eval: evalUnsqueeze},
-	{Name: "Squeeze", Since: 1, Eval: evalSqueeze},
-	{Name: "Squeeze", Since: 13, Eval: evalSqueeze},
+	{Name: "Shape", Since: 1, Rule: evalShape},
+	{Name: "Size", Since: 1, Rule: evalSize},
+	{Name: "Reshape", Since: 5, Rule: evalReshape},
+	{Name: "Flatten", Since: 1, Rule: evalFlatten},
+	{Name: "Unsqueeze", Since: 1, Rule: evalUnsqueeze},
+	{Name: "Unsqueeze", Since: 13, Rule: evalUnsqueeze},
+	{Name: "Squeeze", Since: 1, Rule: evalSqueeze},
+	{Name: "Squeeze", Since: 13, Rule: evalSqueeze},
 }
 
 // reshaped returns x's values with new dims.

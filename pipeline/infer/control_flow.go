@@ -12,10 +12,10 @@ import (
 )
 
 var controlFlowOps = []Op{
-	{Name: "If", Since: 1, Infer: inferIf},
-	{Name: "Loop", Since: 1, Infer: inferLoop},
-	{Name: "Scan", Since: 8, Infer: inferScan8},
-	{Name: "Scan", Since: 9, Infer: inferScan},
+	{Name: "If", Since: 1, Rule: inferIf},
+	{Name: "Loop", Since: 1, Rule: inferLoop},
+	{Name: "Scan", Since: 8, Rule: inferScan8},
+	{Name: "Scan", Since: 9, Rule: inferScan},
 }
 
 // joinTypes describes a value that is either a or b: what they agree on,

@@ -8,17 +8,17 @@ import (
 )
 
 var convPoolOps = []Op{
-	{Name: "Conv", Since: 1, Infer: inferConv(0, 1, 0)},
-	{Name: "ConvInteger", Since: 10, Infer: inferConv(0, 1, tensor.Int32)},
-	{Name: "QLinearConv", Since: 10, Infer: inferConv(0, 3, -1)},
-	{Name: "ConvTranspose", Since: 1, Infer: inferConvTranspose},
-	{Name: "MaxPool", Since: 1, Infer: inferPool},
-	{Name: "AveragePool", Since: 1, Infer: inferPool},
-	{Name: "LpPool", Since: 1, Infer: inferPool},
-	{Name: "CausalConvWithState", Since: 27, Infer: inferCausalConv},
-	{Name: "GlobalAveragePool", Since: 1, Infer: inferGlobalPool},
-	{Name: "GlobalMaxPool", Since: 1, Infer: inferGlobalPool},
-	{Name: "GlobalLpPool", Since: 1, Infer: inferGlobalPool},
+	{Name: "Conv", Since: 1, Rule: inferConv(0, 1, 0)},
+	{Name: "ConvInteger", Since: 10, Rule: inferConv(0, 1, tensor.Int32)},
+	{Name: "QLinearConv", Since: 10, Rule: inferConv(0, 3, -1)},
+	{Name: "ConvTranspose", Since: 1, Rule: inferConvTranspose},
+	{Name: "MaxPool", Since: 1, Rule: inferPool},
+	{Name: "AveragePool", Since: 1, Rule: inferPool},
+	{Name: "LpPool", Since: 1, Rule: inferPool},
+	{Name: "CausalConvWithState", Since: 27, Rule: inferCausalConv},
+	{Name: "GlobalAveragePool", Since: 1, Rule: inferGlobalPool},
+	{Name: "GlobalMaxPool", Since: 1, Rule: inferGlobalPool},
+	{Name: "GlobalLpPool", Since: 1, Rule: inferGlobalPool},
 }
 
 // window holds the attributes of a sliding window over n spatial axes.

@@ -14,7 +14,7 @@ import (
 func each(domain string, since int64, f func(*Context) error, names ...string) []Op {
 	out := make([]Op, len(names))
 	for i, n := range names {
-		out[i] = Op{Domain: domain, Name: n, Since: since, Infer: f}
+		out[i] = Op{Domain: domain, Name: n, Since: since, Rule: f}
 	}
 	return out
 }
@@ -41,39 +41,39 @@ var elementwiseOps = concatOps(
 	each("", 26, inferUnary, "CumProd"),
 	each("", 20, inferUnaryBool, "RegexFullMatch"),
 	[]Op{
-		{Name: "Identity", Since: 1, Infer: inferIdentity},
-		{Name: "Not", Since: 1, Infer: inferMapValues(func(d sym.Dim) sym.Dim { return mapKnown(d, func(x int64) int64 { return b2i(x == 0) }) })},
-		{Name: "Abs", Since: 1, Infer: inferMapValues(func(d sym.Dim) sym.Dim {
+		{Name: "Identity", Since: 1, Rule: inferIdentity},
+		{Name: "Not", Since: 1, Rule: inferMapValues(func(d sym.Dim) sym.Dim { return mapKnown(d, func(x int64) int64 { return b2i(x == 0) }) })},
+		{Name: "Abs", Since: 1, Rule: inferMapValues(func(d sym.Dim) sym.Dim {
 			if d.NonNegative() {
 				return d
 			}
 			return mapKnown(d, func(x int64) int64 { return max(x, -x) })
 		})},
-		{Name: "Neg", Since: 1, Infer: inferNeg},
-		{Name: "Clip", Since: 1, Infer: inferUnary},
-		{Name: "Dropout", Since: 1, Infer: inferDropout},
-		{Name: "IsNaN", Since: 9, Infer: inferUnaryBool},
-		{Name: "IsInf", Since: 10, Infer: inferUnaryBool},
-		{Name: "Cast", Since: 1, Infer: inferCast},
-		{Name: "CastLike", Since: 15, Infer: inferCastLike},
-		{Name: "BitCast", Since: 26, Infer: inferBitCast},
-		{Name: "Where", Since: 9, Infer: inferWhere},
-		{Name: "PRelu", Since: 1, Infer: inferBinaryOp("")},
-		{Name: "StringConcat", Since: 20, Infer: inferBinaryOp("")},
-		{Name: "Pow", Since: 1, Infer: inferBinaryOp("")},
-		{Name: "Add", Since: 1, Infer: inferBinaryOp("+")},
-		{Name: "Sub", Since: 1, Infer: inferBinaryOp("-")},
-		{Name: "Mul", Since: 1, Infer: inferBinaryOp("*")},
-		{Name: "Div", Since: 1, Infer: inferBinaryOp("/")},
-		{Name: "Mod", Since: 10, Infer: inferBinaryOp("%")},
-		{Name: "BitShift", Since: 11, Infer: inferBinaryOp("")},
-		{Name: "BitwiseAnd", Since: 18, Infer: inferBinaryOp("")},
-		{Name: "BitwiseOr", Since: 18, Infer: inferBinaryOp("")},
-		{Name: "BitwiseXor", Since: 18, Infer: inferBinaryOp("")},
-		{Name: "Max", Since: 1, Infer: inferVariadic("max")},
-		{Name: "Min", Since: 1, Infer: inferVariadic("min")},
-		{Name: "Sum", Since: 1, Infer: inferVariadic("")},
-		{Name: "Mean", Since: 1, Infer: inferVariadic("")},
+		{Name: "Neg", Since: 1, Rule: inferNeg},
+		{Name: "Clip", Since: 1, Rule: inferUnary},
+		{Name: "Dropout", Since: 1, Rule: inferDropout},
+		{Name: "IsNaN", Since: 9, Rule: inferUnaryBool},
+		{Name: "IsInf", Since: 10, Rule: inferUnaryBool},
+		{Name: "Cast", Since: 1, Rule: inferCast},
+		{Name: "CastLike", Since: 15, Rule: inferCastLike},
+		{Name: "BitCast", Since: 26, Rule: inferBitCast},
+		{Name: "Where", Since: 9, Rule: inferWhere},
+		{Name: "PRelu", Since: 1, Rule: inferBinaryOp("")},
+		{Name: "StringConcat", Since: 20, Rule: inferBinaryOp("")},
+		{Name: "Pow", Since: 1, Rule: inferBinaryOp("")},
+		{Name: "Add", Since: 1, Rule: inferBinaryOp("+")},
+		{Name: "Sub", Since: 1, Rule: inferBinaryOp("-")},
+		{Name: "Mul", Since: 1, Rule: inferBinaryOp("*")},
+		{Name: "Div", Since: 1, Rule: inferBinaryOp("/")},
+		{Name: "Mod", Since: 10, Rule: inferBinaryOp("%")},
+		{Name: "BitShift", Since: 11, Rule: inferBinaryOp("")},
+		{Name: "BitwiseAnd", Since: 18, Rule: inferBinaryOp("")},
+		{Name: "BitwiseOr", Since: 18, Rule: inferBinaryOp("")},
+		{Name: "BitwiseXor", Since: 18, Rule: inferBinaryOp("")},
+		{Name: "Max", Since: 1, Rule: inferVariadic("max")},
+		{Name: "Min", Since: 1, Rule: inferVariadic("min")},
+		{Name: "Sum", Since: 1, Rule: inferVariadic("")},
+		{Name: "Mean", Since: 1, Rule: inferVariadic("")},
 	},
 	each("", 1, inferCompare("=="), "Equal"),
 	each("", 1, inferCompare("<"), "Less"),

@@ -438,14 +438,10 @@ func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
 		c.ins[i] = v
 	}
 	dom := model.NormDomain(n.GetDomain())
-	opset, imported := e.opsets[dom]
-	if dom == "" && !imported {
-		opset = 1
-	}
-	c.opset = opset
+	c.opset = model.OpsetVersion(dom, e.opsets[dom])
 	var err error
-	if op := lookup(dom, n.GetOpType(), opset); op != nil {
-		err = safeInfer(op, c)
+	if op, ok := registry.Lookup(dom, n.GetOpType(), c.opset); ok {
+		err = safeInfer(op.Rule, c)
 	} else if f := e.funcs[dom+":"+n.GetOpType()]; f != nil {
 		err = e.inferFunction(c, f)
 	} else {
@@ -516,13 +512,13 @@ func (e *conflictError) Unwrap() error { return model.ErrInvalid }
 
 // safeInfer runs an entry, turning a panic (a bug in that entry on an input it
 // did not expect) into an error, so that one operator cannot stop the run.
-func safeInfer(op *Op, c *Context) (err error) {
+func safeInfer(rule Rule, c *Context) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error in shape inference: %v", r)
 		}
 	}()
-	return op.Infer(c)
+	return rule(c)
 }
 
 func opName(n *onnxpb.NodeProto) string {

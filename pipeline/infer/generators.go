@@ -9,18 +9,18 @@ import (
 )
 
 var generatorOps = []Op{
-	{Name: "RandomNormal", Since: 1, Infer: inferRandom},
-	{Name: "RandomUniform", Since: 1, Infer: inferRandom},
-	{Name: "RandomNormalLike", Since: 1, Infer: inferRandomLike},
-	{Name: "RandomUniformLike", Since: 1, Infer: inferRandomLike},
-	{Name: "Bernoulli", Since: 15, Infer: inferRandomLike},
-	{Name: "Multinomial", Since: 7, Infer: inferMultinomial},
-	{Name: "HannWindow", Since: 17, Infer: inferWindow},
-	{Name: "HammingWindow", Since: 17, Infer: inferWindow},
-	{Name: "BlackmanWindow", Since: 17, Infer: inferWindow},
-	{Name: "MelWeightMatrix", Since: 17, Infer: inferMelWeightMatrix},
-	{Name: "DFT", Since: 17, Infer: inferDFT},
-	{Name: "STFT", Since: 17, Infer: inferSTFT},
+	{Name: "RandomNormal", Since: 1, Rule: inferRandom},
+	{Name: "RandomUniform", Since: 1, Rule: inferRandom},
+	{Name: "RandomNormalLike", Since: 1, Rule: inferRandomLike},
+	{Name: "RandomUniformLike", Since: 1, Rule: inferRandomLike},
+	{Name: "Bernoulli", Since: 15, Rule: inferRandomLike},
+	{Name: "Multinomial", Since: 7, Rule: inferMultinomial},
+	{Name: "HannWindow", Since: 17, Rule: inferWindow},
+	{Name: "HammingWindow", Since: 17, Rule: inferWindow},
+	{Name: "BlackmanWindow", Since: 17, Rule: inferWindow},
+	{Name: "MelWeightMatrix", Since: 17, Rule: inferMelWeightMatrix},
+	{Name: "DFT", Since: 17, Rule: inferDFT},
+	{Name: "STFT", Since: 17, Rule: inferSTFT},
 }
 
 func attrElem(c *Context, name string, def tensor.DType) tensor.DType {

@@ -9,16 +9,16 @@ import (
 )
 
 var imageOps = []Op{
-	{Name: "RoiAlign", Since: 10, Infer: inferRoiAlign},
-	{Name: "MaxRoiPool", Since: 1, Infer: inferMaxRoiPool},
-	{Name: "NonMaxSuppression", Since: 10, Infer: inferNMS},
-	{Name: "GridSample", Since: 16, Infer: inferGridSample},
-	{Name: "AffineGrid", Since: 20, Infer: inferAffineGrid},
-	{Name: "Col2Im", Since: 18, Infer: inferCol2Im},
-	{Name: "CenterCropPad", Since: 18, Infer: inferCenterCropPad},
-	{Name: "MaxUnpool", Since: 9, Infer: inferMaxUnpool},
-	{Name: "DeformConv", Since: 19, Infer: inferConv(0, 1, 0)},
-	{Name: "ImageDecoder", Since: 20, Infer: inferImageDecoder},
+	{Name: "RoiAlign", Since: 10, Rule: inferRoiAlign},
+	{Name: "MaxRoiPool", Since: 1, Rule: inferMaxRoiPool},
+	{Name: "NonMaxSuppression", Since: 10, Rule: inferNMS},
+	{Name: "GridSample", Since: 16, Rule: inferGridSample},
+	{Name: "AffineGrid", Since: 20, Rule: inferAffineGrid},
+	{Name: "Col2Im", Since: 18, Rule: inferCol2Im},
+	{Name: "CenterCropPad", Since: 18, Rule: inferCenterCropPad},
+	{Name: "MaxUnpool", Since: 9, Rule: inferMaxUnpool},
+	{Name: "DeformConv", Since: 19, Rule: inferConv(0, 1, 0)},
+	{Name: "ImageDecoder", Since: 20, Rule: inferImageDecoder},
 }
 
 // inferImageDecoder: an HWC uint8 image whose height and width are in the

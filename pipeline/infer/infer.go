@@ -13,7 +13,7 @@
 // and the expected types; go test -run TestGolden -update writes them, to be
 // checked by hand). Operators knowingly not handled are listed in
 // unsupported.go; TestCoverage checks every schema in
-// testdata/onnx_schemas.tsv is one or the other.
+// pipeline/opset/opsettest is one or the other.
 //
 // Merging with what the model says already: the main graph's inputs and
 // outputs are the user's contract; an output's declared type is merged with

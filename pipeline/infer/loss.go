@@ -3,8 +3,8 @@
 package infer
 
 var lossOps = []Op{
-	{Name: "SoftmaxCrossEntropyLoss", Since: 12, Infer: inferLoss},
-	{Name: "NegativeLogLikelihoodLoss", Since: 12, Infer: inferLoss},
+	{Name: "SoftmaxCrossEntropyLoss", Since: 12, Rule: inferLoss},
+	{Name: "NegativeLogLikelihoodLoss", Since: 12, Rule: inferLoss},
 }
 
 // inferLoss: with reduction "none" the loss has the target's shape, otherwise

@@ -10,16 +10,16 @@ import (
 )
 
 var matmulOps = []Op{
-	{Name: "MatMul", Since: 1, Infer: inferMatMul(0, 1, 0)},
-	{Name: "MatMulInteger", Since: 10, Infer: inferMatMul(0, 1, tensor.Int32)},
-	{Name: "QLinearMatMul", Since: 10, Infer: inferMatMul(0, 3, -1)},
-	{Name: "Gemm", Since: 1, Infer: inferGemm},
-	{Name: "Einsum", Since: 12, Infer: inferEinsum},
-	{Name: "Det", Since: 11, Infer: inferDet},
-	{Name: "Attention", Since: 23, Infer: inferAttention23}, // 24: nonpad_kv_seqlen, 25: windows
-	{Name: "RotaryEmbedding", Since: 23, Infer: inferUnary},
-	{Name: "TensorScatter", Since: 24, Infer: inferUnary},
-	{Name: "LinearAttention", Since: 27, Infer: inferLinearAttention},
+	{Name: "MatMul", Since: 1, Rule: inferMatMul(0, 1, 0)},
+	{Name: "MatMulInteger", Since: 10, Rule: inferMatMul(0, 1, tensor.Int32)},
+	{Name: "QLinearMatMul", Since: 10, Rule: inferMatMul(0, 3, -1)},
+	{Name: "Gemm", Since: 1, Rule: inferGemm},
+	{Name: "Einsum", Since: 12, Rule: inferEinsum},
+	{Name: "Det", Since: 11, Rule: inferDet},
+	{Name: "Attention", Since: 23, Rule: inferAttention23}, // 24: nonpad_kv_seqlen, 25: windows
+	{Name: "RotaryEmbedding", Since: 23, Rule: inferUnary},
+	{Name: "TensorScatter", Since: 24, Rule: inferUnary},
+	{Name: "LinearAttention", Since: 27, Rule: inferLinearAttention},
 }
 
 // inferLinearAttention: query, key, value are packed [B, T, heads*size];

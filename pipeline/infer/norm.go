@@ -8,11 +8,11 @@ import (
 )
 
 var normOps = []Op{
-	{Name: "BatchNormalization", Since: 1, Infer: inferBatchNorm},
-	{Name: "InstanceNormalization", Since: 1, Infer: inferUnary},
-	{Name: "GroupNormalization", Since: 18, Infer: inferUnary},
-	{Name: "LayerNormalization", Since: 17, Infer: inferLayerNorm(tensor.Float)},
-	{Name: "RMSNormalization", Since: 23, Infer: inferUnary},
+	{Name: "BatchNormalization", Since: 1, Rule: inferBatchNorm},
+	{Name: "InstanceNormalization", Since: 1, Rule: inferUnary},
+	{Name: "GroupNormalization", Since: 18, Rule: inferUnary},
+	{Name: "LayerNormalization", Since: 17, Rule: inferLayerNorm(tensor.Float)},
+	{Name: "RMSNormalization", Since: 23, Rule: inferUnary},
 }
 
 func inferBatchNorm(c *Context) error {

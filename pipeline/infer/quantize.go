@@ -8,9 +8,9 @@ import (
 )
 
 var quantizeOps = []Op{
-	{Name: "QuantizeLinear", Since: 10, Infer: inferQuantize},
-	{Name: "DequantizeLinear", Since: 10, Infer: inferDequantize},
-	{Name: "DynamicQuantizeLinear", Since: 11, Infer: inferDynamicQuantize},
+	{Name: "QuantizeLinear", Since: 10, Rule: inferQuantize},
+	{Name: "DequantizeLinear", Since: 10, Rule: inferDequantize},
+	{Name: "DynamicQuantizeLinear", Since: 11, Rule: inferDynamicQuantize},
 }
 
 func inferQuantize(c *Context) error {

@@ -14,10 +14,10 @@ var reduceOps = concatOps(
 	each("", 18, inferReduce(18), "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
 		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"),
 	[]Op{
-		{Name: "ReduceSum", Since: 1, Infer: inferReduce(13)},
-		{Name: "ReduceSum", Since: 13, Infer: inferReduce(13)},
-		{Name: "ArgMax", Since: 1, Infer: inferArg},
-		{Name: "ArgMin", Since: 1, Infer: inferArg},
+		{Name: "ReduceSum", Since: 1, Rule: inferReduce(13)},
+		{Name: "ReduceSum", Since: 13, Rule: inferReduce(13)},
+		{Name: "ArgMax", Since: 1, Rule: inferArg},
+		{Name: "ArgMin", Since: 1, Rule: inferArg},
 	},
 )
 

@@ -1,22 +1,17 @@
 package infer
 
-import (
-	"fmt"
-	"sort"
-)
+import "github.com/quantprep/quantprep/pipeline/opset"
 
-// Op is one operator's shape inference for the opset versions from Since up to
-// the next entry's Since.
-type Op struct {
-	Domain string
-	Name   string
-	Since  int64
-	// Infer sets the node's outputs through the Context, including the values
-	// of small integer outputs (shape arithmetic) where it can.
-	Infer func(*Context) error
-}
+// Rule sets a node's outputs through the Context, including the values of
+// small integer outputs (shape arithmetic) where it can.
+type Rule = func(*Context) error
 
-// families lists every operator family once.
+// Op is one row of the shape inference table: a rule from opset Since on, or
+// an "unchanged since" marker (see pipeline/opset).
+type Op = opset.Row[Rule]
+
+// families lists every operator family's rows once; each lives in the file
+// named after the family.
 var families = [][]Op{
 	elementwiseOps,
 	shapeOps,
@@ -36,40 +31,13 @@ var families = [][]Op{
 	msOps,
 }
 
-// registry maps domain and name to entries sorted by Since, newest first. It
-// is built in init because operator entries reach lookup through subgraphs.
-var registry map[string][]Op
+// registry is built in init because rules reach it through subgraphs.
+var registry *opset.Registry[Rule]
 
-func init() { registry = buildRegistry(families) }
+func init() { registry = opset.MustNew(families...) }
 
-func buildRegistry(families [][]Op) map[string][]Op {
-	r := map[string][]Op{}
-	seen := map[string]bool{}
-	for _, fam := range families {
-		for _, op := range fam {
-			k := fmt.Sprintf("%s:%s:%d", op.Domain, op.Name, op.Since)
-			if seen[k] {
-				panic("infer: duplicate registry entry " + k)
-			}
-			seen[k] = true
-			key := op.Domain + ":" + op.Name
-			r[key] = append(r[key], op)
-		}
-	}
-	for _, ops := range r {
-		sort.Slice(ops, func(i, j int) bool { return ops[i].Since > ops[j].Since })
-	}
-	return r
-}
-
-// lookup returns the entry with the largest Since <= opset, or for a domain the
-// model does not import (opset 0), the newest entry.
-func lookup(domain, name string, opset int64) *Op {
-	ops := registry[domain+":"+name]
-	for i := range ops {
-		if opset == 0 || ops[i].Since <= opset {
-			return &ops[i]
-		}
-	}
-	return nil
+// same returns "unchanged since" markers: ONNX changed name's schema at each
+// version of since, and the rule of the row before holds, for reason.
+func same(name, reason string, since ...int64) []Op {
+	return opset.Same[Rule]("", name, reason, since...)
 }

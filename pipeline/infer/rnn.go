@@ -7,9 +7,9 @@ import (
 )
 
 var rnnOps = []Op{
-	{Name: "RNN", Since: 1, Infer: inferRNN(1)},
-	{Name: "GRU", Since: 1, Infer: inferRNN(3)},
-	{Name: "LSTM", Since: 1, Infer: inferRNN(4)},
+	{Name: "RNN", Since: 1, Rule: inferRNN(1)},
+	{Name: "GRU", Since: 1, Rule: inferRNN(3)},
+	{Name: "LSTM", Since: 1, Rule: inferRNN(4)},
 }
 
 // inferRNN: gates is the number of gate blocks stacked in W (LSTM 4, GRU 3).

@@ -8,18 +8,18 @@ import (
 )
 
 var sequenceOps = []Op{
-	{Name: "SequenceEmpty", Since: 11, Infer: inferSequenceEmpty},
-	{Name: "SequenceConstruct", Since: 11, Infer: inferSequenceConstruct},
-	{Name: "SequenceInsert", Since: 11, Infer: inferSequenceInsert},
-	{Name: "SequenceErase", Since: 11, Infer: inferSequenceErase},
-	{Name: "SequenceAt", Since: 11, Infer: inferSequenceAt},
-	{Name: "SequenceLength", Since: 11, Infer: inferSequenceLength},
-	{Name: "SplitToSequence", Since: 11, Infer: inferSplitToSequence},
-	{Name: "ConcatFromSequence", Since: 11, Infer: inferConcatFromSequence},
-	{Name: "SequenceMap", Since: 17, Infer: inferSequenceMap},
-	{Name: "Optional", Since: 15, Infer: inferOptional},
-	{Name: "OptionalHasElement", Since: 15, Infer: inferOptionalHasElement},
-	{Name: "OptionalGetElement", Since: 15, Infer: inferOptionalGetElement},
+	{Name: "SequenceEmpty", Since: 11, Rule: inferSequenceEmpty},
+	{Name: "SequenceConstruct", Since: 11, Rule: inferSequenceConstruct},
+	{Name: "SequenceInsert", Since: 11, Rule: inferSequenceInsert},
+	{Name: "SequenceErase", Since: 11, Rule: inferSequenceErase},
+	{Name: "SequenceAt", Since: 11, Rule: inferSequenceAt},
+	{Name: "SequenceLength", Since: 11, Rule: inferSequenceLength},
+	{Name: "SplitToSequence", Since: 11, Rule: inferSplitToSequence},
+	{Name: "ConcatFromSequence", Since: 11, Rule: inferConcatFromSequence},
+	{Name: "SequenceMap", Since: 17, Rule: inferSequenceMap},
+	{Name: "Optional", Since: 15, Rule: inferOptional},
+	{Name: "OptionalHasElement", Since: 15, Rule: inferOptionalHasElement},
+	{Name: "OptionalGetElement", Since: 15, Rule: inferOptionalGetElement},
 }
 
 func seqOf(t Type) Type {

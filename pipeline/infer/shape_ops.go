@@ -13,46 +13,46 @@ import (
 )
 
 var shapeOps = []Op{
-	{Name: "Shape", Since: 1, Infer: inferShape},
-	{Name: "Shape", Since: 15, Infer: inferShape}, // start and end attributes
-	{Name: "Size", Since: 1, Infer: inferSize},
-	{Name: "Constant", Since: 1, Infer: inferConstant},
-	{Name: "ConstantOfShape", Since: 9, Infer: inferConstantOfShape},
-	{Name: "Reshape", Since: 1, Infer: inferReshape}, // shape attribute
-	{Name: "Reshape", Since: 5, Infer: inferReshape}, // shape input; allowzero from 14
-	{Name: "Flatten", Since: 1, Infer: inferFlatten},
-	{Name: "Squeeze", Since: 1, Infer: inferSqueeze},  // axes attribute
-	{Name: "Squeeze", Since: 13, Infer: inferSqueeze}, // axes input
-	{Name: "Unsqueeze", Since: 1, Infer: inferUnsqueeze},
-	{Name: "Unsqueeze", Since: 13, Infer: inferUnsqueeze},
-	{Name: "Concat", Since: 1, Infer: inferConcat},
-	{Name: "Gather", Since: 1, Infer: inferGather},
-	{Name: "GatherElements", Since: 11, Infer: inferGatherElements},
-	{Name: "GatherND", Since: 11, Infer: inferGatherND},
-	{Name: "Slice", Since: 1, Infer: inferSlice},  // starts/ends/axes attributes
-	{Name: "Slice", Since: 10, Infer: inferSlice}, // inputs, steps
-	{Name: "Transpose", Since: 1, Infer: inferTranspose},
-	{Name: "Expand", Since: 8, Infer: inferExpand},
-	{Name: "Tile", Since: 1, Infer: inferTile1}, // tiles and axis inputs
-	{Name: "Tile", Since: 6, Infer: inferTile},
-	{Name: "Range", Since: 11, Infer: inferRange},
-	{Name: "Split", Since: 1, Infer: inferSplit},  // split attribute
-	{Name: "Split", Since: 13, Infer: inferSplit}, // split input
-	{Name: "Split", Since: 18, Infer: inferSplit}, // num_outputs
-	{Name: "Pad", Since: 1, Infer: inferPad},      // pads/paddings attribute
-	{Name: "Pad", Since: 11, Infer: inferPad},     // pads input
-	{Name: "Pad", Since: 18, Infer: inferPad},     // axes input
-	{Name: "NonZero", Since: 9, Infer: inferNonZero},
-	{Name: "Compress", Since: 9, Infer: inferCompress},
-	{Name: "TopK", Since: 1, Infer: inferTopK},
-	{Name: "OneHot", Since: 9, Infer: inferOneHot},
-	{Name: "EyeLike", Since: 9, Infer: inferEyeLike},
-	{Name: "DepthToSpace", Since: 1, Infer: inferDepthSpace(false)},
-	{Name: "SpaceToDepth", Since: 1, Infer: inferDepthSpace(true)},
-	{Name: "Resize", Since: 10, Infer: inferResize},
-	{Name: "Upsample", Since: 1, Infer: inferUpsample1}, // height_scale, width_scale
-	{Name: "Upsample", Since: 7, Infer: inferResize},
-	{Name: "Unique", Since: 11, Infer: inferUnique},
+	{Name: "Shape", Since: 1, Rule: inferShape},
+	{Name: "Shape", Since: 15, Rule: inferShape}, // start and end attributes
+	{Name: "Size", Since: 1, Rule: inferSize},
+	{Name: "Constant", Since: 1, Rule: inferConstant},
+	{Name: "ConstantOfShape", Since: 9, Rule: inferConstantOfShape},
+	{Name: "Reshape", Since: 1, Rule: inferReshape}, // shape attribute
+	{Name: "Reshape", Since: 5, Rule: inferReshape}, // shape input; allowzero from 14
+	{Name: "Flatten", Since: 1, Rule: inferFlatten},
+	{Name: "Squeeze", Since: 1, Rule: inferSqueeze},  // axes attribute
+	{Name: "Squeeze", Since: 13, Rule: inferSqueeze}, // axes input
+	{Name: "Unsqueeze", Since: 1, Rule: inferUnsqueeze},
+	{Name: "Unsqueeze", Since: 13, Rule: inferUnsqueeze},
+	{Name: "Concat", Since: 1, Rule: inferConcat},
+	{Name: "Gather", Since: 1, Rule: inferGather},
+	{Name: "GatherElements", Since: 11, Rule: inferGatherElements},
+	{Name: "GatherND", Since: 11, Rule: inferGatherND},
+	{Name: "Slice", Since: 1, Rule: inferSlice},  // starts/ends/axes attributes
+	{Name: "Slice", Since: 10, Rule: inferSlice}, // inputs, steps
+	{Name: "Transpose", Since: 1, Rule: inferTranspose},
+	{Name: "Expand", Since: 8, Rule: inferExpand},
+	{Name: "Tile", Since: 1, Rule: inferTile1}, // tiles and axis inputs
+	{Name: "Tile", Since: 6, Rule: inferTile},
+	{Name: "Range", Since: 11, Rule: inferRange},
+	{Name: "Split", Since: 1, Rule: inferSplit},  // split attribute
+	{Name: "Split", Since: 13, Rule: inferSplit}, // split input
+	{Name: "Split", Since: 18, Rule: inferSplit}, // num_outputs
+	{Name: "Pad", Since: 1, Rule: inferPad},      // pads/paddings attribute
+	{Name: "Pad", Since: 11, Rule: inferPad},     // pads input
+	{Name: "Pad", Since: 18, Rule: inferPad},     // axes input
+	{Name: "NonZero", Since: 9, Rule: inferNonZero},
+	{Name: "Compress", Since: 9, Rule: inferCompress},
+	{Name: "TopK", Since: 1, Rule: inferTopK},
+	{Name: "OneHot", Since: 9, Rule: inferOneHot},
+	{Name: "EyeLike", Since: 9, Rule: inferEyeLike},
+	{Name: "DepthToSpace", Since: 1, Rule: inferDepthSpace(false)},
+	{Name: "SpaceToDepth", Since: 1, Rule: inferDepthSpace(true)},
+	{Name: "Resize", Since: 10, Rule: inferResize},
+	{Name: "Upsample", Since: 1, Rule: inferUpsample1}, // height_scale, width_scale
+	{Name: "Upsample", Since: 7, Rule: inferResize},
+	{Name: "Unique", Since: 11, Rule: inferUnique},
 }
 
 func inferShape(c *Context) error {

@@ -11,13 +11,13 @@ import (
 const training = "ai.onnx.preview.training"
 
 var trainingOps = []Op{
-	{Domain: training, Name: "Adagrad", Since: 1, Infer: inferOptimizer(3, []int{0, 2})},
-	{Domain: training, Name: "Momentum", Since: 1, Infer: inferOptimizer(3, []int{0, 2})},
-	{Domain: training, Name: "Adam", Since: 1, Infer: inferOptimizer(4, []int{0, 2, 3})},
-	{Domain: training, Name: "Gradient", Since: 1, Infer: inferGradient},
-	{Name: "StringNormalizer", Since: 10, Infer: inferStringNormalizer},
-	{Name: "TfIdfVectorizer", Since: 9, Infer: inferTfIdf},
-	{Name: "StringSplit", Since: 20, Infer: inferStringSplit},
+	{Domain: training, Name: "Adagrad", Since: 1, Rule: inferOptimizer(3, []int{0, 2})},
+	{Domain: training, Name: "Momentum", Since: 1, Rule: inferOptimizer(3, []int{0, 2})},
+	{Domain: training, Name: "Adam", Since: 1, Rule: inferOptimizer(4, []int{0, 2, 3})},
+	{Domain: training, Name: "Gradient", Since: 1, Rule: inferGradient},
+	{Name: "StringNormalizer", Since: 10, Rule: inferStringNormalizer},
+	{Name: "TfIdfVectorizer", Since: 9, Rule: inferTfIdf},
+	{Name: "StringSplit", Since: 20, Rule: inferStringSplit},
 }
 
 // inferGradient: input i holds the value of xs[i] (inputs for zs follow),

@@ -14,3 +14,25 @@ func NormDomain(d string) string {
 	}
 	return d
 }
+
+// OpsetVersion returns the version at which a node of domain is read, given
+// the version the model (or function) imports for it, or 0 if it imports none.
+// A domain that is not imported is read at the newest version we know of it:
+// ONNX Runtime accepts such a model and reads it so (on load it adds an import
+// of the latest opset of every domain it knows to the model). Shape inference,
+// constant folding and the optimizer's rules all go through this, so that
+// they read a node alike.
+func OpsetVersion(domain string, imported int64) int64 {
+	if imported > 0 {
+		return imported
+	}
+	switch NormDomain(domain) {
+	case "":
+		return MaxOnnxOpset
+	case "ai.onnx.ml":
+		return MaxMLOpset
+	}
+	// com.microsoft, ai.onnx.preview.training and any other domain we know
+	// have one version.
+	return 1
+}

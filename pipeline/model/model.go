@@ -139,16 +139,17 @@ func checkModel(mp *onnxpb.ModelProto, dir string) (*Model, error) {
 // Graph is the model's main graph.
 func (m *Model) Graph() *onnxpb.GraphProto { return m.Proto.GetGraph() }
 
-// Opset returns the version of the operator set imported for domain ("" and
-// "ai.onnx" are the same domain), or 0 if it is not imported.
+// Opset returns the version at which the model's nodes of domain are read
+// ("" and "ai.onnx" are the same domain): the imported version or, if the
+// model does not import the domain, the newest one (see OpsetVersion).
 func (m *Model) Opset(domain string) int64 {
 	domain = NormDomain(domain)
 	for _, o := range m.Proto.GetOpsetImport() {
 		if NormDomain(o.GetDomain()) == domain {
-			return o.GetVersion()
+			return OpsetVersion(domain, o.GetVersion())
 		}
 	}
-	return 0
+	return OpsetVersion(domain, 0)
 }
 
 // Tensor decodes tp, reading its external data if it has any.

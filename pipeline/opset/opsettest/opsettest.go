@@ -1,0 +1,129 @@
+// Package opsettest checks an operator registry (pipeline/opset) against
+// ONNX's schema history, for the tests of the packages that own registries.
+// The history is committed data (testdata/onnx_schemas.tsv, written by
+// testdata/onnx_schemas.py from ONNX 1.12, and testdata/onnx_schemas_later.tsv
+// for later releases), so the tests need no ONNX installation.
+package opsettest
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/opset"
+)
+
+//go:embed testdata/onnx_schemas.tsv testdata/onnx_schemas_later.tsv
+var files embed.FS
+
+// SchemaFiles are the files Schemas reads, in order.
+var SchemaFiles = []string{"testdata/onnx_schemas.tsv", "testdata/onnx_schemas_later.tsv"}
+
+// Schemas returns, for every operator of ONNX's schemas, the versions at
+// which its schema changed, ascending.
+func Schemas() (map[opset.Key][]int64, error) {
+	out := map[opset.Key][]int64{}
+	for _, name := range SchemaFiles {
+		b, err := files.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for line := 1; sc.Scan(); line++ {
+			text := sc.Text()
+			if text == "" || strings.HasPrefix(text, "#") {
+				continue
+			}
+			p := strings.Split(text, "\t")
+			if len(p) != 3 {
+				return nil, fmt.Errorf("%s:%d: want domain, op and version, got %q", name, line, text)
+			}
+			v, err := strconv.ParseInt(p[2], 10, 64)
+			if err != nil || v < 1 {
+				return nil, fmt.Errorf("%s:%d: bad version %q", name, line, p[2])
+			}
+			k := opset.Key{Domain: model.NormDomain(p[0]), Name: p[1]}
+			out[k] = append(out[k], v)
+		}
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	for k, vs := range out {
+		sort.Slice(vs, func(i, j int) bool { return vs[i] < vs[j] })
+		for i := 1; i < len(vs); i++ {
+			if vs[i] == vs[i-1] {
+				return nil, fmt.Errorf("%s version %d is listed twice", k, vs[i])
+			}
+		}
+	}
+	return out, nil
+}
+
+// Check compares a registry's rows with ONNX's schema history and returns one
+// line per problem:
+//   - an operator of a standard domain that ONNX does not know (a misspelt row);
+//   - a row at a version where ONNX did not change the operator (a row that
+//     dispatches nothing new, or a wrong version);
+//   - a schema version, from the operator's first row on, without a row: a
+//     change of ONNX's that nobody looked at. A rule row or an "unchanged
+//     since" marker (opset.Same) with its reason settles it.
+//
+// With fromFirst, the first row must also be at the operator's first schema
+// version, so that every version has a rule (shape inference); without it an
+// operator may start later (constant folding skips older nodes).
+func Check[F any](r *opset.Registry[F], fromFirst bool) ([]string, error) {
+	schemas, err := Schemas()
+	if err != nil {
+		return nil, err
+	}
+	var bad []string
+	for _, k := range r.Ops() {
+		versions, known := schemas[k]
+		if !known {
+			if standard(k.Domain) {
+				bad = append(bad, fmt.Sprintf("%s: not an operator of ONNX's schemas", k))
+			}
+			continue
+		}
+		rows := map[int64]bool{}
+		first := int64(-1)
+		for _, row := range r.Rows(k) {
+			rows[row.Since] = true
+			if first < 0 {
+				first = row.Since
+			}
+			if !contains(versions, row.Since) {
+				bad = append(bad, fmt.Sprintf("%s: a row since %d, where ONNX did not change it (versions %v)", k, row.Since, versions))
+			}
+		}
+		if fromFirst && first != versions[0] {
+			bad = append(bad, fmt.Sprintf("%s: the first row is since %d, ONNX's first version is %d", k, first, versions[0]))
+		}
+		for _, v := range versions {
+			if v >= first && !rows[v] {
+				bad = append(bad, fmt.Sprintf("%s: ONNX changed it at version %d; no row (a rule, or opset.Same with why the rule before holds)", k, v))
+			}
+		}
+	}
+	return bad, nil
+}
+
+// standard reports whether ONNX's schemas define domain d.
+func standard(d string) bool {
+	return d == "" || d == "ai.onnx.ml" || d == "ai.onnx.preview.training"
+}
+
+func contains(vs []int64, v int64) bool {
+	for _, x := range vs {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
