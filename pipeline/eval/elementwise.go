@@ -2,9 +2,8 @@ package eval
 
 import (
 	"fmt"
-	"math"
-
 	"github.com/quantprep/quantprep/pipeline/tensor"
+	"math"
 )
 
 // elementwiseOps: arithmetic with numpy broadcasting, unary math, Cast, Identity.
@@ -38,6 +37,8 @@ var elementwiseOps = []Op{
 	{Name: "Gelu", Since: 20, Rule: evalGelu},
 	{Name: "Identity", Since: 1, Rule: evalIdentity},
 	{Name: "Cast", Since: 6, Rule: evalCast},
+	{Name: "Softmax", Since: 13, Rule: evalSoftmax},
+	{Name: "Clip", Since: 11, Rule: evalClip},
 }
 
 func sign(x float64) float64 {
@@ -258,4 +259,63 @@ func evalGelu(c *Ctx) ([]*tensor.Tensor, error) {
 		}
 	}
 	return unary(f, nil)(c)
+}
+
+func evalSoftmax(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if !x.DType.IsFloat() {
+		return nil, unsupported("Softmax of %s", x.DType)
+	}
+	axis, err := tensor.NormAxis(c.Attrs.Int("axis", -1), len(x.Dims))
+	if err != nil {
+		return nil, err
+	}
+	d, inner := x.Dims[axis], tensor.NumElements(x.Dims[axis+1:])
+	out := make([]float64, x.Len())
+	for o := int64(0); o < tensor.NumElements(x.Dims[:axis]); o++ {
+		for in := int64(0); in < inner; in++ {
+			at := func(j int64) int64 { return (o*d+j)*inner + in }
+			mx := math.Inf(-1)
+			for j := int64(0); j < d; j++ {
+				mx = math.Max(mx, x.Float64At(int(at(j))))
+			}
+			s := 0.0
+			for j := int64(0); j < d; j++ {
+				e := math.Exp(x.Float64At(int(at(j))) - mx)
+				out[at(j)] = e
+				s += e
+			}
+			for j := int64(0); j < d; j++ {
+				out[at(j)] /= s
+			}
+		}
+	}
+	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
+}
+
+func evalClip(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if !x.DType.IsFloat() {
+		return nil, unsupported("Clip of %s", x.DType)
+	}
+	lo, hi := math.Inf(-1), math.Inf(1)
+	for i, p := range []*float64{&lo, &hi} {
+		if t := c.Input(i + 1); t != nil {
+			if t.Len() != 1 || t.DType != x.DType {
+				return nil, fmt.Errorf("bound %d must be one %s", i+1, x.DType)
+			}
+			*p = t.Float64At(0)
+		}
+	}
+	out := make([]float64, x.Len())
+	for i := range out {
+		out[i] = math.Min(math.Max(x.Float64At(i), lo), hi)
+	}
+	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
 }

@@ -42,7 +42,7 @@ type Op = opset.Row[Kernel]
 
 // families lists every family's rows once; each lives in the file named
 // after the family, as in infer.
-var families = [][]Op{elementwiseOps, logicOps, shapeOps, movementOps, generatorOps, linalgOps, nnOps, reduceOps}
+var families = [][]Op{elementwiseOps, logicOps, shapeOps, movementOps, generatorOps, matmulOps, convPoolOps, normOps, reduceOps}
 
 var registry = opset.MustNew(families...)
 

@@ -1,11 +1,13 @@
-// generators.go: operators that make new tensors: random values, windows and
-// signal transforms.
+// generators.go: operators that make new tensors: constants, ranges, one-hot
+// and identity-like matrices, random values, windows and signal transforms.
 
 package infer
 
 import (
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
+	"math"
 )
 
 var generatorOps = []Op{
@@ -21,6 +23,11 @@ var generatorOps = []Op{
 	{Name: "MelWeightMatrix", Since: 17, Rule: inferMelWeightMatrix},
 	{Name: "DFT", Since: 17, Rule: inferDFT},
 	{Name: "STFT", Since: 17, Rule: inferSTFT},
+	{Name: "Constant", Since: 1, Rule: inferConstant},
+	{Name: "ConstantOfShape", Since: 9, Rule: inferConstantOfShape},
+	{Name: "Range", Since: 11, Rule: inferRange},
+	{Name: "OneHot", Since: 9, Rule: inferOneHot},
+	{Name: "EyeLike", Since: 9, Rule: inferEyeLike},
 }
 
 func attrElem(c *Context, name string, def tensor.DType) tensor.DType {
@@ -147,5 +154,154 @@ func inferSTFT(c *Context) error {
 		}
 	}
 	c.SetTensor(0, c.Elem(0), []sym.Dim{sh[0], c.orNew(frames), c.orNew(bins), sym.Int(2)})
+	return nil
+}
+
+func inferConstant(c *Context) error {
+	if t := c.Attrs().Tensor("value"); t != nil {
+		c.setConst(0, t)
+		return nil
+	}
+	name := func(s string) *string { return &s }
+	for _, a := range c.n.GetAttribute() {
+		var tp *onnxpb.TensorProto
+		switch a.GetName() {
+		case "value_int":
+			tp = tensor.FromInt64s(nil, []int64{a.GetI()}).Proto("")
+		case "value_ints":
+			tp = tensor.FromInt64s([]int64{int64(len(a.GetInts()))}, append([]int64{}, a.GetInts()...)).Proto("")
+		case "value_float":
+			tp = tensor.FromFloat32s(nil, []float32{a.GetF()}).Proto("")
+		case "value_floats":
+			tp = tensor.FromFloat32s([]int64{int64(len(a.GetFloats()))}, append([]float32{}, a.GetFloats()...)).Proto("")
+		case "value_string":
+			c.SetTensor(0, tensor.String, nil)
+			return nil
+		case "value_strings":
+			c.SetTensor(0, tensor.String, ints(int64(len(a.GetStrings()))))
+			return nil
+		case "sparse_value":
+			st := a.GetSparseTensor()
+			c.SetTensor(0, tensor.DType(st.GetValues().GetDataType()), ints(st.GetDims()...))
+			return nil
+		}
+		if tp != nil {
+			tp.Name = name(c.n.GetOutput()[0])
+			c.setConst(0, tp)
+			return nil
+		}
+	}
+	return c.Failf("Constant without a value")
+}
+
+func inferConstantOfShape(c *Context) error {
+	elem, fill := tensor.Float, int64(0)
+	if t := c.Attrs().Tensor("value"); t != nil {
+		elem = tensor.DType(t.GetDataType())
+		if v, err := tensor.Decode(t, nil); err == nil && len(v.I64) == 1 {
+			fill = v.I64[0]
+		}
+	}
+	vals, ok := c.Values(0)
+	if !ok {
+		if n, ok := c.Shape(0); ok && len(n) == 1 {
+			if r, ok := n[0].Value(); ok {
+				c.SetRank(0, elem, int(r))
+				return nil
+			}
+		}
+		c.SetElem(0, elem)
+		return nil
+	}
+	sh := make([]sym.Dim, len(vals))
+	for i, d := range vals {
+		sh[i] = c.orNew(d)
+	}
+	c.SetTensor(0, elem, sh)
+	if st, ok := staticShape(sh); elem.IsInt() && ok && numel(st) >= 0 {
+		out := make([]sym.Dim, numel(st))
+		for i := range out {
+			out[i] = sym.Int(fill)
+		}
+		c.SetValues(0, out)
+	}
+	return nil
+}
+
+func inferRange(c *Context) error {
+	elem := c.Elem(0)
+	start, ok1 := c.Values(0)
+	limit, ok2 := c.Values(1)
+	delta, ok3 := c.Values(2)
+	if !ok1 || !ok2 || !ok3 || len(start) != 1 || len(limit) != 1 || len(delta) != 1 {
+		if f0, ok := c.Floats(0); ok && len(f0) == 1 {
+			if f1, ok := c.Floats(1); ok && len(f1) == 1 {
+				if f2, ok := c.Floats(2); ok && len(f2) == 1 && f2[0] != 0 {
+					n := max(0, math.Ceil((f1[0]-f0[0])/f2[0]))
+					c.SetTensor(0, elem, ints(clampInt64(n)))
+					return nil
+				}
+			}
+		}
+		c.SetRank(0, elem, 1)
+		return nil
+	}
+	s, l, d := start[0], limit[0], delta[0]
+	dv, ok := d.Value()
+	var n sym.Dim
+	switch {
+	case !ok || dv == 0:
+		n = sym.Unknown()
+	case dv > 0:
+		n = sym.CeilDiv(sym.Sub(l, s), d)
+	default:
+		n = sym.CeilDiv(sym.Sub(s, l), sym.Int(-dv))
+	}
+	n = c.orNew(sym.Max(sym.Int(0), n))
+	c.SetTensor(0, elem, []sym.Dim{n})
+	if v, ok := n.Value(); ok && v <= maxValues && elem.IsInt() {
+		vals := make([]sym.Dim, v)
+		for i := range vals {
+			vals[i] = sym.Add(s, sym.Mul(d, sym.Int(int64(i))))
+		}
+		c.SetValues(0, vals)
+	}
+	return nil
+}
+
+func inferOneHot(c *Context) error {
+	elem := c.Elem(2)
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	depth := c.NewDim()
+	if f, ok := c.Floats(1); ok && len(f) == 1 {
+		depth = sym.Int(int64(f[0]))
+	} else if v, ok := c.Values(1); ok && len(v) == 1 {
+		depth = c.orNew(v[0])
+	}
+	r := len(sh) + 1
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", -1), r)
+	if err != nil {
+		return err
+	}
+	out := append(append(append([]sym.Dim{}, sh[:axis]...), depth), sh[axis:]...)
+	c.SetTensor(0, elem, out)
+	return nil
+}
+
+func inferEyeLike(c *Context) error {
+	elem := c.Elem(0)
+	if c.Attrs().Has("dtype") {
+		elem = tensor.DType(c.Attrs().Int("dtype", 0))
+	}
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	c.SetTensor(0, elem, sh)
 	return nil
 }

@@ -1,11 +1,12 @@
-// image.go: operators on images and boxes: region pooling, sampling, box
-// selection, cropping.
+// image.go: operators on images and boxes: resizing, region pooling,
+// sampling, box selection, cropping.
 
 package infer
 
 import (
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
+	"math"
 )
 
 var imageOps = []Op{
@@ -19,6 +20,9 @@ var imageOps = []Op{
 	{Name: "MaxUnpool", Since: 9, Rule: inferMaxUnpool},
 	{Name: "DeformConv", Since: 19, Rule: inferConv(0, 1, 0)},
 	{Name: "ImageDecoder", Since: 20, Rule: inferImageDecoder},
+	{Name: "Resize", Since: 10, Rule: inferResize},
+	{Name: "Upsample", Since: 1, Rule: inferUpsample1}, // height_scale, width_scale
+	{Name: "Upsample", Since: 7, Rule: inferResize},
 }
 
 // inferImageDecoder: an HWC uint8 image whose height and width are in the
@@ -169,5 +173,151 @@ func inferMaxUnpool(c *Context) error {
 		out = append(out, d)
 	}
 	c.SetTensor(0, c.Elem(0), out)
+	return nil
+}
+
+// resizeKeepAspect is Resize 18's sizes with keep_aspect_ratio_policy
+// not_larger or not_smaller: one scale, the smallest or largest of
+// sizes[i]/in[d], for every resized axis, and out = round_int(scale*in)
+// (halves up), computed on integers so that no float rounding creeps in.
+func resizeKeepAspect(c *Context, elem tensor.DType, sh, sizes []sym.Dim, axes []int64, has bool, policy string) error {
+	if policy != "not_larger" && policy != "not_smaller" {
+		return c.Failf("Resize keep_aspect_ratio_policy %q", policy)
+	}
+	if !has {
+		axes = make([]int64, len(sh))
+		for i := range axes {
+			axes[i] = int64(i)
+		}
+	}
+	if len(axes) != len(sizes) {
+		return c.Failf("Resize has %d sizes for %d axes", len(sizes), len(axes))
+	}
+	ins := make([]int64, len(axes))
+	outs := make([]int64, len(axes))
+	num, den := int64(-1), int64(1) // the chosen scale num/den
+	for i, a := range axes {
+		ax, err := tensor.NormAxis(a, len(sh))
+		if err != nil {
+			return err
+		}
+		axes[i] = int64(ax)
+		in, ok1 := sh[ax].Value()
+		sz, ok2 := sizes[i].Value()
+		if !ok1 || !ok2 || in <= 0 || sz < 0 {
+			c.SetRank(0, elem, len(sh))
+			return nil
+		}
+		ins[i] = in
+		// sz/in against num/den by cross-multiplication.
+		if num < 0 || (policy == "not_larger") == (sz*den < num*in) {
+			num, den = sz, in
+		}
+	}
+	for i := range axes {
+		outs[i] = (2*num*ins[i] + den) / (2 * den)
+		sh[axes[i]] = sym.Int(outs[i])
+	}
+	c.SetTensor(0, elem, sh)
+	return nil
+}
+
+func inferResize(c *Context) error {
+	elem := c.Elem(0)
+	sh, ok := c.Shape(0)
+	if !ok {
+		c.SetElem(0, elem)
+		return nil
+	}
+	scalesIn, sizesIn := 1, -1
+	switch {
+	case c.OpType() == "Upsample" && c.Opset() < 9:
+		scalesIn = -1
+	case c.OpType() == "Resize" && c.Opset() >= 11:
+		scalesIn, sizesIn = 2, 3
+	}
+	if sizesIn >= 0 && c.HasInput(sizesIn) {
+		if v, ok := c.Values(sizesIn); ok {
+			axes, has := c.Attrs().Ints("axes")
+			if policy := c.Attrs().String("keep_aspect_ratio_policy", "stretch"); policy != "stretch" && c.Opset() >= 18 {
+				return resizeKeepAspect(c, elem, sh, v, axes, has, policy)
+			}
+			if !has && len(v) == len(sh) {
+				for i := range sh {
+					sh[i] = c.orNew(v[i])
+				}
+				c.SetTensor(0, elem, sh)
+				return nil
+			}
+			if has && len(axes) == len(v) && c.Attrs().String("keep_aspect_ratio_policy", "stretch") == "stretch" {
+				for i, a := range axes {
+					ax, err := tensor.NormAxis(a, len(sh))
+					if err != nil {
+						return err
+					}
+					sh[ax] = c.orNew(v[i])
+				}
+				c.SetTensor(0, elem, sh)
+				return nil
+			}
+		}
+		c.SetRank(0, elem, len(sh))
+		return nil
+	}
+	var scales []float64
+	if scalesIn < 0 {
+		f, _ := c.Attrs().Floats("scales")
+		for _, x := range f {
+			scales = append(scales, float64(x))
+		}
+	} else if f, ok := c.Floats(scalesIn); ok && c.HasInput(scalesIn) {
+		scales = f
+	}
+	axes, has := c.Attrs().Ints("axes")
+	if !has {
+		axes = make([]int64, len(scales))
+		for i := range axes {
+			axes[i] = int64(i)
+		}
+	}
+	if len(scales) != len(axes) || len(scales) == 0 {
+		c.SetRank(0, elem, len(sh))
+		return nil
+	}
+	for i, a := range axes {
+		ax, err := tensor.NormAxis(a, len(sh))
+		if err != nil {
+			return err
+		}
+		s := scales[i]
+		if v, ok := sh[ax].Value(); ok {
+			sh[ax] = sym.Int(int64(math.Floor(float64(v) * s)))
+		} else if s == math.Trunc(s) && s >= 0 {
+			sh[ax] = sym.Mul(sh[ax], sym.Int(int64(s)))
+		} else {
+			sh[ax] = c.NewDim()
+		}
+	}
+	c.SetTensor(0, elem, sh)
+	return nil
+}
+
+func inferUpsample1(c *Context) error {
+	sh, ok := c.Shape(0)
+	if !ok || len(sh) != 4 {
+		c.SetElem(0, c.Elem(0))
+		return nil
+	}
+	for i, name := range []string{"height_scale", "width_scale"} {
+		s := float64(c.Attrs().Float(name, 1))
+		if v, ok := sh[2+i].Value(); ok {
+			sh[2+i] = sym.Int(int64(math.Floor(float64(v) * s)))
+		} else if s == math.Trunc(s) {
+			sh[2+i] = sym.Mul(sh[2+i], sym.Int(int64(s)))
+		} else {
+			sh[2+i] = c.NewDim()
+		}
+	}
+	c.SetTensor(0, c.Elem(0), sh)
 	return nil
 }

@@ -7,13 +7,15 @@
 // sym.Dim; small integer tensors also carry their values, so that shape
 // arithmetic (Shape, Gather, Concat, Reshape, ...) keeps symbolic dims.
 //
-// Adding an operator: one entry in its family's table (elementwise.go,
-// shape_ops.go, ...; one entry per opset version whose semantics change)
-// and a golden case under testdata/<family>/ (a model in ONNX's text syntax
-// and the expected types; go test -run TestGolden -update writes them, to be
-// checked by hand). Operators knowingly not handled are listed in
-// unsupported.go; TestCoverage checks every schema in
-// pipeline/opset/opsettest is one or the other.
+// Adding an operator: one row in its family's table (elementwise.go, logic.go,
+// shape.go, movement.go, ...; the same families as eval's), a rule row per
+// opset version whose semantics change and an "unchanged since" marker
+// (same) at every other version where ONNX changed the schema; and a golden
+// case under testdata/<family>/ (a model in ONNX's text syntax and the
+// expected types; go test -run TestGolden -update writes them, to be checked
+// by hand). Operators knowingly not handled are listed in unsupported.go;
+// TestCoverage checks the rows against ONNX's schema history
+// (pipeline/opset/opsettest).
 //
 // Merging with what the model says already: the main graph's inputs and
 // outputs are the user's contract; an output's declared type is merged with

@@ -15,6 +15,9 @@ type Op = opset.Row[Rule]
 var families = [][]Op{
 	elementwiseOps,
 	shapeOps,
+	movementOps,
+	selectionOps,
+	logicOps,
 	reduceOps,
 	matmulOps,
 	convPoolOps,

@@ -7,16 +7,12 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-// nnOps: convolution, normalization and pooling on float tensors (NC...
-// layout), computed directly from their definitions.
-var nnOps = []Op{
+// convPoolOps: convolution and pooling on float tensors (NC... layout),
+// computed directly from their definitions.
+var convPoolOps = []Op{
 	{Name: "Conv", Since: 1, Rule: evalConv},
-	{Name: "BatchNormalization", Since: 9, Rule: evalBatchNorm},
 	{Name: "MaxPool", Since: 8, Rule: evalMaxPool},
 	{Name: "GlobalAveragePool", Since: 1, Rule: evalGlobalAveragePool},
-	{Name: "Softmax", Since: 13, Rule: evalSoftmax},
-	{Name: "Clip", Since: 11, Rule: evalClip},
-	{Name: "LayerNormalization", Since: 17, Rule: evalLayerNorm},
 }
 
 // window describes a convolution or pooling window over the spatial axes.
@@ -156,34 +152,6 @@ func evalConv(c *Ctx) ([]*tensor.Tensor, error) {
 	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, dims, out)}, nil
 }
 
-func evalBatchNorm(c *Ctx) ([]*tensor.Tensor, error) {
-	if err := need(c, 5); err != nil {
-		return nil, err
-	}
-	if c.Attrs.Int("training_mode", 0) != 0 {
-		return nil, unsupported("training mode")
-	}
-	x := c.In[0]
-	if !x.DType.IsFloat() || len(x.Dims) < 2 {
-		return nil, unsupported("BatchNormalization of %s%v", x.DType, x.Dims)
-	}
-	eps := float64(c.Attrs.Float("epsilon", 1e-5))
-	ch := x.Dims[1]
-	for i := 1; i < 5; i++ {
-		if c.In[i].Len() != ch {
-			return nil, fmt.Errorf("input %d has %d values for %d channels", i, c.In[i].Len(), ch)
-		}
-	}
-	inner := tensor.NumElements(x.Dims[2:])
-	out := make([]float64, x.Len())
-	for i := range out {
-		k := int(int64(i) / inner % ch)
-		scale, b, mean, v := c.In[1].Float64At(k), c.In[2].Float64At(k), c.In[3].Float64At(k), c.In[4].Float64At(k)
-		out[i] = (x.Float64At(i)-mean)/math.Sqrt(v+eps)*scale + b
-	}
-	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
-}
-
 func evalMaxPool(c *Ctx) ([]*tensor.Tensor, error) {
 	if err := need(c, 1); err != nil {
 		return nil, err
@@ -246,106 +214,4 @@ func evalGlobalAveragePool(c *Ctx) ([]*tensor.Tensor, error) {
 		out[p] = s / float64(ssz)
 	}
 	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, dims, out)}, nil
-}
-
-func evalSoftmax(c *Ctx) ([]*tensor.Tensor, error) {
-	if err := need(c, 1); err != nil {
-		return nil, err
-	}
-	x := c.In[0]
-	if !x.DType.IsFloat() {
-		return nil, unsupported("Softmax of %s", x.DType)
-	}
-	axis, err := tensor.NormAxis(c.Attrs.Int("axis", -1), len(x.Dims))
-	if err != nil {
-		return nil, err
-	}
-	d, inner := x.Dims[axis], tensor.NumElements(x.Dims[axis+1:])
-	out := make([]float64, x.Len())
-	for o := int64(0); o < tensor.NumElements(x.Dims[:axis]); o++ {
-		for in := int64(0); in < inner; in++ {
-			at := func(j int64) int64 { return (o*d+j)*inner + in }
-			mx := math.Inf(-1)
-			for j := int64(0); j < d; j++ {
-				mx = math.Max(mx, x.Float64At(int(at(j))))
-			}
-			s := 0.0
-			for j := int64(0); j < d; j++ {
-				e := math.Exp(x.Float64At(int(at(j))) - mx)
-				out[at(j)] = e
-				s += e
-			}
-			for j := int64(0); j < d; j++ {
-				out[at(j)] /= s
-			}
-		}
-	}
-	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
-}
-
-func evalClip(c *Ctx) ([]*tensor.Tensor, error) {
-	if err := need(c, 1); err != nil {
-		return nil, err
-	}
-	x := c.In[0]
-	if !x.DType.IsFloat() {
-		return nil, unsupported("Clip of %s", x.DType)
-	}
-	lo, hi := math.Inf(-1), math.Inf(1)
-	for i, p := range []*float64{&lo, &hi} {
-		if t := c.Input(i + 1); t != nil {
-			if t.Len() != 1 || t.DType != x.DType {
-				return nil, fmt.Errorf("bound %d must be one %s", i+1, x.DType)
-			}
-			*p = t.Float64At(0)
-		}
-	}
-	out := make([]float64, x.Len())
-	for i := range out {
-		out[i] = math.Min(math.Max(x.Float64At(i), lo), hi)
-	}
-	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
-}
-
-func evalLayerNorm(c *Ctx) ([]*tensor.Tensor, error) {
-	if err := need(c, 2); err != nil {
-		return nil, err
-	}
-	x, scale, bias := c.In[0], c.In[1], c.Input(2)
-	if c.NumOutputs > 1 || !x.DType.IsFloat() {
-		return nil, unsupported("LayerNormalization with statistics outputs or of %s", x.DType)
-	}
-	axis := c.Attrs.Int("axis", -1)
-	if axis < 0 {
-		axis += int64(len(x.Dims))
-	}
-	if axis < 0 || axis >= int64(len(x.Dims)) {
-		return nil, fmt.Errorf("axis %d out of range for rank %d", axis, len(x.Dims))
-	}
-	eps := float64(c.Attrs.Float("epsilon", 1e-5))
-	norm := tensor.NumElements(x.Dims[axis:])
-	if scale.Len() != norm && scale.Len() != 1 || bias != nil && bias.Len() != norm && bias.Len() != 1 {
-		return nil, unsupported("LayerNormalization scale or bias that broadcast partially")
-	}
-	out := make([]float64, x.Len())
-	for o := int64(0); o < x.Len()/max(norm, 1); o++ {
-		mean, sq := 0.0, 0.0
-		for i := int64(0); i < norm; i++ {
-			mean += x.Float64At(int(o*norm + i))
-		}
-		mean /= float64(norm)
-		for i := int64(0); i < norm; i++ {
-			d := x.Float64At(int(o*norm+i)) - mean
-			sq += d * d
-		}
-		inv := 1 / math.Sqrt(sq/float64(norm)+eps)
-		for i := int64(0); i < norm; i++ {
-			v := (x.Float64At(int(o*norm+i)) - mean) * inv * scale.Float64At(int(i%scale.Len()))
-			if bias != nil {
-				v += bias.Float64At(int(i % bias.Len()))
-			}
-			out[o*norm+i] = v
-		}
-	}
-	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
 }

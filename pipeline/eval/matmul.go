@@ -6,8 +6,8 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-// linalgOps: matrix products on float tensors, accumulated in float64.
-var linalgOps = []Op{
+// matmulOps: matrix products on float tensors, accumulated in float64.
+var matmulOps = []Op{
 	{Name: "MatMul", Since: 1, Rule: evalMatMul},
 	{Name: "Gemm", Since: 7, Rule: evalGemm},
 }
