@@ -4,16 +4,27 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // convPoolOps: convolution and pooling on float tensors (NC... layout),
 // computed directly from their definitions.
-var convPoolOps = []Op{
-	{Name: "Conv", Since: 1, Rule: evalConv},
-	{Name: "MaxPool", Since: 8, Rule: evalMaxPool},
-	{Name: "GlobalAveragePool", Since: 1, Rule: evalGlobalAveragePool},
-}
+var convPoolOps = opset.Join(
+	[]Op{
+		{Name: "Conv", Since: 1, Rule: evalConv},
+		{Name: "MaxPool", Since: 8, Rule: evalMaxPool},
+		{Name: "GlobalAveragePool", Since: 1, Rule: evalGlobalAveragePool},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Conv", whyDoc, 11),
+	same("Conv", whyNewTypes, 22),
+	same("GlobalAveragePool", whyNewTypes, 22),
+	same("MaxPool", "ceil_mode and dilations: the kernel reads them at every version (absent before 10: floor, 1)", 10),
+	same("MaxPool", whyDoc, 11),
+	same("MaxPool", whyTypes, 12),
+	same("MaxPool", whyNewTypes, 22),
+)
 
 // window describes a convolution or pooling window over the spatial axes.
 type window struct {

@@ -4,15 +4,22 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // generatorOps: operators whose output is made from a shape or a few scalars.
-var generatorOps = []Op{
-	{Name: "ConstantOfShape", Since: 9, Rule: evalConstantOfShape},
-	{Name: "Range", Since: 11, Rule: evalRange},
-	{Name: "Trilu", Since: 14, Rule: evalTrilu},
-}
+var generatorOps = opset.Join(
+	[]Op{
+		{Name: "ConstantOfShape", Since: 9, Rule: evalConstantOfShape},
+		{Name: "Range", Since: 11, Rule: evalRange},
+		{Name: "Trilu", Since: 14, Rule: evalTrilu},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("ConstantOfShape", whyNewTypes, 20),
+	same("ConstantOfShape", whyNewTypes, 21, 23, 24, 25),
+	same("Range", whyLater, 27),
+)
 
 // maxGenerated bounds the elements a generator may make, so that a fold
 // cannot blow a model up.

@@ -4,22 +4,32 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // logicOps: comparisons, boolean logic and Where.
-var logicOps = []Op{
-	{Name: "Equal", Since: 7, Rule: compare(func(c int) bool { return c == 0 })},
-	{Name: "Less", Since: 7, Rule: compare(func(c int) bool { return c < 0 })},
-	{Name: "Greater", Since: 7, Rule: compare(func(c int) bool { return c > 0 })},
-	{Name: "LessOrEqual", Since: 12, Rule: compare(func(c int) bool { return c <= 0 })},
-	{Name: "GreaterOrEqual", Since: 12, Rule: compare(func(c int) bool { return c >= 0 })},
-	{Name: "And", Since: 7, Rule: boolean(func(a, b bool) bool { return a && b })},
-	{Name: "Or", Since: 7, Rule: boolean(func(a, b bool) bool { return a || b })},
-	{Name: "Xor", Since: 7, Rule: boolean(func(a, b bool) bool { return a != b })},
-	{Name: "Not", Since: 1, Rule: evalNot},
-	{Name: "Where", Since: 9, Rule: evalWhere},
-}
+var logicOps = opset.Join(
+	[]Op{
+		{Name: "Equal", Since: 7, Rule: compare(func(c int) bool { return c == 0 })},
+		{Name: "Less", Since: 7, Rule: compare(func(c int) bool { return c < 0 })},
+		{Name: "Greater", Since: 7, Rule: compare(func(c int) bool { return c > 0 })},
+		{Name: "LessOrEqual", Since: 12, Rule: compare(func(c int) bool { return c <= 0 })},
+		{Name: "GreaterOrEqual", Since: 12, Rule: compare(func(c int) bool { return c >= 0 })},
+		{Name: "And", Since: 7, Rule: boolean(func(a, b bool) bool { return a && b })},
+		{Name: "Or", Since: 7, Rule: boolean(func(a, b bool) bool { return a || b })},
+		{Name: "Xor", Since: 7, Rule: boolean(func(a, b bool) bool { return a != b })},
+		{Name: "Not", Since: 1, Rule: evalNot},
+		{Name: "Where", Since: 9, Rule: evalWhere},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Equal", whyTypes, 11, 13, 19),
+	same("Greater", whyTypes, 9, 13),
+	same("GreaterOrEqual", whyTypes, 16),
+	same("Less", whyTypes, 9, 13),
+	same("LessOrEqual", whyTypes, 16),
+	same("Where", whyTypes, 16),
+)
 
 func b2i(b bool) int64 {
 	if b {

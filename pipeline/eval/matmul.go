@@ -3,14 +3,21 @@ package eval
 import (
 	"fmt"
 
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // matmulOps: matrix products on float tensors, accumulated in float64.
-var matmulOps = []Op{
-	{Name: "MatMul", Since: 1, Rule: evalMatMul},
-	{Name: "Gemm", Since: 7, Rule: evalGemm},
-}
+var matmulOps = opset.Join(
+	[]Op{
+		{Name: "MatMul", Since: 1, Rule: evalMatMul},
+		{Name: "Gemm", Since: 7, Rule: evalGemm},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Gemm", whyTypes, 9, 13),
+	same("Gemm", "C became optional: the kernel treats a missing C as zero at every version", 11),
+	same("MatMul", whyTypes, 9, 13),
+)
 
 func evalMatMul(c *Ctx) ([]*tensor.Tensor, error) {
 	if err := need(c, 2); err != nil {

@@ -4,24 +4,41 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // movementOps: operators that select, reorder or repeat elements. Each computes
 // the source index of every output element and hands it to pick, so they work
 // on every element type.
-var movementOps = []Op{
-	{Name: "Concat", Since: 4, Rule: evalConcat},
-	{Name: "Gather", Since: 1, Rule: evalGather},
-	{Name: "Transpose", Since: 1, Rule: evalTranspose},
-	{Name: "Slice", Since: 1, Rule: evalSlice},
-	{Name: "Slice", Since: 10, Rule: evalSlice},
-	{Name: "Split", Since: 2, Rule: evalSplit},
-	{Name: "Split", Since: 13, Rule: evalSplit},
-	{Name: "Expand", Since: 8, Rule: evalExpand},
-	{Name: "Tile", Since: 6, Rule: evalTile},
-	{Name: "Pad", Since: 11, Rule: evalPad},
-}
+var movementOps = opset.Join(
+	forms("Slice", evalSlice, 1, 10),     // 10: starts, ends, axes and steps are inputs
+	forms("Split", evalSplit, 2, 13, 18), // 13: split is an input; 18: num_outputs, uneven chunks
+	[]Op{
+		{Name: "Concat", Since: 4, Rule: evalConcat},
+		{Name: "Gather", Since: 1, Rule: evalGather},
+		{Name: "Transpose", Since: 1, Rule: evalTranspose},
+		{Name: "Expand", Since: 8, Rule: evalExpand},
+		{Name: "Tile", Since: 6, Rule: evalTile},
+		{Name: "Pad", Since: 11, Rule: evalPad},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Concat", whyNegAxes, 11),
+	same("Concat", whyTypes, 13),
+	same("Expand", whyTypes, 13),
+	same("Gather", whyNegAxes, 11),
+	same("Gather", whyTypes, 13),
+	same("Pad", whyTypes, 13),
+	same("Pad", "axes became an input: the kernel reads input 3 at every version (absent before 18)", 18),
+	same("Pad", "wrap mode: the kernel folds constant mode only and refuses the others", 19),
+	same("Pad", whyNewTypes, 21, 23, 24, 25),
+	same("Slice", whyNegAxes, 11),
+	same("Slice", whyTypes, 13),
+	same("Split", whyNegAxes, 11),
+	same("Tile", whyTypes, 13),
+	same("Transpose", whyTypes, 13),
+	same("Transpose", whyNewTypes, 21, 23, 24, 25),
+)
 
 // forEachIndex calls f with every multi-index of dims in row-major order.
 func forEachIndex(dims []int64, f func(ix []int64)) {
@@ -230,14 +247,14 @@ func strided(x *tensor.Tensor, start, step, count []int64) *tensor.Tensor {
 	return pick(x, count, idx)
 }
 
-func evalSlice(c *Ctx) ([]*tensor.Tensor, error) {
+func evalSlice(c *Ctx, form int64) ([]*tensor.Tensor, error) {
 	if err := need(c, 1); err != nil {
 		return nil, err
 	}
 	x := c.In[0]
 	rank := len(x.Dims)
 	var starts, ends, axes, steps []int64
-	if c.Opset >= 10 {
+	if form >= 10 {
 		if err := need(c, 3); err != nil {
 			return nil, err
 		}
@@ -310,7 +327,7 @@ func evalSlice(c *Ctx) ([]*tensor.Tensor, error) {
 	return []*tensor.Tensor{strided(x, start, step, count)}, nil
 }
 
-func evalSplit(c *Ctx) ([]*tensor.Tensor, error) {
+func evalSplit(c *Ctx, form int64) ([]*tensor.Tensor, error) {
 	if err := need(c, 1); err != nil {
 		return nil, err
 	}
@@ -322,11 +339,11 @@ func evalSplit(c *Ctx) ([]*tensor.Tensor, error) {
 	d := x.Dims[axis]
 	var sizes []int64
 	switch {
-	case c.Opset >= 13 && c.Input(1) != nil:
+	case form >= 13 && c.Input(1) != nil:
 		if sizes, err = ints(c.In[1]); err != nil {
 			return nil, err
 		}
-	case c.Opset < 13 && c.Attrs.Has("split"):
+	case form < 13 && c.Attrs.Has("split"):
 		sizes, _ = c.Attrs.Ints("split")
 	default:
 		n := int64(c.NumOutputs)
@@ -338,7 +355,7 @@ func evalSplit(c *Ctx) ([]*tensor.Tensor, error) {
 			return nil, fmt.Errorf("%d outputs for %d declared", n, c.NumOutputs)
 		}
 		chunk := (d + n - 1) / n
-		if c.Opset < 18 && d%n != 0 {
+		if form < 18 && d%n != 0 {
 			return nil, fmt.Errorf("dim %d does not split evenly in %d", d, n)
 		}
 		for i := int64(0); i < n; i++ {

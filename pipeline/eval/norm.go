@@ -4,15 +4,21 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // normOps: normalizations on float tensors (NC... layout), computed directly
 // from their definitions.
-var normOps = []Op{
-	{Name: "BatchNormalization", Since: 9, Rule: evalBatchNorm},
-	{Name: "LayerNormalization", Since: 17, Rule: evalLayerNorm},
-}
+var normOps = opset.Join(
+	[]Op{
+		{Name: "BatchNormalization", Since: 9, Rule: evalBatchNorm},
+		{Name: "LayerNormalization", Since: 17, Rule: evalLayerNorm},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("BatchNormalization", "training_mode and the running statistics: the kernel refuses training_mode=1 and computes Y alone, as inference does", 14),
+	same("BatchNormalization", whyTypes, 15),
+)
 
 func evalBatchNorm(c *Ctx) ([]*tensor.Tensor, error) {
 	if err := need(c, 5); err != nil {

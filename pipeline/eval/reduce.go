@@ -4,20 +4,41 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // reduceOps: reductions over axes, accumulated in float64 for floats. The
 // axes are an attribute until the opset given, an optional input from it on.
-var reduceOps = []Op{
-	{Name: "ReduceMean", Since: 1, Rule: reduce(18, "mean")},
-	{Name: "ReduceSum", Since: 1, Rule: reduce(13, "sum")},
-	{Name: "ReduceMax", Since: 1, Rule: reduce(18, "max")},
-	{Name: "ReduceMin", Since: 1, Rule: reduce(18, "min")},
-	{Name: "ReduceProd", Since: 1, Rule: reduce(18, "prod")},
-}
+var reduceOps = opset.Join(
+	[]Op{
+		// axes attribute up to opset 17 (ReduceSum: 12), axes input after.
+		{Name: "ReduceMean", Since: 1, Rule: reduce(false, "mean")},
+		{Name: "ReduceMean", Since: 18, Rule: reduce(true, "mean")},
+		{Name: "ReduceSum", Since: 1, Rule: reduce(false, "sum")},
+		{Name: "ReduceSum", Since: 13, Rule: reduce(true, "sum")},
+		{Name: "ReduceMax", Since: 1, Rule: reduce(false, "max")},
+		{Name: "ReduceMax", Since: 18, Rule: reduce(true, "max")},
+		{Name: "ReduceMin", Since: 1, Rule: reduce(false, "min")},
+		{Name: "ReduceMin", Since: 18, Rule: reduce(true, "min")},
+		{Name: "ReduceProd", Since: 1, Rule: reduce(false, "prod")},
+		{Name: "ReduceProd", Since: 18, Rule: reduce(true, "prod")},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("ReduceMax", whyNegAxes, 11),
+	same("ReduceMax", whyTypes, 12, 13),
+	same("ReduceMax", "bool inputs: the kernel reduces them by value", 20),
+	same("ReduceMean", whyNegAxes, 11),
+	same("ReduceMean", whyTypes, 13),
+	same("ReduceMin", whyNegAxes, 11),
+	same("ReduceMin", whyTypes, 12, 13),
+	same("ReduceMin", "bool inputs: the kernel reduces them by value", 20),
+	same("ReduceProd", whyNegAxes, 11),
+	same("ReduceProd", whyTypes, 13),
+	same("ReduceSum", whyNegAxes, 11),
+)
 
-func reduce(axesInputSince int64, kind string) Kernel {
+func reduce(axesInput bool, kind string) Kernel {
 	return func(c *Ctx) ([]*tensor.Tensor, error) {
 		if err := need(c, 1); err != nil {
 			return nil, err
@@ -27,7 +48,7 @@ func reduce(axesInputSince int64, kind string) Kernel {
 			return nil, unsupported("reduction of strings")
 		}
 		var axes []int64
-		if c.Opset >= axesInputSince {
+		if axesInput {
 			if t := c.Input(1); t != nil {
 				var err error
 				if axes, err = ints(t); err != nil {

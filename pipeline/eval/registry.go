@@ -46,6 +46,18 @@ var families = [][]Op{elementwiseOps, logicOps, shapeOps, movementOps, generator
 
 var registry = opset.MustNew(families...)
 
+// forms returns one kernel row per version of since, each running k with the
+// row's version as form: where an operator's form changes (an attribute
+// becomes an input, ...), the row split picks the form a kernel sees, not the
+// node's opset.
+func forms(name string, k func(c *Ctx, form int64) ([]*tensor.Tensor, error), since ...int64) []Op {
+	out := make([]Op, len(since))
+	for i, v := range since {
+		out[i] = Op{Name: name, Since: v, Rule: func(c *Ctx) ([]*tensor.Tensor, error) { return k(c, v) }}
+	}
+	return out
+}
+
 // same returns "unchanged since" markers: ONNX changed name's schema at each
 // version of since, and the kernel of the row before holds, for reason.
 func same(name, reason string, since ...int64) []Op {
@@ -100,3 +112,13 @@ func Ops() []string {
 	sort.Strings(names)
 	return names
 }
+
+// The reasons of the "unchanged since" markers that many operators share; a
+// marker for one operator's change says it in its own words.
+const (
+	whyTypes    = "element types only: the kernel computes by value and refuses a type it cannot decode"
+	whyNewTypes = "new element types only: float8 (19, 20), int4 (21), float4 (23), float8e8m0 (24) and int2 (25) do not decode, so the kernel refuses them; bfloat16 (22) it computes as it does float16"
+	whyDoc      = "its text only: the same attributes, inputs, outputs and types"
+	whyNegAxes  = "negative axes allowed: the kernel normalizes axes at every version"
+	whyLater    = "a version after ONNX 1.12 (from the hand-written table): its change, by ONNX's notes, does not touch what the kernel computes"
+)

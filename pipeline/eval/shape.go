@@ -3,21 +3,38 @@ package eval
 import (
 	"fmt"
 
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
 // shapeOps: operators whose output is a shape, or their input with another
 // shape and the same elements in the same order.
-var shapeOps = []Op{
-	{Name: "Shape", Since: 1, Rule: evalShape},
-	{Name: "Size", Since: 1, Rule: evalSize},
-	{Name: "Reshape", Since: 5, Rule: evalReshape},
-	{Name: "Flatten", Since: 1, Rule: evalFlatten},
-	{Name: "Unsqueeze", Since: 1, Rule: evalUnsqueeze},
-	{Name: "Unsqueeze", Since: 13, Rule: evalUnsqueeze},
-	{Name: "Squeeze", Since: 1, Rule: evalSqueeze},
-	{Name: "Squeeze", Since: 13, Rule: evalSqueeze},
-}
+var shapeOps = opset.Join(
+	forms("Squeeze", evalSqueeze, 1, 13),     // 13: axes are an input
+	forms("Unsqueeze", evalUnsqueeze, 1, 13), // 13: axes are an input
+	[]Op{
+		{Name: "Shape", Since: 1, Rule: evalShape},
+		{Name: "Size", Since: 1, Rule: evalSize},
+		{Name: "Reshape", Since: 5, Rule: evalReshape},
+		{Name: "Flatten", Since: 1, Rule: evalFlatten},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Flatten", whyTypes, 9, 13),
+	same("Flatten", whyNegAxes, 11),
+	same("Flatten", whyNewTypes, 21, 23, 24, 25),
+	same("Reshape", whyTypes, 13),
+	same("Reshape", "allowzero: the kernel reads it at every version (absent before 14: 0)", 14),
+	same("Reshape", whyNewTypes, 19, 21, 23, 24, 25),
+	same("Shape", whyTypes, 13),
+	same("Shape", "start and end: the kernel reads them at every version (absent before 15: all dims)", 15),
+	same("Shape", whyNewTypes, 19, 21, 23, 24, 25),
+	same("Size", whyTypes, 13),
+	same("Size", whyNewTypes, 19, 21, 23, 24, 25),
+	same("Squeeze", whyNegAxes, 11),
+	same("Squeeze", whyNewTypes, 21, 23, 24, 25),
+	same("Unsqueeze", whyNegAxes, 11),
+	same("Unsqueeze", whyNewTypes, 21, 23, 24, 25),
+)
 
 // reshaped returns x's values with new dims.
 func reshaped(x *tensor.Tensor, dims []int64) *tensor.Tensor {
@@ -114,8 +131,8 @@ func evalFlatten(c *Ctx) ([]*tensor.Tensor, error) {
 
 // axesOf reads the axes of Squeeze/Unsqueeze: an attribute before opset 13,
 // the optional second input from 13 on.
-func axesOf(c *Ctx) ([]int64, bool, error) {
-	if c.Opset >= 13 {
+func axesOf(c *Ctx, form int64) ([]int64, bool, error) {
+	if form >= 13 {
 		if t := c.Input(1); t != nil {
 			v, err := ints(t)
 			return v, true, err
@@ -126,12 +143,12 @@ func axesOf(c *Ctx) ([]int64, bool, error) {
 	return v, ok, nil
 }
 
-func evalUnsqueeze(c *Ctx) ([]*tensor.Tensor, error) {
+func evalUnsqueeze(c *Ctx, form int64) ([]*tensor.Tensor, error) {
 	if err := need(c, 1); err != nil {
 		return nil, err
 	}
 	x := c.In[0]
-	axes, ok, err := axesOf(c)
+	axes, ok, err := axesOf(c, form)
 	if err != nil {
 		return nil, err
 	}
@@ -163,12 +180,12 @@ func evalUnsqueeze(c *Ctx) ([]*tensor.Tensor, error) {
 	return []*tensor.Tensor{reshaped(x, dims)}, nil
 }
 
-func evalSqueeze(c *Ctx) ([]*tensor.Tensor, error) {
+func evalSqueeze(c *Ctx, form int64) ([]*tensor.Tensor, error) {
 	if err := need(c, 1); err != nil {
 		return nil, err
 	}
 	x := c.In[0]
-	axes, ok, err := axesOf(c)
+	axes, ok, err := axesOf(c, form)
 	if err != nil {
 		return nil, err
 	}

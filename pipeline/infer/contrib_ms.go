@@ -32,7 +32,8 @@ var msOps = concatOps(
 		{Domain: ms, Name: "Attention", Since: 1, Rule: inferAttentionPast(4)},
 		{Domain: ms, Name: "QAttention", Since: 1, Rule: inferAttentionPast(8)},
 		{Domain: ms, Name: "QuantizeLinear", Since: 1, Rule: inferQuantize},
-		{Domain: ms, Name: "DequantizeLinear", Since: 1, Rule: inferDequantize},
+		// com.microsoft's DequantizeLinear: a float output, as ai.onnx's version 10.
+		{Domain: ms, Name: "DequantizeLinear", Since: 1, Rule: func(c *Context) error { return inferDequantize(c, 10) }},
 		{Domain: ms, Name: "QLinearAdd", Since: 1, Rule: inferQLinearBinary},
 		{Domain: ms, Name: "QLinearMul", Since: 1, Rule: inferQLinearBinary},
 		{Domain: ms, Name: "MultiHeadAttention", Since: 1, Rule: inferMultiHeadAttention},
@@ -46,6 +47,8 @@ var msOps = concatOps(
 		{Domain: ms, Name: "BiasSplitGelu", Since: 1, Rule: inferBiasSplitGelu},
 		{Domain: ms, Name: "MatMulNBits", Since: 1, Rule: inferMatMulNBits},
 	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Attention", whyNewTypes, 24, 25),
 )
 
 // inferFusedMatMul: MatMul with optional transposes of the last two axes.

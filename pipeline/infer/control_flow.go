@@ -11,12 +11,24 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-var controlFlowOps = []Op{
-	{Name: "If", Since: 1, Rule: inferIf},
-	{Name: "Loop", Since: 1, Rule: inferLoop},
-	{Name: "Scan", Since: 8, Rule: inferScan8},
-	{Name: "Scan", Since: 9, Rule: inferScan},
-}
+var controlFlowOps = concatOps(
+	[]Op{
+		{Name: "If", Since: 1, Rule: inferIf},
+		{Name: "Loop", Since: 1, Rule: inferLoop},
+		{Name: "Scan", Since: 8, Rule: inferScan8},
+		{Name: "Scan", Since: 9, Rule: inferScan},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("If", whyDoc, 11),
+	same("If", whyTypes, 13, 16),
+	same("If", whyNewTypes, 19, 21, 23, 24, 25),
+	same("Loop", "the arity of its inputs only: the rule handles any number of loop-carried values", 11),
+	same("Loop", whyTypes, 13, 16),
+	same("Loop", whyNewTypes, 19, 21, 23, 24, 25),
+	same("Scan", whyNegAxes, 11),
+	same("Scan", whyTypes, 16),
+	same("Scan", whyNewTypes, 19, 21, 23, 24, 25),
+)
 
 // joinTypes describes a value that is either a or b: what they agree on,
 // with a fresh dim where they differ.

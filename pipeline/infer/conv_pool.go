@@ -7,19 +7,44 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-var convPoolOps = []Op{
-	{Name: "Conv", Since: 1, Rule: inferConv(0, 1, 0)},
-	{Name: "ConvInteger", Since: 10, Rule: inferConv(0, 1, tensor.Int32)},
-	{Name: "QLinearConv", Since: 10, Rule: inferConv(0, 3, -1)},
-	{Name: "ConvTranspose", Since: 1, Rule: inferConvTranspose},
-	{Name: "MaxPool", Since: 1, Rule: inferPool},
-	{Name: "AveragePool", Since: 1, Rule: inferPool},
-	{Name: "LpPool", Since: 1, Rule: inferPool},
-	{Name: "CausalConvWithState", Since: 27, Rule: inferCausalConv},
-	{Name: "GlobalAveragePool", Since: 1, Rule: inferGlobalPool},
-	{Name: "GlobalMaxPool", Since: 1, Rule: inferGlobalPool},
-	{Name: "GlobalLpPool", Since: 1, Rule: inferGlobalPool},
-}
+var convPoolOps = concatOps(
+	[]Op{
+		{Name: "Conv", Since: 1, Rule: inferConv(0, 1, 0)},
+		{Name: "ConvInteger", Since: 10, Rule: inferConv(0, 1, tensor.Int32)},
+		{Name: "QLinearConv", Since: 10, Rule: inferConv(0, 3, -1)},
+		{Name: "ConvTranspose", Since: 1, Rule: inferConvTranspose},
+		{Name: "MaxPool", Since: 1, Rule: inferPool},
+		{Name: "AveragePool", Since: 1, Rule: inferPool},
+		{Name: "LpPool", Since: 1, Rule: inferPool},
+		{Name: "CausalConvWithState", Since: 27, Rule: inferCausalConv},
+		{Name: "GlobalAveragePool", Since: 1, Rule: inferGlobalPool},
+		{Name: "GlobalMaxPool", Since: 1, Rule: inferGlobalPool},
+		{Name: "GlobalLpPool", Since: 1, Rule: inferGlobalPool},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("AveragePool", "count_include_pad changes values, not the shape", 7),
+	same("AveragePool", "ceil_mode: the rule reads it at every version (absent before 10: floor)", 10),
+	same("AveragePool", whyDoc, 11),
+	same("AveragePool", "dilations: the rule reads them at every version (absent before 19: 1)", 19),
+	same("AveragePool", whyNewTypes, 22),
+	same("Conv", whyDoc, 11),
+	same("Conv", whyNewTypes, 22),
+	same("ConvTranspose", whyDoc, 11),
+	same("ConvTranspose", whyNewTypes, 22),
+	same("GlobalAveragePool", whyNewTypes, 22),
+	same("GlobalLpPool", "p became an int: the output shape does not depend on it", 2),
+	same("GlobalLpPool", whyNewTypes, 22),
+	same("GlobalMaxPool", whyNewTypes, 22),
+	same("LpPool", "kernel_shape required, p an int: the rule reads kernel_shape at every version", 2),
+	same("LpPool", whyDoc, 11),
+	same("LpPool", "ceil_mode: the rule reads it at every version (absent before 18: floor)", 18),
+	same("LpPool", whyNewTypes, 22),
+	same("MaxPool", "storage_order and the Indices output: the rule gives Indices Y's shape at every version", 8),
+	same("MaxPool", "ceil_mode and dilations: the rule reads them at every version (absent before 10: floor, 1)", 10),
+	same("MaxPool", whyDoc, 11),
+	same("MaxPool", whyTypes, 12),
+	same("MaxPool", whyNewTypes, 22),
+)
 
 // window holds the attributes of a sliding window over n spatial axes.
 type window struct {

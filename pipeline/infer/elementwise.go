@@ -6,6 +6,7 @@ package infer
 import (
 	"strings"
 
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
@@ -19,25 +20,39 @@ func each(domain string, since int64, f func(*Context) error, names ...string) [
 	return out
 }
 
-func concatOps(lists ...[]Op) []Op {
-	var out []Op
-	for _, l := range lists {
-		out = append(out, l...)
-	}
-	return out
-}
+func concatOps(lists ...[]Op) []Op { return opset.Join(lists...) }
 
 var elementwiseOps = concatOps(
-	// Same type and shape as input 0. One entry from opset 1: versions of these
-	// differ in types and attributes, not in output shape.
+	forms("Dropout", inferDropout, 1, 10), // 10: the mask is bool
+	// 6: to is a number, not a name; 19-25: the new element types a node
+	// may cast to (elemKnownAt).
+	forms("Cast", inferCast, 1, 6, 9, 13, 19, 21, 23, 24, 25),
+	// Same type and shape as input 0, from each operator's first version;
+	// later versions differ in types and attributes, not in output shape
+	// (the markers below say so version by version).
 	each("", 1, inferUnary,
-		"Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Ceil", "Celu", "Cos", "Cosh",
-		"Elu", "Erf", "Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "Hardmax", "LeakyRelu",
-		"Log", "LogSoftmax", "Mish", "Reciprocal", "Relu", "Round", "Selu", "Shrink", "Sigmoid",
-		"Sign", "Sin", "Sinh", "Softmax", "Softplus", "Softsign", "Sqrt", "Tan", "Tanh",
-		"ThresholdedRelu", "BitwiseNot", "CumSum", "LpNormalization", "LRN",
-		"MeanVarianceNormalization", "ReverseSequence", "Trilu", "Scatter", "ScatterElements",
-		"ScatterND", "Swish"),
+		"Ceil", "Elu", "Exp", "Floor", "HardSigmoid", "Hardmax", "LeakyRelu", "Log", "LogSoftmax",
+		"Reciprocal", "Relu", "Selu", "Sigmoid", "Softmax", "Softplus", "Softsign", "Sqrt", "Tanh",
+		"LpNormalization", "LRN"),
+	each("", 7, inferUnary,
+		"Acos", "Asin", "Atan", "Cos", "Sin", "Tan"),
+	each("", 9, inferUnary,
+		"Acosh", "Asinh", "Atanh", "Cosh", "Erf", "Shrink", "Sign", "Sinh",
+		"MeanVarianceNormalization", "Scatter"),
+	each("", 10, inferUnary,
+		"ThresholdedRelu", "ReverseSequence"),
+	each("", 11, inferUnary,
+		"Round", "CumSum", "ScatterElements", "ScatterND"),
+	each("", 12, inferUnary,
+		"Celu"),
+	each("", 14, inferUnary,
+		"HardSwish", "Trilu"),
+	each("", 18, inferUnary,
+		"Mish", "BitwiseNot"),
+	each("", 20, inferUnary,
+		"Gelu"),
+	each("", 24, inferUnary,
+		"Swish"),
 	each("", 26, inferUnary, "CumProd"),
 	each("", 20, inferUnaryBool, "RegexFullMatch"),
 	[]Op{
@@ -50,10 +65,8 @@ var elementwiseOps = concatOps(
 		})},
 		{Name: "Neg", Since: 1, Rule: inferNeg},
 		{Name: "Clip", Since: 1, Rule: inferUnary},
-		{Name: "Dropout", Since: 1, Rule: inferDropout},
 		{Name: "IsNaN", Since: 9, Rule: inferUnaryBool},
 		{Name: "IsInf", Since: 10, Rule: inferUnaryBool},
-		{Name: "Cast", Since: 1, Rule: inferCast},
 		{Name: "CastLike", Since: 15, Rule: inferCastLike},
 		{Name: "BitCast", Since: 26, Rule: inferBitCast},
 		{Name: "PRelu", Since: 1, Rule: inferBinaryOp("")},
@@ -73,6 +86,115 @@ var elementwiseOps = concatOps(
 		{Name: "Sum", Since: 1, Rule: inferVariadic("")},
 		{Name: "Mean", Since: 1, Rule: inferVariadic("")},
 	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Abs", whyConsumed, 6),
+	same("Abs", whyTypes, 13),
+	same("Acos", whyNewTypes, 22),
+	same("Acosh", whyNewTypes, 22),
+	same("Add", whyConsumed, 6),
+	same("Add", whyLegacyBroadcast, 7),
+	same("Add", whyTypes, 13, 14),
+	same("Asin", whyNewTypes, 22),
+	same("Asinh", whyNewTypes, 22),
+	same("Atan", whyNewTypes, 22),
+	same("Atanh", whyNewTypes, 22),
+	same("CastLike", whyNewTypes, 19, 21, 23, 24, 25),
+	same("Ceil", whyConsumed, 6),
+	same("Ceil", whyTypes, 13),
+	same("Clip", whyConsumed, 6),
+	same("Clip", "min and max became inputs: the output has the input's shape either way", 11),
+	same("Clip", whyTypes, 12, 13),
+	same("Cos", whyNewTypes, 22),
+	same("Cosh", whyNewTypes, 22),
+	same("CumSum", whyTypes, 14),
+	same("Div", whyConsumed, 6),
+	same("Div", whyLegacyBroadcast, 7),
+	same("Div", whyTypes, 13, 14),
+	same("Dropout", whyConsumed, 6),
+	same("Dropout", whyIsTest, 7),
+	same("Dropout", "ratio and training_mode became inputs: the outputs have the data's shape either way", 12),
+	same("Dropout", whyTypes, 13),
+	same("Dropout", whyNewTypes, 22),
+	same("Elu", whyConsumed, 6),
+	same("Elu", whyNewTypes, 22),
+	same("Erf", whyTypes, 13),
+	same("Exp", whyConsumed, 6),
+	same("Exp", whyTypes, 13),
+	same("Floor", whyConsumed, 6),
+	same("Floor", whyTypes, 13),
+	same("HardSigmoid", whyConsumed, 6),
+	same("HardSigmoid", whyNewTypes, 22),
+	same("HardSwish", whyNewTypes, 22),
+	same("Hardmax", whyNegAxes, 11),
+	same("Hardmax", whyTypes, 13),
+	same("Identity", whyTypes, 13, 14, 16),
+	same("Identity", whyNewTypes, 19, 21, 23, 24, 25),
+	same("IsInf", whyNewTypes, 20),
+	same("IsNaN", whyTypes, 13),
+	same("IsNaN", whyNewTypes, 20),
+	same("LRN", whyTypes, 13),
+	same("LeakyRelu", whyConsumed, 6),
+	same("LeakyRelu", whyTypes, 16),
+	same("Log", whyConsumed, 6),
+	same("Log", whyTypes, 13),
+	same("LogSoftmax", whyNegAxes, 11),
+	same("LogSoftmax", whyTypes, 13),
+	same("LpNormalization", whyNewTypes, 22),
+	same("Max", whyConsumed, 6),
+	same("Max", whyBroadcast, 8),
+	same("Max", whyTypes, 12, 13),
+	same("Mean", whyConsumed, 6),
+	same("Mean", whyBroadcast, 8),
+	same("Mean", whyTypes, 13),
+	same("MeanVarianceNormalization", whyTypes, 13),
+	same("Min", whyConsumed, 6),
+	same("Min", whyBroadcast, 8),
+	same("Min", whyTypes, 12, 13),
+	same("Mish", whyNewTypes, 22),
+	same("Mod", whyTypes, 13),
+	same("Mul", whyConsumed, 6),
+	same("Mul", whyLegacyBroadcast, 7),
+	same("Mul", whyTypes, 13, 14),
+	same("Neg", whyConsumed, 6),
+	same("Neg", whyTypes, 13),
+	same("PRelu", whyConsumed, 6),
+	same("PRelu", whyBroadcast, 7),
+	same("PRelu", whyTypes, 9, 16),
+	same("Pow", whyLegacyBroadcast, 7),
+	same("Pow", whyTypes, 12, 13, 15),
+	same("Reciprocal", whyConsumed, 6),
+	same("Reciprocal", whyTypes, 13),
+	same("Relu", whyConsumed, 6),
+	same("Relu", whyTypes, 13, 14),
+	same("Round", whyNewTypes, 22),
+	same("Scatter", whyNegAxes, 11),
+	same("ScatterElements", whyTypes, 13),
+	same("ScatterElements", whyReduction, 16, 18),
+	same("ScatterND", whyTypes, 13),
+	same("ScatterND", whyReduction, 16, 18),
+	same("Selu", whyConsumed, 6),
+	same("Selu", whyNewTypes, 22),
+	same("Sigmoid", whyConsumed, 6),
+	same("Sigmoid", whyTypes, 13),
+	same("Sign", whyTypes, 13),
+	same("Sin", whyNewTypes, 22),
+	same("Sinh", whyNewTypes, 22),
+	same("Softmax", whyNegAxes, 11),
+	same("Softmax", whyTypes, 13),
+	same("Softplus", whyNewTypes, 22),
+	same("Softsign", whyNewTypes, 22),
+	same("Sqrt", whyConsumed, 6),
+	same("Sqrt", whyTypes, 13),
+	same("Sub", whyConsumed, 6),
+	same("Sub", whyLegacyBroadcast, 7),
+	same("Sub", whyTypes, 13, 14),
+	same("Sum", whyConsumed, 6),
+	same("Sum", whyBroadcast, 8),
+	same("Sum", whyTypes, 13),
+	same("Tan", whyNewTypes, 22),
+	same("Tanh", whyConsumed, 6),
+	same("Tanh", whyTypes, 13),
+	same("ThresholdedRelu", whyNewTypes, 22),
 )
 
 func inferUnary(c *Context) error {
@@ -134,11 +256,11 @@ func inferUnaryBool(c *Context) error {
 	return nil
 }
 
-func inferDropout(c *Context) error {
+func inferDropout(c *Context, form int64) error {
 	c.SetType(0, c.Type(0))
 	if c.HasOutput(1) {
 		t := c.Type(0)
-		if c.Opset() >= 10 {
+		if form >= 10 {
 			t.Elem = tensor.Bool
 		}
 		c.SetType(1, t)
@@ -149,15 +271,15 @@ func inferDropout(c *Context) error {
 	return nil
 }
 
-func inferCast(c *Context) error {
+func inferCast(c *Context, form int64) error {
 	to := tensor.DType(c.Attrs().Int("to", 0))
-	if c.Opset() < 6 {
+	if form < 6 {
 		// Cast-1 names the type as a string ("FLOAT").
 		if d, ok := tensor.ByName(strings.ToLower(c.Attrs().String("to", ""))); ok {
 			to = d
 		}
 	}
-	if !elemKnownAt(to, c.Opset()) {
+	if !elemKnownAt(to, form) {
 		return c.Failf("Cast to unknown type %d", to)
 	}
 	t := c.Type(0)

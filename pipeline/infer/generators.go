@@ -10,25 +10,43 @@ import (
 	"math"
 )
 
-var generatorOps = []Op{
-	{Name: "RandomNormal", Since: 1, Rule: inferRandom},
-	{Name: "RandomUniform", Since: 1, Rule: inferRandom},
-	{Name: "RandomNormalLike", Since: 1, Rule: inferRandomLike},
-	{Name: "RandomUniformLike", Since: 1, Rule: inferRandomLike},
-	{Name: "Bernoulli", Since: 15, Rule: inferRandomLike},
-	{Name: "Multinomial", Since: 7, Rule: inferMultinomial},
-	{Name: "HannWindow", Since: 17, Rule: inferWindow},
-	{Name: "HammingWindow", Since: 17, Rule: inferWindow},
-	{Name: "BlackmanWindow", Since: 17, Rule: inferWindow},
-	{Name: "MelWeightMatrix", Since: 17, Rule: inferMelWeightMatrix},
-	{Name: "DFT", Since: 17, Rule: inferDFT},
-	{Name: "STFT", Since: 17, Rule: inferSTFT},
-	{Name: "Constant", Since: 1, Rule: inferConstant},
-	{Name: "ConstantOfShape", Since: 9, Rule: inferConstantOfShape},
-	{Name: "Range", Since: 11, Rule: inferRange},
-	{Name: "OneHot", Since: 9, Rule: inferOneHot},
-	{Name: "EyeLike", Since: 9, Rule: inferEyeLike},
-}
+var generatorOps = concatOps(
+	forms("DFT", inferDFT, 17, 20), // 20: axis is an input, default -2
+	[]Op{
+		{Name: "RandomNormal", Since: 1, Rule: inferRandom},
+		{Name: "RandomUniform", Since: 1, Rule: inferRandom},
+		{Name: "RandomNormalLike", Since: 1, Rule: inferRandomLike},
+		{Name: "RandomUniformLike", Since: 1, Rule: inferRandomLike},
+		{Name: "Bernoulli", Since: 15, Rule: inferRandomLike},
+		{Name: "Multinomial", Since: 7, Rule: inferMultinomial},
+		{Name: "HannWindow", Since: 17, Rule: inferWindow},
+		{Name: "HammingWindow", Since: 17, Rule: inferWindow},
+		{Name: "BlackmanWindow", Since: 17, Rule: inferWindow},
+		{Name: "MelWeightMatrix", Since: 17, Rule: inferMelWeightMatrix},
+		{Name: "STFT", Since: 17, Rule: inferSTFT},
+		{Name: "Constant", Since: 1, Rule: inferConstant},
+		{Name: "ConstantOfShape", Since: 9, Rule: inferConstantOfShape},
+		{Name: "Range", Since: 11, Rule: inferRange},
+		{Name: "OneHot", Since: 9, Rule: inferOneHot},
+		{Name: "EyeLike", Since: 9, Rule: inferEyeLike},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Bernoulli", whyNewTypes, 22),
+	same("Constant", whyTypes, 9, 13),
+	same("Constant", "sparse_value: the rule reads whichever value attribute a node has", 11),
+	same("Constant", "the value_* attributes: the rule reads whichever value attribute a node has", 12),
+	same("Constant", whyNewTypes, 19, 21, 23, 24, 25),
+	same("ConstantOfShape", whyNewTypes, 20),
+	same("ConstantOfShape", whyNewTypes, 21, 23, 24, 25),
+	same("EyeLike", whyNewTypes, 22),
+	same("Multinomial", whyNewTypes, 22),
+	same("OneHot", whyNegAxes, 11),
+	same("RandomNormal", whyNewTypes, 22),
+	same("RandomNormalLike", whyNewTypes, 22),
+	same("RandomUniform", whyNewTypes, 22),
+	same("RandomUniformLike", whyNewTypes, 22),
+	same("Range", whyLater, 27),
+)
 
 func attrElem(c *Context, name string, def tensor.DType) tensor.DType {
 	if c.Attrs().Has(name) {
@@ -86,7 +104,7 @@ func inferMelWeightMatrix(c *Context) error {
 	return nil
 }
 
-func inferDFT(c *Context) error {
+func inferDFT(c *Context, form int64) error {
 	sh, ok := c.Shape(0)
 	if !ok {
 		c.SetElem(0, c.Elem(0))
@@ -94,7 +112,7 @@ func inferDFT(c *Context) error {
 	}
 	r := len(sh)
 	var axis int64 = 1
-	if c.Opset() >= 20 {
+	if form >= 20 {
 		axis = -2
 		if c.HasInput(2) {
 			a, ok := c.Ints(2)

@@ -9,21 +9,42 @@ import (
 	"math"
 )
 
-var imageOps = []Op{
-	{Name: "RoiAlign", Since: 10, Rule: inferRoiAlign},
-	{Name: "MaxRoiPool", Since: 1, Rule: inferMaxRoiPool},
-	{Name: "NonMaxSuppression", Since: 10, Rule: inferNMS},
-	{Name: "GridSample", Since: 16, Rule: inferGridSample},
-	{Name: "AffineGrid", Since: 20, Rule: inferAffineGrid},
-	{Name: "Col2Im", Since: 18, Rule: inferCol2Im},
-	{Name: "CenterCropPad", Since: 18, Rule: inferCenterCropPad},
-	{Name: "MaxUnpool", Since: 9, Rule: inferMaxUnpool},
-	{Name: "DeformConv", Since: 19, Rule: inferConv(0, 1, 0)},
-	{Name: "ImageDecoder", Since: 20, Rule: inferImageDecoder},
-	{Name: "Resize", Since: 10, Rule: inferResize},
-	{Name: "Upsample", Since: 1, Rule: inferUpsample1}, // height_scale, width_scale
-	{Name: "Upsample", Since: 7, Rule: inferResize},
-}
+var imageOps = concatOps(
+	[]Op{
+		{Name: "RoiAlign", Since: 10, Rule: inferRoiAlign},
+		{Name: "MaxRoiPool", Since: 1, Rule: inferMaxRoiPool},
+		{Name: "NonMaxSuppression", Since: 10, Rule: inferNMS},
+		{Name: "GridSample", Since: 16, Rule: inferGridSample},
+		{Name: "AffineGrid", Since: 20, Rule: inferAffineGrid},
+		{Name: "Col2Im", Since: 18, Rule: inferCol2Im},
+		{Name: "CenterCropPad", Since: 18, Rule: inferCenterCropPad},
+		{Name: "MaxUnpool", Since: 9, Rule: inferMaxUnpool},
+		{Name: "DeformConv", Since: 19, Rule: inferConv(0, 1, 0)},
+		{Name: "ImageDecoder", Since: 20, Rule: inferImageDecoder},
+		// inferResize still reads the opset itself (the scales' input
+		// index, keep_aspect_ratio_policy); these rows name the versions
+		// whose form it tells apart.
+		{Name: "Resize", Since: 10, Rule: inferResize},
+		{Name: "Resize", Since: 11, Rule: inferResize},     // roi, scales, sizes inputs
+		{Name: "Resize", Since: 18, Rule: inferResize},     // axes, keep_aspect_ratio_policy
+		{Name: "Upsample", Since: 1, Rule: inferUpsample1}, // height_scale, width_scale
+		{Name: "Upsample", Since: 7, Rule: inferResize},    // scales attribute
+		{Name: "Upsample", Since: 9, Rule: inferResize},    // scales input
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("DeformConv", whyNewTypes, 22),
+	same("GridSample", "N-d grids: the rule takes the output's spatial dims from the grid at every version", 20),
+	same("GridSample", whyNewTypes, 22),
+	same("MaxRoiPool", whyNewTypes, 22),
+	same("MaxUnpool", whyDoc, 11),
+	same("MaxUnpool", whyNewTypes, 22),
+	same("NonMaxSuppression", whyDoc, 11),
+	same("Resize", "roi and scales became optional: the rule reads whichever of scales and sizes is given", 13),
+	same("Resize", "half_pixel_symmetric changes coordinates, not the shape", 19),
+	same("RoiAlign", "coordinate_transformation_mode changes values, not the shape", 16),
+	same("RoiAlign", whyNewTypes, 22),
+	same("Upsample", whyDoc, 10),
+)
 
 // inferImageDecoder: an HWC uint8 image whose height and width are in the
 // encoded bytes; the channels follow pixel_format.

@@ -21,6 +21,19 @@ var logicOps = concatOps(
 	each("", 1, inferCompare("and"), "And"),
 	each("", 1, inferCompare("or"), "Or"),
 	each("", 1, inferCompare("xor"), "Xor"),
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("And", whyLegacyBroadcast, 7),
+	same("Equal", whyLegacyBroadcast, 7),
+	same("Equal", whyTypes, 11, 13, 19),
+	same("Greater", whyLegacyBroadcast, 7),
+	same("Greater", whyTypes, 9, 13),
+	same("GreaterOrEqual", whyTypes, 16),
+	same("Less", whyLegacyBroadcast, 7),
+	same("Less", whyTypes, 9, 13),
+	same("LessOrEqual", whyTypes, 16),
+	same("Or", whyLegacyBroadcast, 7),
+	same("Where", whyTypes, 16),
+	same("Xor", whyLegacyBroadcast, 7),
 )
 
 func inferCompare(op string) func(*Context) error {

@@ -2,10 +2,16 @@
 
 package infer
 
-var lossOps = []Op{
-	{Name: "SoftmaxCrossEntropyLoss", Since: 12, Rule: inferLoss},
-	{Name: "NegativeLogLikelihoodLoss", Since: 12, Rule: inferLoss},
-}
+var lossOps = concatOps(
+	[]Op{
+		{Name: "SoftmaxCrossEntropyLoss", Since: 12, Rule: inferLoss},
+		{Name: "NegativeLogLikelihoodLoss", Since: 12, Rule: inferLoss},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("NegativeLogLikelihoodLoss", whyDoc, 13),
+	same("NegativeLogLikelihoodLoss", whyNewTypes, 22),
+	same("SoftmaxCrossEntropyLoss", whyTypes, 13),
+)
 
 // inferLoss: with reduction "none" the loss has the target's shape, otherwise
 // it is a scalar; SoftmaxCrossEntropyLoss's log_prob output is like scores.

@@ -9,18 +9,28 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-var matmulOps = []Op{
-	{Name: "MatMul", Since: 1, Rule: inferMatMul(0, 1, 0)},
-	{Name: "MatMulInteger", Since: 10, Rule: inferMatMul(0, 1, tensor.Int32)},
-	{Name: "QLinearMatMul", Since: 10, Rule: inferMatMul(0, 3, -1)},
-	{Name: "Gemm", Since: 1, Rule: inferGemm},
-	{Name: "Einsum", Since: 12, Rule: inferEinsum},
-	{Name: "Det", Since: 11, Rule: inferDet},
-	{Name: "Attention", Since: 23, Rule: inferAttention23}, // 24: nonpad_kv_seqlen, 25: windows
-	{Name: "RotaryEmbedding", Since: 23, Rule: inferUnary},
-	{Name: "TensorScatter", Since: 24, Rule: inferUnary},
-	{Name: "LinearAttention", Since: 27, Rule: inferLinearAttention},
-}
+var matmulOps = concatOps(
+	[]Op{
+		{Name: "MatMul", Since: 1, Rule: inferMatMul(0, 1, 0)},
+		{Name: "MatMulInteger", Since: 10, Rule: inferMatMul(0, 1, tensor.Int32)},
+		{Name: "QLinearMatMul", Since: 10, Rule: inferMatMul(0, 3, -1)},
+		{Name: "Gemm", Since: 1, Rule: inferGemm},
+		{Name: "Einsum", Since: 12, Rule: inferEinsum},
+		{Name: "Det", Since: 11, Rule: inferDet},
+		{Name: "Attention", Since: 23, Rule: inferAttention23}, // 24: nonpad_kv_seqlen, 25: windows
+		{Name: "RotaryEmbedding", Since: 23, Rule: inferUnary},
+		{Name: "TensorScatter", Since: 24, Rule: inferUnary},
+		{Name: "LinearAttention", Since: 27, Rule: inferLinearAttention},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Det", whyNewTypes, 22),
+	same("Gemm", whyDoc, 6),
+	same("Gemm", "broadcast removed: C broadcasts to A·B's shape, which the rule takes from A and B", 7),
+	same("Gemm", whyTypes, 9, 13),
+	same("Gemm", "C became optional: the rule takes the output shape from A and B", 11),
+	same("MatMul", whyTypes, 9, 13),
+	same("QLinearMatMul", whyNewTypes, 21),
+)
 
 // inferLinearAttention: query, key, value are packed [B, T, heads*size];
 // output is [B, T, q_num_heads*d_v] and present_state [B, kv_num_heads, d_k,

@@ -3,6 +3,7 @@
 package infer
 
 import (
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"google.golang.org/protobuf/proto"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
@@ -12,28 +13,36 @@ import (
 
 const mlDomain = "ai.onnx.ml"
 
-var mlOps = []Op{
-	{Domain: mlDomain, Name: "Binarizer", Since: 1, Rule: inferUnary},
-	{Domain: mlDomain, Name: "Imputer", Since: 1, Rule: inferUnary},
-	{Domain: mlDomain, Name: "Scaler", Since: 1, Rule: inferMLFloat},
-	{Domain: mlDomain, Name: "Normalizer", Since: 1, Rule: inferMLFloat},
-	{Domain: mlDomain, Name: "LabelEncoder", Since: 1, Rule: inferLabelEncoder},
-	{Domain: mlDomain, Name: "LabelEncoder", Since: 2, Rule: inferLabelEncoder},
-	{Domain: mlDomain, Name: "CategoryMapper", Since: 1, Rule: inferCategoryMapper},
-	{Domain: mlDomain, Name: "ArrayFeatureExtractor", Since: 1, Rule: inferArrayFeatureExtractor},
-	{Domain: mlDomain, Name: "FeatureVectorizer", Since: 1, Rule: inferFeatureVectorizer},
-	{Domain: mlDomain, Name: "OneHotEncoder", Since: 1, Rule: inferOneHotEncoder},
-	{Domain: mlDomain, Name: "LinearRegressor", Since: 1, Rule: inferRegressor("targets")},
-	{Domain: mlDomain, Name: "SVMRegressor", Since: 1, Rule: inferRegressor("")},
-	{Domain: mlDomain, Name: "TreeEnsembleRegressor", Since: 1, Rule: inferRegressor("n_targets")},
-	{Domain: mlDomain, Name: "LinearClassifier", Since: 1, Rule: inferClassifier},
-	{Domain: mlDomain, Name: "SVMClassifier", Since: 1, Rule: inferClassifier},
-	{Domain: mlDomain, Name: "TreeEnsembleClassifier", Since: 1, Rule: inferClassifier},
-	{Domain: mlDomain, Name: "TreeEnsemble", Since: 5, Rule: inferTreeEnsemble},
-	{Domain: mlDomain, Name: "ZipMap", Since: 1, Rule: inferZipMap},
-	{Domain: mlDomain, Name: "CastMap", Since: 1, Rule: inferCastMap},
-	{Domain: mlDomain, Name: "DictVectorizer", Since: 1, Rule: inferDictVectorizer},
-}
+var mlOps = concatOps(
+	[]Op{
+		{Domain: mlDomain, Name: "Binarizer", Since: 1, Rule: inferUnary},
+		{Domain: mlDomain, Name: "Imputer", Since: 1, Rule: inferUnary},
+		{Domain: mlDomain, Name: "Scaler", Since: 1, Rule: inferMLFloat},
+		{Domain: mlDomain, Name: "Normalizer", Since: 1, Rule: inferMLFloat},
+		{Domain: mlDomain, Name: "LabelEncoder", Since: 1, Rule: inferLabelEncoder},
+		{Domain: mlDomain, Name: "LabelEncoder", Since: 2, Rule: inferLabelEncoder},
+		{Domain: mlDomain, Name: "CategoryMapper", Since: 1, Rule: inferCategoryMapper},
+		{Domain: mlDomain, Name: "ArrayFeatureExtractor", Since: 1, Rule: inferArrayFeatureExtractor},
+		{Domain: mlDomain, Name: "FeatureVectorizer", Since: 1, Rule: inferFeatureVectorizer},
+		{Domain: mlDomain, Name: "OneHotEncoder", Since: 1, Rule: inferOneHotEncoder},
+		{Domain: mlDomain, Name: "LinearRegressor", Since: 1, Rule: inferRegressor("targets")},
+		{Domain: mlDomain, Name: "SVMRegressor", Since: 1, Rule: inferRegressor("")},
+		{Domain: mlDomain, Name: "TreeEnsembleRegressor", Since: 1, Rule: inferRegressor("n_targets")},
+		{Domain: mlDomain, Name: "LinearClassifier", Since: 1, Rule: inferClassifier},
+		{Domain: mlDomain, Name: "SVMClassifier", Since: 1, Rule: inferClassifier},
+		{Domain: mlDomain, Name: "TreeEnsembleClassifier", Since: 1, Rule: inferClassifier},
+		{Domain: mlDomain, Name: "TreeEnsemble", Since: 5, Rule: inferTreeEnsemble},
+		{Domain: mlDomain, Name: "ZipMap", Since: 1, Rule: inferZipMap},
+		{Domain: mlDomain, Name: "CastMap", Since: 1, Rule: inferCastMap},
+		{Domain: mlDomain, Name: "DictVectorizer", Since: 1, Rule: inferDictVectorizer},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	opset.Same[Rule]("ai.onnx.ml", "LabelEncoder", "keys_tensor and values_tensor: the rule reads values_tensor first at every version", 4),
+	opset.Same[Rule]("ai.onnx.ml", "TreeEnsembleClassifier", "the *_as_tensor attributes change values, not the shape", 3),
+	opset.Same[Rule]("ai.onnx.ml", "TreeEnsembleClassifier", whyLater, 5),
+	opset.Same[Rule]("ai.onnx.ml", "TreeEnsembleRegressor", "the *_as_tensor attributes change values, not the shape", 3),
+	opset.Same[Rule]("ai.onnx.ml", "TreeEnsembleRegressor", whyLater, 5),
+)
 
 // inferZipMap: one map per row, from the class labels (strings or int64s)
 // to the row's float scores.

@@ -9,28 +9,48 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-var movementOps = []Op{
-	{Name: "Concat", Since: 1, Rule: inferConcat},
-	{Name: "Gather", Since: 1, Rule: inferGather},
-	{Name: "GatherElements", Since: 11, Rule: inferGatherElements},
-	{Name: "GatherND", Since: 11, Rule: inferGatherND},
-	{Name: "Slice", Since: 1, Rule: inferSlice},  // starts/ends/axes attributes
-	{Name: "Slice", Since: 10, Rule: inferSlice}, // inputs, steps
-	{Name: "Transpose", Since: 1, Rule: inferTranspose},
-	{Name: "Expand", Since: 8, Rule: inferExpand},
-	{Name: "Tile", Since: 1, Rule: inferTile1}, // tiles and axis inputs
-	{Name: "Tile", Since: 6, Rule: inferTile},
-	{Name: "Split", Since: 1, Rule: inferSplit},  // split attribute
-	{Name: "Split", Since: 13, Rule: inferSplit}, // split input
-	{Name: "Split", Since: 18, Rule: inferSplit}, // num_outputs
-	{Name: "Pad", Since: 1, Rule: inferPad},      // pads/paddings attribute
-	{Name: "Pad", Since: 11, Rule: inferPad},     // pads input
-	{Name: "Pad", Since: 18, Rule: inferPad},     // axes input
-	{Name: "DepthToSpace", Since: 1, Rule: inferDepthSpace(false)},
-	{Name: "SpaceToDepth", Since: 1, Rule: inferDepthSpace(true)},
-}
+var movementOps = concatOps(
+	forms("Concat", inferConcat, 1, 4),    // 4: axis has no default
+	forms("Slice", inferSlice, 1, 10),     // 10: starts, ends, axes and steps are inputs
+	forms("Split", inferSplit, 1, 13, 18), // 13: split is an input; 18: num_outputs, uneven chunks
+	forms("Pad", inferPad, 1, 11, 18),     // 11: pads are an input; 18: axes input
+	[]Op{
+		{Name: "Gather", Since: 1, Rule: inferGather},
+		{Name: "GatherElements", Since: 11, Rule: inferGatherElements},
+		{Name: "GatherND", Since: 11, Rule: inferGatherND},
+		{Name: "Transpose", Since: 1, Rule: inferTranspose},
+		{Name: "Expand", Since: 8, Rule: inferExpand},
+		{Name: "Tile", Since: 1, Rule: inferTile1}, // tiles and axis inputs
+		{Name: "Tile", Since: 6, Rule: inferTile},
+		{Name: "DepthToSpace", Since: 1, Rule: inferDepthSpace(false)},
+		{Name: "SpaceToDepth", Since: 1, Rule: inferDepthSpace(true)},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Concat", whyNegAxes, 11),
+	same("Concat", whyTypes, 13),
+	same("DepthToSpace", "mode orders the elements, not the shape", 11),
+	same("DepthToSpace", whyTypes, 13),
+	same("Expand", whyTypes, 13),
+	same("Gather", whyNegAxes, 11),
+	same("Gather", whyTypes, 13),
+	same("GatherElements", whyTypes, 13),
+	same("GatherND", "batch_dims: the rule reads it at every version (absent before 12: 0)", 12),
+	same("GatherND", whyTypes, 13),
+	same("Pad", "paddings renamed pads: the rule reads either", 2),
+	same("Pad", whyTypes, 13),
+	same("Pad", "wrap mode changes values, not the shape", 19),
+	same("Pad", whyNewTypes, 21, 23, 24, 25),
+	same("Slice", whyNegAxes, 11),
+	same("Slice", whyTypes, 13),
+	same("SpaceToDepth", whyTypes, 13),
+	same("Split", "the split input of Split-1 is gone: the rule reads the attribute, else input 1 (Split-1's form)", 2),
+	same("Split", whyNegAxes, 11),
+	same("Tile", whyTypes, 13),
+	same("Transpose", whyTypes, 13),
+	same("Transpose", whyNewTypes, 21, 23, 24, 25),
+)
 
-func inferConcat(c *Context) error {
+func inferConcat(c *Context, form int64) error {
 	elem := firstElem(c)
 	var shapes [][]sym.Dim
 	for i := 0; i < c.NumInputs(); i++ {
@@ -49,7 +69,7 @@ func inferConcat(c *Context) error {
 	}
 	r := len(shapes[0])
 	def := int64(0)
-	if c.Opset() < 4 {
+	if form < 4 {
 		def = 1 // Concat-1's default axis
 	}
 	axis, err := tensor.NormAxis(c.Attrs().Int("axis", def), r)
@@ -379,7 +399,7 @@ func floorDivInt(a, b int64) int64 {
 	return q
 }
 
-func inferSlice(c *Context) error {
+func inferSlice(c *Context, form int64) error {
 	elem := c.Elem(0)
 	sh, ok := c.Shape(0)
 	if !ok {
@@ -388,7 +408,7 @@ func inferSlice(c *Context) error {
 	}
 	var starts, ends []sym.Dim
 	var axes, steps []int64
-	if c.Opset() < 10 {
+	if form < 10 {
 		st, _ := c.Attrs().Ints("starts")
 		en, _ := c.Attrs().Ints("ends")
 		starts, ends = ints(st...), ints(en...)
@@ -631,7 +651,7 @@ func inferTile(c *Context) error {
 	return nil
 }
 
-func inferSplit(c *Context) error {
+func inferSplit(c *Context, form int64) error {
 	elem := c.Elem(0)
 	n := c.NumOutputs()
 	sh, ok := c.Shape(0)
@@ -647,7 +667,7 @@ func inferSplit(c *Context) error {
 	}
 	var split []int64
 	var has bool
-	if c.Opset() < 13 {
+	if form < 13 {
 		split, has = c.Attrs().Ints("split")
 		if !has && c.HasInput(1) {
 			split, has = c.Ints(1)
@@ -678,13 +698,13 @@ func inferSplit(c *Context) error {
 		}
 	default:
 		d := sh[axis]
-		if v, ok := d.Value(); ok && c.Opset() >= 18 {
+		if v, ok := d.Value(); ok && form >= 18 {
 			// Opset 18: the last chunk may be smaller.
 			chunk := ceilDiv(v, int64(n))
 			for i := range parts {
 				parts[i] = sym.Int(max(0, min(chunk, v-int64(i)*chunk)))
 			}
-		} else if c.Opset() >= 18 {
+		} else if form >= 18 {
 			// ceil(d/n) each, the last part what remains.
 			chunk := sym.CeilDiv(d, sym.Int(int64(n)))
 			for i := range parts {
@@ -709,7 +729,7 @@ func inferSplit(c *Context) error {
 	return nil
 }
 
-func inferPad(c *Context) error {
+func inferPad(c *Context, form int64) error {
 	elem := c.Elem(0)
 	sh, ok := c.Shape(0)
 	if !ok {
@@ -718,7 +738,7 @@ func inferPad(c *Context) error {
 	}
 	var pads []sym.Dim
 	var has bool
-	if c.Opset() < 11 {
+	if form < 11 {
 		var p []int64
 		p, has = c.Attrs().Ints("pads")
 		if !has {
@@ -737,7 +757,7 @@ func inferPad(c *Context) error {
 	for i := range axes {
 		axes[i] = int64(i)
 	}
-	if c.Opset() >= 18 && c.HasInput(3) {
+	if form >= 18 && c.HasInput(3) {
 		a, ok := c.Ints(3)
 		if !ok {
 			c.SetRank(0, elem, len(sh))

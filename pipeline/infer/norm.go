@@ -7,13 +7,24 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-var normOps = []Op{
-	{Name: "BatchNormalization", Since: 1, Rule: inferBatchNorm},
-	{Name: "InstanceNormalization", Since: 1, Rule: inferUnary},
-	{Name: "GroupNormalization", Since: 18, Rule: inferUnary},
-	{Name: "LayerNormalization", Since: 17, Rule: inferLayerNorm(tensor.Float)},
-	{Name: "RMSNormalization", Since: 23, Rule: inferUnary},
-}
+var normOps = concatOps(
+	[]Op{
+		{Name: "BatchNormalization", Since: 1, Rule: inferBatchNorm},
+		{Name: "InstanceNormalization", Since: 1, Rule: inferUnary},
+		{Name: "GroupNormalization", Since: 18, Rule: inferUnary},
+		{Name: "LayerNormalization", Since: 17, Rule: inferLayerNorm(tensor.Float)},
+		{Name: "RMSNormalization", Since: 23, Rule: inferUnary},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("BatchNormalization", whyConsumed, 6),
+	same("BatchNormalization", whyIsTest, 7),
+	same("BatchNormalization", "spatial removed: Y has X's shape either way", 9),
+	same("BatchNormalization", "training_mode and the running statistics: the rule types every declared output at every version", 14),
+	same("BatchNormalization", whyTypes, 15),
+	same("GroupNormalization", "scale and bias per channel: the output has X's shape either way", 21),
+	same("InstanceNormalization", whyConsumed, 6),
+	same("InstanceNormalization", whyNewTypes, 22),
+)
 
 func inferBatchNorm(c *Context) error {
 	c.SetType(0, c.Type(0))

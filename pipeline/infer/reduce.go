@@ -9,19 +9,47 @@ import (
 
 var reduceOps = concatOps(
 	// axes attribute up to opset 17 (ReduceSum: 12), axes input after.
-	each("", 1, inferReduce(18), "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
+	each("", 1, inferReduce(false), "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
 		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"),
-	each("", 18, inferReduce(18), "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
+	each("", 18, inferReduce(true), "ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
 		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"),
 	[]Op{
-		{Name: "ReduceSum", Since: 1, Rule: inferReduce(13)},
-		{Name: "ReduceSum", Since: 13, Rule: inferReduce(13)},
+		{Name: "ReduceSum", Since: 1, Rule: inferReduce(false)},
+		{Name: "ReduceSum", Since: 13, Rule: inferReduce(true)},
 		{Name: "ArgMax", Since: 1, Rule: inferArg},
 		{Name: "ArgMin", Since: 1, Rule: inferArg},
 	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("ArgMax", whyNegAxes, 11),
+	same("ArgMax", "select_last_index picks among ties: the output shape is the same", 12),
+	same("ArgMax", whyTypes, 13),
+	same("ArgMin", whyNegAxes, 11),
+	same("ArgMin", "select_last_index picks among ties: the output shape is the same", 12),
+	same("ArgMin", whyTypes, 13),
+	same("ReduceL1", whyNegAxes, 11),
+	same("ReduceL1", whyTypes, 13),
+	same("ReduceL2", whyNegAxes, 11),
+	same("ReduceL2", whyTypes, 13),
+	same("ReduceLogSum", whyNegAxes, 11),
+	same("ReduceLogSum", whyTypes, 13),
+	same("ReduceLogSumExp", whyNegAxes, 11),
+	same("ReduceLogSumExp", whyTypes, 13),
+	same("ReduceMax", whyNegAxes, 11),
+	same("ReduceMax", whyTypes, 12, 13),
+	same("ReduceMax", whyNewTypes, 20),
+	same("ReduceMean", whyNegAxes, 11),
+	same("ReduceMean", whyTypes, 13),
+	same("ReduceMin", whyNegAxes, 11),
+	same("ReduceMin", whyTypes, 12, 13),
+	same("ReduceMin", whyNewTypes, 20),
+	same("ReduceProd", whyNegAxes, 11),
+	same("ReduceProd", whyTypes, 13),
+	same("ReduceSum", whyNegAxes, 11),
+	same("ReduceSumSquare", whyNegAxes, 11),
+	same("ReduceSumSquare", whyTypes, 13),
 )
 
-func inferReduce(axesInput int64) func(*Context) error {
+func inferReduce(axesInput bool) func(*Context) error {
 	return func(c *Context) error {
 		elem := c.Elem(0)
 		sh, ok := c.Shape(0)
@@ -55,7 +83,7 @@ func inferReduce(axesInput int64) func(*Context) error {
 			return nil
 		}
 		if !has || len(axes) == 0 {
-			if c.Opset() >= axesInput && c.Attrs().Int("noop_with_empty_axes", 0) != 0 {
+			if axesInput && c.Attrs().Int("noop_with_empty_axes", 0) != 0 {
 				c.SetTensor(0, elem, sh)
 				return nil
 			}

@@ -6,11 +6,24 @@ import (
 	"github.com/quantprep/quantprep/pipeline/sym"
 )
 
-var rnnOps = []Op{
-	{Name: "RNN", Since: 1, Rule: inferRNN(1)},
-	{Name: "GRU", Since: 1, Rule: inferRNN(3)},
-	{Name: "LSTM", Since: 1, Rule: inferRNN(4)},
-}
+var rnnOps = concatOps(
+	[]Op{
+		{Name: "RNN", Since: 1, Rule: inferRNN(1)},
+		{Name: "GRU", Since: 1, Rule: inferRNN(3)},
+		{Name: "LSTM", Since: 1, Rule: inferRNN(4)},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("GRU", "linear_before_reset changes values only", 3),
+	same("GRU", whyOutputSequence, 7),
+	same("GRU", whyLayout, 14),
+	same("GRU", whyNewTypes, 22),
+	same("LSTM", whyOutputSequence, 7),
+	same("LSTM", whyLayout, 14),
+	same("LSTM", whyNewTypes, 22),
+	same("RNN", whyOutputSequence, 7),
+	same("RNN", whyLayout, 14),
+	same("RNN", whyNewTypes, 22),
+)
 
 // inferRNN: gates is the number of gate blocks stacked in W (LSTM 4, GRU 3).
 func inferRNN(gates int64) func(*Context) error {

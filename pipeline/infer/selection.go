@@ -8,12 +8,19 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-var selectionOps = []Op{
-	{Name: "NonZero", Since: 9, Rule: inferNonZero},
-	{Name: "Compress", Since: 9, Rule: inferCompress},
-	{Name: "TopK", Since: 1, Rule: inferTopK},
-	{Name: "Unique", Since: 11, Rule: inferUnique},
-}
+var selectionOps = concatOps(
+	forms("TopK", inferTopK, 1, 10), // 10: k is an input
+	[]Op{
+		{Name: "NonZero", Since: 9, Rule: inferNonZero},
+		{Name: "Compress", Since: 9, Rule: inferCompress},
+		{Name: "Unique", Since: 11, Rule: inferUnique},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Compress", whyNegAxes, 11),
+	same("NonZero", whyTypes, 13),
+	same("TopK", "largest and sorted change values, not the shape", 11),
+	same("TopK", whyNewTypes, 24),
+)
 
 func inferNonZero(c *Context) error {
 	r, ok := c.Rank(0)
@@ -58,7 +65,7 @@ func inferCompress(c *Context) error {
 	return nil
 }
 
-func inferTopK(c *Context) error {
+func inferTopK(c *Context, form int64) error {
 	elem := c.Elem(0)
 	sh, ok := c.Shape(0)
 	if !ok {
@@ -70,7 +77,7 @@ func inferTopK(c *Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Opset() < 10 {
+	if form < 10 {
 		sh[axis] = sym.Int(c.Attrs().Int("k", 0))
 	} else if v, ok := c.Values(1); ok && len(v) == 1 {
 		sh[axis] = c.orNew(v[0])

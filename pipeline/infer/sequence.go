@@ -7,20 +7,26 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-var sequenceOps = []Op{
-	{Name: "SequenceEmpty", Since: 11, Rule: inferSequenceEmpty},
-	{Name: "SequenceConstruct", Since: 11, Rule: inferSequenceConstruct},
-	{Name: "SequenceInsert", Since: 11, Rule: inferSequenceInsert},
-	{Name: "SequenceErase", Since: 11, Rule: inferSequenceErase},
-	{Name: "SequenceAt", Since: 11, Rule: inferSequenceAt},
-	{Name: "SequenceLength", Since: 11, Rule: inferSequenceLength},
-	{Name: "SplitToSequence", Since: 11, Rule: inferSplitToSequence},
-	{Name: "ConcatFromSequence", Since: 11, Rule: inferConcatFromSequence},
-	{Name: "SequenceMap", Since: 17, Rule: inferSequenceMap},
-	{Name: "Optional", Since: 15, Rule: inferOptional},
-	{Name: "OptionalHasElement", Since: 15, Rule: inferOptionalHasElement},
-	{Name: "OptionalGetElement", Since: 15, Rule: inferOptionalGetElement},
-}
+var sequenceOps = concatOps(
+	[]Op{
+		{Name: "SequenceEmpty", Since: 11, Rule: inferSequenceEmpty},
+		{Name: "SequenceConstruct", Since: 11, Rule: inferSequenceConstruct},
+		{Name: "SequenceInsert", Since: 11, Rule: inferSequenceInsert},
+		{Name: "SequenceErase", Since: 11, Rule: inferSequenceErase},
+		{Name: "SequenceAt", Since: 11, Rule: inferSequenceAt},
+		{Name: "SequenceLength", Since: 11, Rule: inferSequenceLength},
+		{Name: "SplitToSequence", Since: 11, Rule: inferSplitToSequence},
+		{Name: "ConcatFromSequence", Since: 11, Rule: inferConcatFromSequence},
+		{Name: "SequenceMap", Since: 17, Rule: inferSequenceMap},
+		{Name: "Optional", Since: 15, Rule: inferOptional},
+		{Name: "OptionalHasElement", Since: 15, Rule: inferOptionalHasElement},
+		{Name: "OptionalGetElement", Since: 15, Rule: inferOptionalGetElement},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("OptionalGetElement", "a plain tensor or sequence input: the rule passes a non-optional input through at every version", 18),
+	same("OptionalHasElement", "a plain tensor or sequence input: the output is a bool scalar either way", 18),
+	same("SplitToSequence", whyNewTypes, 24),
+)
 
 func seqOf(t Type) Type {
 	return Type{Kind: KindSequence, Inner: &t}

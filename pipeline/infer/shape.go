@@ -11,20 +11,33 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-var shapeOps = []Op{
-	{Name: "Shape", Since: 1, Rule: inferShape},
-	{Name: "Shape", Since: 15, Rule: inferShape}, // start and end attributes
-	{Name: "Size", Since: 1, Rule: inferSize},
-	{Name: "Reshape", Since: 1, Rule: inferReshape}, // shape attribute
-	{Name: "Reshape", Since: 5, Rule: inferReshape}, // shape input; allowzero from 14
-	{Name: "Flatten", Since: 1, Rule: inferFlatten},
-	{Name: "Squeeze", Since: 1, Rule: inferSqueeze},  // axes attribute
-	{Name: "Squeeze", Since: 13, Rule: inferSqueeze}, // axes input
-	{Name: "Unsqueeze", Since: 1, Rule: inferUnsqueeze},
-	{Name: "Unsqueeze", Since: 13, Rule: inferUnsqueeze},
-}
+var shapeOps = concatOps(
+	forms("Shape", inferShape, 1, 15),         // 15: start and end attributes
+	forms("Reshape", inferReshape, 1, 5),      // 5: the shape is an input
+	forms("Squeeze", inferSqueeze, 1, 13),     // 13: axes are an input
+	forms("Unsqueeze", inferUnsqueeze, 1, 13), // 13: axes are an input
+	[]Op{
+		{Name: "Size", Since: 1, Rule: inferSize},
+		{Name: "Flatten", Since: 1, Rule: inferFlatten},
+	},
+	// Versions where ONNX changed the schema and the row before still holds.
+	same("Flatten", whyTypes, 9, 13),
+	same("Flatten", whyNegAxes, 11),
+	same("Flatten", whyNewTypes, 21, 23, 24, 25),
+	same("Reshape", whyTypes, 13),
+	same("Reshape", "allowzero: the rule reads it at every version (absent before 14: 0)", 14),
+	same("Reshape", whyNewTypes, 19, 21, 23, 24, 25),
+	same("Shape", whyTypes, 13),
+	same("Shape", whyNewTypes, 19, 21, 23, 24, 25),
+	same("Size", whyTypes, 13),
+	same("Size", whyNewTypes, 19, 21, 23, 24, 25),
+	same("Squeeze", whyNegAxes, 11),
+	same("Squeeze", whyNewTypes, 21, 23, 24, 25),
+	same("Unsqueeze", whyNegAxes, 11),
+	same("Unsqueeze", whyNewTypes, 21, 23, 24, 25),
+)
 
-func inferShape(c *Context) error {
+func inferShape(c *Context, form int64) error {
 	sh, ok := c.Shape(0)
 	if !ok {
 		c.SetRank(0, tensor.Int64, 1)
@@ -32,7 +45,7 @@ func inferShape(c *Context) error {
 	}
 	r := int64(len(sh))
 	start, end := int64(0), r
-	if c.Opset() >= 15 {
+	if form >= 15 {
 		start = c.Attrs().Int("start", 0)
 		end = c.Attrs().Int("end", r)
 	}
@@ -60,10 +73,10 @@ func inferSize(c *Context) error {
 	return nil
 }
 
-func inferReshape(c *Context) error {
+func inferReshape(c *Context, form int64) error {
 	elem := c.Elem(0)
 	target, ok := c.Values(1)
-	if c.Opset() < 5 {
+	if form < 5 {
 		var s []int64
 		s, ok = c.Attrs().Ints("shape")
 		target = ints(s...)
@@ -156,9 +169,9 @@ func inferFlatten(c *Context) error {
 	return nil
 }
 
-// axesArg reads axes from the attribute (before opset since) or input 1.
-func axesArg(c *Context, since int64, input int) ([]int64, bool, error) {
-	if c.Opset() < since {
+// axesArg reads axes from the attribute, or with fromInput from input.
+func axesArg(c *Context, fromInput bool, input int) ([]int64, bool, error) {
+	if !fromInput {
 		a, ok := c.Attrs().Ints("axes")
 		return a, ok, nil
 	}
@@ -172,9 +185,9 @@ func axesArg(c *Context, since int64, input int) ([]int64, bool, error) {
 	return a, true, nil
 }
 
-func inferSqueeze(c *Context) error {
+func inferSqueeze(c *Context, form int64) error {
 	elem := c.Elem(0)
-	axes, has, err := axesArg(c, 13, 1)
+	axes, has, err := axesArg(c, form >= 13, 1)
 	sh, ok := c.Shape(0)
 	if err != nil || !ok {
 		if n, ok2 := c.Shape(1); ok && ok2 && len(n) == 1 {
@@ -237,9 +250,9 @@ func inferSqueeze(c *Context) error {
 	return nil
 }
 
-func inferUnsqueeze(c *Context) error {
+func inferUnsqueeze(c *Context, form int64) error {
 	elem := c.Elem(0)
-	axes, has, err := axesArg(c, 13, 1)
+	axes, has, err := axesArg(c, form >= 13, 1)
 	sh, ok := c.Shape(0)
 	if !ok || err != nil || !has {
 		if ok && has {

@@ -155,3 +155,13 @@ func isNil(f any) bool {
 	}
 	return false
 }
+
+// Join concatenates lists of rows: a family's table written as rule rows,
+// per-version rows and markers.
+func Join[F any](lists ...[]Row[F]) []Row[F] {
+	var out []Row[F]
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
