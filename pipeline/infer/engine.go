@@ -11,6 +11,7 @@ import (
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
@@ -447,6 +448,10 @@ func (e *engine) inferNode(n *onnxpb.NodeProto, s *scope) ([]*value, error) {
 	} else {
 		e.res.Counts["unsupported"]++
 		err = errNoEntry
+		if rows := registry.Rows(opset.Key{Domain: dom, Name: n.GetOpType()}); len(rows) > 0 {
+			// The operator exists, from a later version than the model's.
+			err = fmt.Errorf("%w: it exists from opset %d, the model reads opset %d", errNoEntry, rows[0].Since, c.opset)
+		}
 		if e.cfg.GuessOutputRank && c.HasInput(0) && c.ins[0].t.Kind == KindTensor {
 			err = nil
 			t := c.ins[0].t
