@@ -26,7 +26,9 @@ type Context struct {
 	seen map[string]bool
 }
 
-// Opset is the version of the node's domain imported by the model.
+// Opset is the version at which the node is read (model.OpsetVersion). A rule
+// whose operator changed form between versions gets the form from its row
+// (forms), not from this.
 func (c *Context) Opset() int64 { return c.opset }
 
 // Mode is the engine's mode.

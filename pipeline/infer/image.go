@@ -10,6 +10,9 @@ import (
 )
 
 var imageOps = concatOps(
+	// 11: roi, scales and sizes inputs; 18: axes, keep_aspect_ratio_policy.
+	forms("Resize", inferResize, 10, 11, 18),
+	forms("Upsample", inferResize, 7, 9), // 7: a scales attribute; 9: a scales input
 	[]Op{
 		{Name: "RoiAlign", Since: 10, Rule: inferRoiAlign},
 		{Name: "MaxRoiPool", Since: 1, Rule: inferMaxRoiPool},
@@ -21,15 +24,7 @@ var imageOps = concatOps(
 		{Name: "MaxUnpool", Since: 9, Rule: inferMaxUnpool},
 		{Name: "DeformConv", Since: 19, Rule: inferConv(0, 1, 0)},
 		{Name: "ImageDecoder", Since: 20, Rule: inferImageDecoder},
-		// inferResize still reads the opset itself (the scales' input
-		// index, keep_aspect_ratio_policy); these rows name the versions
-		// whose form it tells apart.
-		{Name: "Resize", Since: 10, Rule: inferResize},
-		{Name: "Resize", Since: 11, Rule: inferResize},     // roi, scales, sizes inputs
-		{Name: "Resize", Since: 18, Rule: inferResize},     // axes, keep_aspect_ratio_policy
 		{Name: "Upsample", Since: 1, Rule: inferUpsample1}, // height_scale, width_scale
-		{Name: "Upsample", Since: 7, Rule: inferResize},    // scales attribute
-		{Name: "Upsample", Since: 9, Rule: inferResize},    // scales input
 	},
 	// Versions where ONNX changed the schema and the row before still holds.
 	same("DeformConv", whyNewTypes, 22),
@@ -243,7 +238,7 @@ func resizeKeepAspect(c *Context, elem tensor.DType, sh, sizes []sym.Dim, axes [
 	return nil
 }
 
-func inferResize(c *Context) error {
+func inferResize(c *Context, form int64) error {
 	elem := c.Elem(0)
 	sh, ok := c.Shape(0)
 	if !ok {
@@ -252,15 +247,15 @@ func inferResize(c *Context) error {
 	}
 	scalesIn, sizesIn := 1, -1
 	switch {
-	case c.OpType() == "Upsample" && c.Opset() < 9:
+	case c.OpType() == "Upsample" && form < 9:
 		scalesIn = -1
-	case c.OpType() == "Resize" && c.Opset() >= 11:
+	case c.OpType() == "Resize" && form >= 11:
 		scalesIn, sizesIn = 2, 3
 	}
 	if sizesIn >= 0 && c.HasInput(sizesIn) {
 		if v, ok := c.Values(sizesIn); ok {
 			axes, has := c.Attrs().Ints("axes")
-			if policy := c.Attrs().String("keep_aspect_ratio_policy", "stretch"); policy != "stretch" && c.Opset() >= 18 {
+			if policy := c.Attrs().String("keep_aspect_ratio_policy", "stretch"); policy != "stretch" && form >= 18 {
 				return resizeKeepAspect(c, elem, sh, v, axes, has, policy)
 			}
 			if !has && len(v) == len(sh) {
