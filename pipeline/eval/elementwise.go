@@ -2,9 +2,10 @@ package eval
 
 import (
 	"fmt"
+	"math"
+
 	"github.com/quantprep/quantprep/pipeline/opset"
 	"github.com/quantprep/quantprep/pipeline/tensor"
-	"math"
 )
 
 // elementwiseOps: arithmetic with numpy broadcasting, unary math, Cast, Identity.
@@ -41,6 +42,7 @@ var elementwiseOps = opset.Join(
 		{Name: "Cast", Since: 6, Rule: evalCast},
 		{Name: "Softmax", Since: 13, Rule: evalSoftmax},
 		{Name: "Clip", Since: 11, Rule: evalClip},
+		{Name: "Trilu", Since: 14, Rule: evalTrilu},
 	},
 	// Versions where ONNX changed the schema and the row before still holds.
 	same("Abs", whyTypes, 13),
@@ -351,4 +353,44 @@ func evalClip(c *Ctx) ([]*tensor.Tensor, error) {
 		out[i] = math.Min(math.Max(x.Float64At(i), lo), hi)
 	}
 	return []*tensor.Tensor{tensor.FromFloat64s(x.DType, x.Dims, out)}, nil
+}
+
+func evalTrilu(c *Ctx) ([]*tensor.Tensor, error) {
+	if err := need(c, 1); err != nil {
+		return nil, err
+	}
+	x := c.In[0]
+	if len(x.Dims) < 2 {
+		return nil, fmt.Errorf("rank %d, want at least 2", len(x.Dims))
+	}
+	k := int64(0)
+	if t := c.Input(1); t != nil {
+		v, err := ints(t)
+		if err != nil || len(v) != 1 {
+			return nil, fmt.Errorf("k must be one integer")
+		}
+		k = v[0]
+	}
+	upper := c.Attrs.Int("upper", 1) != 0
+	rows, cols := x.Dims[len(x.Dims)-2], x.Dims[len(x.Dims)-1]
+	if err := c.roomDims("result", x.Dims, 16); err != nil {
+		return nil, err
+	}
+	zero := tensor.New(x.DType, nil)
+	both := concatFlat(x, zero)
+	idx := make([]int64, x.Len())
+	for i := range idx {
+		j := int64(i) % cols
+		r := (int64(i) / cols) % rows
+		keep := j-r >= k
+		if !upper {
+			keep = j-r <= k
+		}
+		if keep {
+			idx[i] = int64(i)
+		} else {
+			idx[i] = x.Len()
+		}
+	}
+	return []*tensor.Tensor{pick(both, x.Dims, idx)}, nil
 }

@@ -13,11 +13,9 @@ var generatorOps = opset.Join(
 	[]Op{
 		{Name: "ConstantOfShape", Since: 9, Rule: evalConstantOfShape},
 		{Name: "Range", Since: 11, Rule: evalRange},
-		{Name: "Trilu", Since: 14, Rule: evalTrilu},
 	},
 	// Versions where ONNX changed the schema and the row before still holds.
-	same("ConstantOfShape", whyNewTypes, 20),
-	same("ConstantOfShape", whyNewTypes, 21, 23, 24, 25),
+	same("ConstantOfShape", whyNewTypes, 20, 21, 23, 24, 25),
 	same("Range", whyLater, 27),
 )
 
@@ -125,44 +123,4 @@ func rangeCount(start, limit, delta int64) int64 {
 		return -1
 	}
 	return int64(n)
-}
-
-func evalTrilu(c *Ctx) ([]*tensor.Tensor, error) {
-	if err := need(c, 1); err != nil {
-		return nil, err
-	}
-	x := c.In[0]
-	if len(x.Dims) < 2 {
-		return nil, fmt.Errorf("rank %d, want at least 2", len(x.Dims))
-	}
-	k := int64(0)
-	if t := c.Input(1); t != nil {
-		v, err := ints(t)
-		if err != nil || len(v) != 1 {
-			return nil, fmt.Errorf("k must be one integer")
-		}
-		k = v[0]
-	}
-	upper := c.Attrs.Int("upper", 1) != 0
-	rows, cols := x.Dims[len(x.Dims)-2], x.Dims[len(x.Dims)-1]
-	if err := c.roomDims("result", x.Dims, 16); err != nil {
-		return nil, err
-	}
-	zero := tensor.New(x.DType, nil)
-	both := concatFlat(x, zero)
-	idx := make([]int64, x.Len())
-	for i := range idx {
-		j := int64(i) % cols
-		r := (int64(i) / cols) % rows
-		keep := j-r >= k
-		if !upper {
-			keep = j-r <= k
-		}
-		if keep {
-			idx[i] = int64(i)
-		} else {
-			idx[i] = x.Len()
-		}
-	}
-	return []*tensor.Tensor{pick(both, x.Dims, idx)}, nil
 }

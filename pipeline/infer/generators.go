@@ -4,10 +4,11 @@
 package infer
 
 import (
+	"math"
+
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
-	"math"
 )
 
 var generatorOps = concatOps(
@@ -36,8 +37,7 @@ var generatorOps = concatOps(
 	same("Constant", "sparse_value: the rule reads whichever value attribute a node has", 11),
 	same("Constant", "the value_* attributes: the rule reads whichever value attribute a node has", 12),
 	same("Constant", whyNewTypes, 19, 21, 23, 24, 25),
-	same("ConstantOfShape", whyNewTypes, 20),
-	same("ConstantOfShape", whyNewTypes, 21, 23, 24, 25),
+	same("ConstantOfShape", whyNewTypes, 20, 21, 23, 24, 25),
 	same("EyeLike", whyNewTypes, 22),
 	same("Multinomial", whyNewTypes, 22),
 	same("OneHot", whyNegAxes, 11),

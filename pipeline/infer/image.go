@@ -4,9 +4,10 @@
 package infer
 
 import (
+	"math"
+
 	"github.com/quantprep/quantprep/pipeline/sym"
 	"github.com/quantprep/quantprep/pipeline/tensor"
-	"math"
 )
 
 var imageOps = concatOps(
