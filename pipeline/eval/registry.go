@@ -1,7 +1,9 @@
 // Package eval computes the values of ONNX operators on constant tensors, for
-// constant folding. Each operator is one registry entry (per opset range where
-// its semantics change), grouped in files by family. An operator without an
-// entry simply cannot be folded: callers skip it.
+// constant folding. Its table is a pipeline/opset registry, as shape
+// inference's is: a kernel row per version where an operator's form changes,
+// an "unchanged since" marker at the other versions where ONNX changed it,
+// grouped in files by family (the same families as infer's). An operator
+// without a row simply cannot be folded: callers skip it.
 package eval
 
 import (
