@@ -38,12 +38,6 @@ type Budgets struct {
 	MaxDenseBytes int64
 }
 
-// ErrInternal marks a bug caught at a step's boundary (a panic) or inside
-// the optimizer (a rule's panic, a broken graph): the run fails with an
-// error naming the step, rule, node and operator where known, and the
-// process goes on. It is optimize.ErrInternal, so one errors.Is covers both.
-var ErrInternal = optimize.ErrInternal
-
 // Validate checks the budgets alone, as Options.Validate does; its errors
 // name the flag at fault and wrap ErrInvalidOptions.
 func (b Budgets) Validate() error {
@@ -102,13 +96,15 @@ func prepare(m *model.Model, b Budgets) error {
 	return m.Densify(b.MaxDenseBytes)
 }
 
-// runStep runs one step, turning a panic into an error wrapping ErrInternal
-// that names the step (and, from the stack, where it happened), so that a
-// bug in one rule or kernel fails the request and not the process.
+// runStep runs one step, turning a panic into an error wrapping
+// model.ErrInternal (RunModel names the step; the stack, kept for a log,
+// says where it happened), so that a bug fails the request and not the
+// process. This is the last of the recovers the panic policy sets out
+// (model.ErrInternal): the ones inside the steps name the node and op.
 func runStep(ctx context.Context, s step, m *model.Model, o Options, r *StepReport) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &panicError{step: s.name, value: p, stack: debug.Stack()}
+			err = &panicError{value: p, stack: debug.Stack()}
 		}
 	}()
 	return s.run(ctx, m, o, r)
@@ -116,16 +112,15 @@ func runStep(ctx context.Context, s step, m *model.Model, o Options, r *StepRepo
 
 // panicError is a panic caught at a step's boundary; its stack stays for a log.
 type panicError struct {
-	step  string
 	value any
 	stack []byte
 }
 
 func (e *panicError) Error() string {
-	return fmt.Sprintf("%v: step %s panicked (a bug): %v", ErrInternal, e.step, e.value)
+	return fmt.Sprintf("%v: panicked (a bug): %v", model.ErrInternal, e.value)
 }
 
-func (e *panicError) Unwrap() error { return ErrInternal }
+func (e *panicError) Unwrap() error { return model.ErrInternal }
 
 // Stack is the stack of the goroutine where the panic happened.
 func (e *panicError) Stack() []byte { return e.stack }

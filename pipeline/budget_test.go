@@ -10,7 +10,7 @@ import (
 	"github.com/quantprep/quantprep/pipeline/model"
 )
 
-// TestStepPanic: a panic in a step fails the run with ErrInternal naming the
+// TestStepPanic: a panic in a step fails the run with model.ErrInternal naming the
 // step; the process goes on and the next run succeeds.
 func TestStepPanic(t *testing.T) {
 	saved := steps
@@ -24,8 +24,8 @@ func TestStepPanic(t *testing.T) {
 	in := writeModel(t, dir, addModel())
 	out := filepath.Join(dir, "out.onnx")
 	_, err := Run(context.Background(), in, out, DefaultOptions(), nil)
-	if !errors.Is(err, ErrInternal) || !strings.Contains(err.Error(), "boom") {
-		t.Fatalf("err = %v, want ErrInternal naming the step", err)
+	if !errors.Is(err, model.ErrInternal) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("err = %v, want model.ErrInternal naming the step", err)
 	}
 	var pe interface{ Stack() []byte }
 	if !errors.As(err, &pe) || len(pe.Stack()) == 0 {

@@ -134,7 +134,7 @@ func fuzzOps() []string {
 
 // FuzzPipeline runs the whole pipeline on small generated graphs under small
 // budgets. Whatever the graph, the run ends with the output written or an
-// error; never with a panic caught at a step's boundary (ErrInternal), a
+// error; never with a panic caught at a step's boundary (model.ErrInternal), a
 // kernel or rule bug reported as a warning, or an output that does not load
 // and validate.
 func FuzzPipeline(f *testing.F) {
@@ -153,7 +153,7 @@ func FuzzPipeline(f *testing.F) {
 		out := filepath.Join(dir, "out.onnx")
 		rep, err := RunModel(ctx, &model.Model{Proto: mp, Dir: dir}, out, o, nil)
 		if err != nil {
-			if errors.Is(err, ErrInternal) || strings.Contains(err.Error(), "(a bug)") || errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, model.ErrInternal) || strings.Contains(err.Error(), "(a bug)") || errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("%v\nmodel: %v", err, mp)
 			}
 			return

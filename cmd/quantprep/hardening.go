@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
-	"github.com/quantprep/quantprep/pipeline"
+	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/server"
 )
 
@@ -37,7 +37,7 @@ func (e internalError) Unwrap() error { return e.err }
 // isInternal reports whether err is quantprep's own failure.
 func isInternal(err error) bool {
 	var ie internalError
-	if errors.As(err, &ie) || errors.Is(err, pipeline.ErrInternal) {
+	if errors.As(err, &ie) || errors.Is(err, model.ErrInternal) {
 		return true
 	}
 	st, ok := status.FromError(err)

@@ -94,7 +94,7 @@ func RunBudget(n *onnxpb.NodeProto, opset int64, in []*tensor.Tensor, b Budget) 
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			out, err = nil, fmt.Errorf("node %q (%s): kernel failed (a bug): %v", n.GetName(), n.GetOpType(), p)
+			out, err = nil, fmt.Errorf("node %q (%s): %w: kernel panicked (a bug): %v", n.GetName(), n.GetOpType(), model.ErrInternal, p)
 		}
 	}()
 	out, err = k(&Ctx{In: in, Attrs: Attrs(n.GetAttribute()), NumOutputs: len(n.GetOutput()), Opset: opset, Budget: b})

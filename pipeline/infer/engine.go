@@ -516,11 +516,12 @@ func (e *conflictError) Error() string { return model.ErrInvalid.Error() + ": " 
 func (e *conflictError) Unwrap() error { return model.ErrInvalid }
 
 // safeInfer runs an entry, turning a panic (a bug in that entry on an input it
-// did not expect) into an error, so that one operator cannot stop the run.
+// did not expect) into an error wrapping model.ErrInternal, which inferNode
+// reports as that node's failure, naming it: one operator cannot stop the run.
 func safeInfer(rule Rule, c *Context) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("internal error in shape inference: %v", r)
+			err = fmt.Errorf("%w: shape inference panicked (a bug): %v", model.ErrInternal, r)
 		}
 	}()
 	return rule(c)

@@ -3,7 +3,6 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,23 +13,6 @@ import (
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/tensor"
-)
-
-// Error kinds that callers (the server) map to status codes with errors.Is.
-var (
-	// ErrInvalid marks input that is not a valid model: bad bytes, a dangling
-	// reference, an external data location that escapes the model's directory.
-	ErrInvalid = errors.New("invalid model")
-	// ErrTooLarge marks an output that cannot be written as asked (a model over
-	// 2 GB saved inline).
-	ErrTooLarge = errors.New("model too large")
-	// ErrUnsupported marks a valid model that uses something quantprep does not
-	// handle yet.
-	ErrUnsupported = errors.New("unsupported")
-	// ErrOverBudget marks a model that asks for more work or memory than a
-	// run's budgets allow (a function expanded exponentially, too many
-	// nodes): the server's RESOURCE_EXHAUSTED.
-	ErrOverBudget = errors.New("over budget")
 )
 
 // Model is a loaded ONNX model. External data stays on disk until a step needs

@@ -10,9 +10,9 @@ import (
 // Densify replaces every sparse initializer (of the main graph and of every
 // subgraph) by the equivalent dense initializer, so that every step sees an
 // ordinary constant: ONNX Runtime does the same when it loads the model. A
-// dense value over maxBytes is refused with an error wrapping ErrUnsupported
-// (and one of an element type quantprep cannot decode); bad indices wrap
-// ErrInvalid. Both name the tensor.
+// dense value over maxBytes is refused with an error wrapping ErrOverBudget,
+// one of an element type quantprep cannot decode with one wrapping
+// ErrUnsupported; bad indices wrap ErrInvalid. All name the tensor.
 func (m *Model) Densify(maxBytes int64) error {
 	var err error
 	WalkGraphs(m.Graph(), func(g *onnxpb.GraphProto, _ bool) {
@@ -53,7 +53,7 @@ func (m *Model) densify(sp *onnxpb.SparseTensorProto, maxBytes int64) (*onnxpb.T
 		size = 24 * n
 	}
 	if n < 0 || size < 0 || size > maxBytes {
-		return nil, bad(ErrUnsupported, "its dense value of %s%v is over the budget of %d bytes", d, dims, maxBytes)
+		return nil, bad(ErrOverBudget, "its dense value of %s%v is over the budget of %d bytes", d, dims, maxBytes)
 	}
 	if !d.Decodable() {
 		return nil, bad(ErrUnsupported, "element type %s cannot be made dense", d)

@@ -25,7 +25,8 @@ const maxDataType = 30
 // (initializers, sparse initializers, attribute tensors, in every graph and
 // function): a known element type, no negative dim, a size that fits in
 // int64, and exactly as much data as its dims say. Its errors wrap ErrInvalid
-// and name the tensor or domain. A model without an ai.onnx import is
+// (ErrUnsupported for an operator set newer than quantprep knows) and name
+// the tensor or domain. A model without an ai.onnx import is
 // accepted, as ONNX Runtime accepts it.
 func Validate(mp *onnxpb.ModelProto) error {
 	if len(mp.GetOpsetImport()) == 0 {
@@ -35,12 +36,12 @@ func Validate(mp *onnxpb.ModelProto) error {
 		v := o.GetVersion()
 		switch d := o.GetDomain(); {
 		case IsDefaultDomain(d):
-			if v < 1 || v > MaxOnnxOpset {
-				return fmt.Errorf("%w: opset import of domain %q: version %d is not between 1 and %d", ErrInvalid, "ai.onnx", v, MaxOnnxOpset)
+			if err := checkOpset("ai.onnx", v, 1, MaxOnnxOpset); err != nil {
+				return err
 			}
 		case d == "ai.onnx.ml":
-			if v < 0 || v > MaxMLOpset {
-				return fmt.Errorf("%w: opset import of domain %q: version %d is not between 0 and %d", ErrInvalid, d, v, MaxMLOpset)
+			if err := checkOpset(d, v, 0, MaxMLOpset); err != nil {
+				return err
 			}
 		}
 	}
@@ -51,6 +52,20 @@ func Validate(mp *onnxpb.ModelProto) error {
 		}
 	})
 	return err
+}
+
+// checkOpset checks the version of one operator set import: below lo is not
+// a version (ErrInvalid); above hi is a valid model from a newer ONNX than
+// quantprep (and ONNX Runtime) knows (ErrUnsupported).
+func checkOpset(domain string, v, lo, hi int64) error {
+	kind := ErrInvalid
+	if v > hi {
+		kind = ErrUnsupported
+	}
+	if v < lo || v > hi {
+		return fmt.Errorf("%w: opset import of domain %q: version %d is not between %d and %d", kind, domain, v, lo, hi)
+	}
+	return nil
 }
 
 // ValidateTensor checks one tensor's type, dims and data size.

@@ -17,7 +17,7 @@ import (
 // Constants whose value is a sparse tensor stay.
 func constantsToInitializers(g *graph, r *run) error {
 	var done []*onnxpb.NodeProto
-	for _, n := range g.nodes() {
+	for n := range g.walk() {
 		if !isOp(n, "Constant") || len(n.GetOutput()) != 1 || g.parent == nil && g.isGraphOutput(n.GetOutput()[0]) {
 			continue
 		}

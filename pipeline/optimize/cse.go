@@ -19,7 +19,7 @@ import (
 func eliminateCommonSubexpressions(g *graph, r *run) error {
 	seen := map[string]*onnxpb.NodeProto{}
 	var dups []*onnxpb.NodeProto
-	for _, n := range g.nodes() {
+	for n := range g.walk() {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}

@@ -30,7 +30,7 @@ import (
 // as in ONNX Runtime.
 func foldConstants(g *graph, r *run) error {
 	var n64 int64
-	for _, n := range append([]*onnxpb.NodeProto{}, g.nodes()...) {
+	for n := range g.walk() {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}

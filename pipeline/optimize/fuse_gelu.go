@@ -19,7 +19,7 @@ func fuseGelu(g *graph, r *run) error {
 		return nil
 	}
 	var count int64
-	for _, erf := range g.nodes() {
+	for erf := range g.walk() {
 		if g.removed[erf] || !isOp(erf, "Erf") || len(erf.GetOutput()) != 1 {
 			continue
 		}

@@ -26,7 +26,7 @@ func fuseLayerNorm(g *graph, r *run) error {
 		return nil
 	}
 	var count int64
-	for _, rm := range g.nodes() {
+	for rm := range g.walk() {
 		if g.removed[rm] || !isOp(rm, "ReduceMean") {
 			continue
 		}

@@ -20,7 +20,7 @@ import (
 func fuseMatMulAdd(g *graph, r *run) error {
 	var count int64
 	attn := &attentionCache{ln: map[*onnxpb.NodeProto]bool{}, add: map[*onnxpb.NodeProto]bool{}}
-	for _, mm := range append([]*onnxpb.NodeProto{}, g.nodes()...) {
+	for mm := range g.walk() {
 		if g.removed[mm] || !isOp(mm, "MatMul") || len(mm.GetInput()) != 2 || len(mm.GetOutput()) != 1 {
 			continue
 		}

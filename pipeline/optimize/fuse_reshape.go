@@ -15,7 +15,7 @@ import (
 // as ONNX Runtime's ReshapeFusion also does.
 func fuseReshapes(g *graph, r *run) error {
 	count := fuseReshapeTargets(g)
-	for _, last := range g.nodes() {
+	for last := range g.walk() {
 		if g.removed[last] || !reshapeLike(last) {
 			continue
 		}

@@ -27,7 +27,7 @@ import (
 // not touched; with allowzero = 1 only exact values are written, never 0.
 func fuseReshapeTargets(g *graph) int64 {
 	var count int64
-	for _, n := range g.nodes() {
+	for n := range g.walk() {
 		if g.removed[n] || !reshapeLike(n) || g.initializer(input(n, 1)) != nil {
 			continue
 		}

@@ -2,6 +2,7 @@ package optimize
 
 import (
 	"fmt"
+	"iter"
 	"strconv"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
@@ -53,6 +54,9 @@ type graph struct {
 	// spillErr is the last failure to spill a computed initializer; the
 	// value stayed in memory.
 	spillErr error
+	// at is the node a pass's walk yielded last (walk), which a panic's
+	// error names (safeRun).
+	at *onnxpb.NodeProto
 }
 
 func newGraph(m *model.Model) *graph {
@@ -193,6 +197,22 @@ func (g *graph) index() {
 func (g *graph) nodes() []*onnxpb.NodeProto {
 	g.compact()
 	return append([]*onnxpb.NodeProto{}, g.g.GetNode()...)
+}
+
+// walk yields the current nodes, as nodes does, recording each in g.at
+// before the pass looks at it, so that a panic names the node it happened
+// at. Passes walk the graph through it.
+func (g *graph) walk() iter.Seq[*onnxpb.NodeProto] {
+	return func(yield func(*onnxpb.NodeProto) bool) {
+		for _, n := range g.nodes() {
+			g.at = n
+			if !yield(n) {
+				break
+			}
+		}
+		// Not deferred: a panic must leave g.at for safeRun to read.
+		g.at = nil
+	}
 }
 
 func (g *graph) producerOf(name string) *onnxpb.NodeProto { g.index(); return g.producer[name] }

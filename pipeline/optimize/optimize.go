@@ -112,11 +112,11 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 		if !known[d] {
 			names := Names()
 			sort.Strings(names)
-			return nil, fmt.Errorf("optimize: unknown pass or rule %q to disable (known: %v)", d, names)
+			return nil, fmt.Errorf("unknown pass or rule %q to disable (known: %v)", d, names)
 		}
 		for _, p := range passes {
 			if p.name == d && p.required {
-				return nil, fmt.Errorf("optimize: %s cannot be disabled: the other passes rely on it", d)
+				return nil, fmt.Errorf("%s cannot be disabled: the other passes rely on it", d)
 			}
 		}
 		r.disabled[d] = true
@@ -124,7 +124,7 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 	// ONNX Runtime sorts a graph when it loads it; so do we, every graph and
 	// subgraph, before the invariant check that every pass then keeps.
 	if err := model.SortTopologically(m.Graph()); err != nil {
-		return nil, fmt.Errorf("optimize: %w", err)
+		return nil, err
 	}
 	g := newGraph(m)
 	if err := checkAll(g); err != nil {
@@ -147,7 +147,7 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 		}
 	}
 	if err := finish(g); err != nil {
-		return nil, fmt.Errorf("optimize: after removing unused initializers: %w", err)
+		return nil, fmt.Errorf("after removing unused initializers: %w", err)
 	}
 	if g.spillErr != nil {
 		r.warn("computed weights kept in memory: %v", g.spillErr)
@@ -176,21 +176,30 @@ func (r *run) runPass(p pass, g *graph) error {
 	g.refs.forget(g.g)
 	r.res.Durations[p.name] += time.Since(start)
 	if err != nil {
-		return fmt.Errorf("optimize: %s%s: %w", g.where(), p.name, err)
+		return fmt.Errorf("%s%s: %w", g.where(), p.name, err)
 	}
 	g.compact()
 	pruneValueInfo(g)
 	if err := check(g); err != nil {
-		return fmt.Errorf("%w: optimize: %safter %s the graph is broken (a bug): %w", ErrInternal, g.where(), p.name, err)
+		return fmt.Errorf("%w: %safter %s the graph is broken (a bug): %w", model.ErrInternal, g.where(), p.name, err)
 	}
 	return nil
 }
 
-// safeRun runs a pass, turning a panic into an error naming the pass.
+// safeRun runs a pass, turning a panic (a bug) into an error wrapping
+// model.ErrInternal that names the node and operator the pass was at (the
+// node its walk over g yielded last, see graph.walk): the graph may be half
+// rewritten, so the run stops there, and the process goes on. runPass adds
+// the pass's name.
 func safeRun(p pass, g *graph, r *run) (err error) {
+	g.at = nil
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: pass panicked (a bug): %v", ErrInternal, v)
+			at := ""
+			if g.at != nil {
+				at = " at " + nodeDesc(g.at)
+			}
+			err = fmt.Errorf("%w: panicked%s (a bug): %v", model.ErrInternal, at, v)
 		}
 	}()
 	return p.run(g, r)

@@ -185,7 +185,7 @@ g (bool b, float[2] x) => (float[2] y)
 			name: "cycle",
 			src: `<ir_version: 8, opset_import: ["" : 17]>
 g (float[2] x) => (float[2] y) { [n1] a = Add (x, b) [n2] b = Relu (a) [n3] y = Neg (b) }`,
-			err: `optimize: invalid model: the graph has a cycle: node "n1" (Add) -> node "n2" (Relu) -> node "n1" (Add)`,
+			err: `invalid model: the graph has a cycle: node "n1" (Add) -> node "n2" (Relu) -> node "n1" (Add)`,
 		},
 	}
 	for _, c := range cases {

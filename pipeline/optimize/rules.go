@@ -1,7 +1,6 @@
 package optimize
 
 import (
-	"errors"
 	"fmt"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
@@ -54,7 +53,7 @@ func applyRules(g *graph, r *run) error {
 			byOp[op] = append(byOp[op], ru)
 		}
 	}
-	for _, n := range append([]*onnxpb.NodeProto{}, g.nodes()...) {
+	for n := range g.walk() {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
@@ -77,15 +76,14 @@ func applyRules(g *graph, r *run) error {
 	return nil
 }
 
-// ErrInternal marks a panic in a rule or pass (a bug). The graph may be
-// half rewritten, so the run stops with an error naming the rule, node and
-// operator, and the process goes on.
-var ErrInternal = errors.New("internal error")
-
+// safeApply applies one rule at n, turning a panic (a bug) into an error
+// wrapping model.ErrInternal that names the rule, node and operator: the
+// graph may be half rewritten, so the run stops there, and the process goes
+// on.
 func safeApply(ru rule, g *graph, n *onnxpb.NodeProto) (changed bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: rule %s panicked on %s (a bug): %v", ErrInternal, ru.name, nodeDesc(n), p)
+			err = fmt.Errorf("%w: rule %s panicked on %s (a bug): %v", model.ErrInternal, ru.name, nodeDesc(n), p)
 		}
 	}()
 	return ru.apply(g, n), nil

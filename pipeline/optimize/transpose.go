@@ -15,7 +15,7 @@ import (
 // ONNX Runtime also does, is not done here.
 func optimizeTransposes(g *graph, r *run) error {
 	var count int64
-	for _, t := range g.nodes() {
+	for t := range g.walk() {
 		if g.removed[t] || !isOp(t, "Transpose") || len(t.GetInput()) != 1 || len(t.GetOutput()) != 1 {
 			continue
 		}
