@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/quantprep/quantprep/internal/golden"
 	"github.com/quantprep/quantprep/internal/onnxtext"
 	"github.com/quantprep/quantprep/pipeline/model"
 )
@@ -20,11 +21,8 @@ func FuzzRun(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		_, secs := readTxtar(b)
-		for _, s := range secs {
-			if s.name == "model" {
-				f.Add(s.body)
-			}
+		if src, ok := golden.Parse(b).Get("model"); ok {
+			f.Add(src)
 		}
 	}
 	f.Fuzz(func(t *testing.T, src string) {

@@ -1,68 +1,21 @@
 package infer
 
 import (
-	"bytes"
 	"context"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/internal/golden"
 	"github.com/quantprep/quantprep/internal/onnxtext"
 	"github.com/quantprep/quantprep/pipeline/model"
 )
 
-var update = flag.Bool("update", false, "rewrite the want sections of testdata/*/*.txtar")
-
-// section is one "-- name --" part of a txtar file.
-type section struct {
-	name string
-	body string
-}
-
-// readTxtar splits a txtar archive: a comment, then "-- name --" sections.
-func readTxtar(b []byte) (comment string, secs []section) {
-	lines := strings.SplitAfter(string(b), "\n")
-	cur := -1
-	var sb strings.Builder
-	flush := func() {
-		if cur < 0 {
-			comment = sb.String()
-		} else {
-			secs[cur].body = sb.String()
-		}
-		sb.Reset()
-	}
-	for _, l := range lines {
-		t := strings.TrimRight(l, "\r\n")
-		if strings.HasPrefix(t, "-- ") && strings.HasSuffix(t, " --") && len(t) >= 6 {
-			flush()
-			secs = append(secs, section{name: strings.TrimSpace(t[3 : len(t)-3])})
-			cur = len(secs) - 1
-			continue
-		}
-		sb.WriteString(l)
-	}
-	flush()
-	return comment, secs
-}
-
-func writeTxtar(comment string, secs []section) []byte {
-	var b bytes.Buffer
-	b.WriteString(comment)
-	for _, s := range secs {
-		fmt.Fprintf(&b, "-- %s --\n", s.name)
-		b.WriteString(s.body)
-		if s.body != "" && !strings.HasSuffix(s.body, "\n") {
-			b.WriteByte('\n')
-		}
-	}
-	return b.Bytes()
-}
+// update is the -update flag (rewrite the want sections of testdata/*/*.txtar).
+var update = golden.Update
 
 // parseConfig reads a "config" section: one option per line.
 func parseConfig(t *testing.T, body string) Config {
@@ -151,28 +104,21 @@ func TestGolden(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.ToSlash(f), "testdata/"), ".txtar")
 		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(f)
+			gf, err := golden.Read(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			comment, secs := readTxtar(b)
-			var src string
+			src, _ := gf.Get("model")
 			var cfg Config
-			for _, s := range secs {
-				switch s.name {
-				case "model":
-					src = s.body
-				case "config":
-					cfg = parseConfig(t, s.body)
-				}
+			if body, ok := gf.Get("config"); ok {
+				cfg = parseConfig(t, body)
 			}
 			if src == "" {
 				t.Fatal("no model section")
 			}
-			changed := false
-			for i, s := range secs {
+			for _, s := range gf.Sections {
 				var c Config
-				switch s.name {
+				switch s.Name {
 				case "want":
 					c = cfg
 					c.Mode = Symbolic
@@ -182,21 +128,12 @@ func TestGolden(t *testing.T) {
 				default:
 					continue
 				}
-				got := describe(t, src, c)
-				if got == s.body {
-					continue
+				if err := gf.Check(s.Name, describe(t, src, c)); err != nil {
+					t.Error(err)
 				}
-				if *update {
-					secs[i].body = got
-					changed = true
-					continue
-				}
-				t.Errorf("%s: got\n%s\nwant\n%s", s.name, got, s.body)
 			}
-			if changed {
-				if err := os.WriteFile(f, writeTxtar(comment, secs), 0o644); err != nil {
-					t.Fatal(err)
-				}
+			if err := gf.Save(); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

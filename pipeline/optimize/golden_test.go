@@ -2,7 +2,6 @@ package optimize
 
 import (
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,18 +11,17 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/internal/golden"
 	"github.com/quantprep/quantprep/internal/onnxtext"
 	"github.com/quantprep/quantprep/pipeline/model"
 )
-
-var update = flag.Bool("update", false, "rewrite the -- after -- sections of testdata/<pass>/*.txtar")
 
 // TestGolden runs each pass or rule alone (with the required passes) on the
 // `-- before --` model of every testdata/<name>/<case>.txtar and compares the
 // graph with `-- after --`; a case whose after equals its before is one where
 // the rewrite must not fire. It also checks, with the reference interpreter,
 // that the outputs keep their values. With -update the after sections are
-// rewritten from what the optimizer does.
+// rewritten from what the optimizer does (golden keeps the rest of the file).
 func TestGolden(t *testing.T) {
 	dirs, err := os.ReadDir("testdata")
 	if err != nil {
@@ -57,12 +55,11 @@ func TestGolden(t *testing.T) {
 }
 
 func runGolden(t *testing.T, file, pass string) {
-	raw, err := os.ReadFile(file)
+	gf, err := golden.Read(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sections := parseTxtar(string(raw))
-	before, ok := sections["before"]
+	before, ok := gf.Get("before")
 	if !ok {
 		t.Fatalf("%s: no -- before -- section", file)
 	}
@@ -89,52 +86,11 @@ func runGolden(t *testing.T, file, pass string) {
 			t.Errorf("rewrites counted under %q, which is no pass or rule", name)
 		}
 	}
-	got := onnxtext.PrintGraph(m.Graph())
-	if *update {
-		sections["after"] = got
-		if err := os.WriteFile(file, []byte(formatTxtar(sections)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	} else if want := sections["after"]; strings.TrimSpace(got) != strings.TrimSpace(want) {
-		t.Errorf("graph after %s:\n%s\nwant:\n%s", pass, got, want)
+	if err := gf.Check("after", onnxtext.PrintGraph(m.Graph())); err != nil {
+		t.Error(err)
+	}
+	if err := gf.Save(); err != nil {
+		t.Fatal(err)
 	}
 	sameOutputs(t, orig, m)
-}
-
-// sectionOrder is the order formatTxtar writes sections in.
-var sectionOrder = []string{"comment", "before", "after"}
-
-// parseTxtar splits a txtar archive into its comment (key "comment") and
-// named files.
-func parseTxtar(s string) map[string]string {
-	out := map[string]string{}
-	name := "comment"
-	var b strings.Builder
-	for _, line := range strings.SplitAfter(s, "\n") {
-		trim := strings.TrimRight(line, "\n")
-		if strings.HasPrefix(trim, "-- ") && strings.HasSuffix(trim, " --") && len(trim) > 6 {
-			out[name] = b.String()
-			b.Reset()
-			name = strings.TrimSpace(trim[3 : len(trim)-3])
-			continue
-		}
-		b.WriteString(line)
-	}
-	out[name] = b.String()
-	return out
-}
-
-func formatTxtar(sections map[string]string) string {
-	var b strings.Builder
-	for _, k := range sectionOrder {
-		v, ok := sections[k]
-		if !ok {
-			continue
-		}
-		if k != "comment" {
-			b.WriteString("-- " + k + " --\n")
-		}
-		b.WriteString(strings.TrimRight(v, "\n") + "\n")
-	}
-	return b.String()
 }
