@@ -1,8 +1,10 @@
 // Package archtest enforces the module's dependency rules, read from `go list`:
 // which way imports point between the layers (cmd/quantprep → server →
 // pipeline → pipeline/optimize → pipeline/infer → pipeline/eval →
-// pipeline/opset → pipeline/model → pipeline/tensor → internal/onnxtext → api/onnx), that nothing in pipeline knows gRPC, zap or the
-// service API, that pipeline/sym needs only the standard library, that client
+// pipeline/opset → pipeline/model → pipeline/tensor → internal/onnxtext → api/onnx), that every
+// other package of the module is listed in Outside with the rule that holds it
+// (the standard library only, or imported by nothing), that nothing in
+// pipeline knows gRPC, zap or the service API, that client
 // needs only api/ (and its own subpackages), and that the product binary has no cgo in it. The rules live
 // here as data and a pure Check function so that the tests can feed them fake
 // import graphs and see them fail.
@@ -10,6 +12,7 @@ package archtest
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -36,9 +39,10 @@ type Graph map[string]*Package
 
 // Layers are the module's layers, lowest first, as paths relative to the module.
 // A package belongs to the last layer that is its path or a parent of it, except
-// "pipeline", which is the root package only: its other subpackages (sym, and any
-// new one) sit outside the order. A layered package may depend only on packages
-// of its own layer or lower ones.
+// "pipeline", which is the root package only: its other subpackages (sym) sit
+// outside the order, listed in Outside, and a new one must be listed in one or
+// the other. A layered package may depend only on packages of its own layer or
+// lower ones.
 var Layers = []string{
 	"api/onnx",
 	"internal/onnxtext",
@@ -51,6 +55,42 @@ var Layers = []string{
 	"pipeline",
 	"server",
 	"cmd",
+}
+
+// Outside are the module's packages outside the layer order, each with the
+// rule that holds it instead (a path covers its subpackages). Every package
+// of the module is in a layer or here: Check reports one that is in neither,
+// so that a new package cannot escape the rules by not being listed.
+var Outside = map[string]string{
+	"pipeline/sym":        StdlibOnly,
+	"internal/buildinfo":  StdlibOnly,
+	"internal/golden":     StdlibOnly,
+	"api/quantprep":       "the service API: nothing in pipeline may use it",
+	"client":              "may use only api/...",
+	"internal/archtest":   Top,
+	"internal/crosscheck": Top,
+	"bench":               Top,
+	"e2e":                 Top,
+	"deploy":              Top,
+}
+
+// The rules of Outside that Check enforces by name.
+const (
+	// StdlibOnly packages need only the standard library.
+	StdlibOnly = "needs only the standard library"
+	// Top packages are tests and tools that no package imports.
+	Top = "tests and tools: no package imports it"
+)
+
+// outsideOf returns the entry of Outside that p is under (the longest), or "".
+func outsideOf(module, p string) string {
+	best := ""
+	for o := range Outside {
+		if under(p, module+"/"+o) && len(o) > len(best) {
+			best = o
+		}
+	}
+	return best
 }
 
 // pipelineBanned are what no package of pipeline/... may depend on: transport,
@@ -147,7 +187,18 @@ func Check(module string, g Graph) []string {
 				}
 			}
 		}
-		if under(path, module+"/pipeline/sym") {
+		li, out := layerOf(module, path), outsideOf(module, path)
+		if li < 0 && out == "" && !p.Standard {
+			bad("%s is in no layer: add it to archtest.Layers, or to archtest.Outside with the rule that holds it", rel(path))
+		}
+		if out != "" && Outside[out] == Top {
+			for _, q := range g {
+				if slices.Contains(q.Imports, path) {
+					bad("%s must not be imported (%s), but %s imports it", rel(path), Top, rel(q.ImportPath))
+				}
+			}
+		}
+		if out != "" && Outside[out] == StdlibOnly {
 			for _, d := range p.Deps {
 				if dp := g[d]; dp == nil || !dp.Standard {
 					bad("%s must use only the standard library, not %s: %s", rel(path), d, g.Chain(path, d))
@@ -162,7 +213,7 @@ func Check(module string, g Graph) []string {
 				}
 			}
 		}
-		if li := layerOf(module, path); li >= 0 {
+		if li >= 0 {
 			for _, d := range p.Deps {
 				if ld := layerOf(module, d); ld > li {
 					bad("%s (layer %s) must not depend on the higher layer %s: %s", rel(path), Layers[li], Layers[ld], g.Chain(path, d))
