@@ -84,3 +84,68 @@ func (g *graph) typeOf(name string, depth int) tensor.DType {
 	}
 	return tensor.Undefined
 }
+
+// elemType is the element type of a value, from initializers, value_info,
+// graph inputs and outputs, or the `to` of a Cast producing it.
+func (g *graph) elemType(name string) tensor.DType {
+	g.index()
+	if tp := g.inits[name]; tp != nil {
+		return tensor.DType(tp.GetDataType())
+	}
+	if vi := g.info[name]; vi != nil {
+		if tt := vi.GetType().GetTensorType(); tt != nil && tt.GetElemType() != 0 {
+			return tensor.DType(tt.GetElemType())
+		}
+	}
+	if p := g.producer[name]; p != nil && isOp(p, "Cast") {
+		if to := model.AttrsOf(p).Get("to"); to != nil {
+			return tensor.DType(to.GetI())
+		}
+	}
+	return tensor.Undefined
+}
+
+// shape returns a value's dims (-1 for a dim whose value is unknown) and
+// whether its rank is known.
+func (g *graph) shape(name string) ([]int64, bool) {
+	g.index()
+	if tp := g.inits[name]; tp != nil {
+		return append([]int64{}, tp.GetDims()...), true
+	}
+	vi := g.info[name]
+	if vi == nil {
+		return nil, false
+	}
+	tt := vi.GetType().GetTensorType()
+	if tt == nil || tt.GetShape() == nil {
+		return nil, false
+	}
+	var dims []int64
+	for _, d := range tt.GetShape().GetDim() {
+		if d.Value != nil {
+			if v, ok := d.Value.(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && v.DimValue >= 0 {
+				dims = append(dims, v.DimValue)
+				continue
+			}
+		}
+		dims = append(dims, -1)
+	}
+	if dims == nil {
+		dims = []int64{}
+	}
+	return dims, true
+}
+
+// staticShape returns a value's dims when all are known.
+func (g *graph) staticShape(name string) ([]int64, bool) {
+	dims, ok := g.shape(name)
+	if !ok {
+		return nil, false
+	}
+	for _, d := range dims {
+		if d < 0 {
+			return nil, false
+		}
+	}
+	return dims, true
+}
