@@ -8,13 +8,13 @@ import (
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
 
-// constantsToInitializers turns every Constant node of every graph into an
-// initializer of the same name, as ONNX Runtime does when it loads a graph.
-// It is safe because a Constant's output is fixed. A Constant whose output is
-// an output of the main graph stays a node, so the model's outputs keep a
-// producer; in a subgraph (an If branch returning a constant) it becomes an
-// initializer as in ONNX Runtime, which runs such bodies as they are.
-// Constants whose value is a sparse tensor stay.
+// constantsToInitializers ("ConstantToInitializer") turns every Constant node
+// of every graph into an initializer of the same name, as ONNX Runtime does
+// when it loads a graph. It is safe because a Constant's output is fixed. A
+// Constant whose output is an output of the main graph stays a node, so the
+// model's outputs keep a producer; in a subgraph (an If branch returning a
+// constant) it becomes an initializer as in ONNX Runtime, which runs such
+// bodies as they are. Constants whose value is a sparse tensor stay.
 func constantsToInitializers(g *graph, r *run) error {
 	var done []*onnxpb.NodeProto
 	for n := range g.walk() {
