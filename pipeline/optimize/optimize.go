@@ -5,13 +5,13 @@
 // rules (rules.go) node by node. Each pass is in its own pass_*.go file and
 // each rule in its own rule_*.go, with a doc comment saying what it rewrites
 // and why that is safe (TestLayout checks); adding a rule is that file, its
-// row in rules.go and its golden cases in testdata/<name>/. The table is repeated until nothing changes,
-// at most maxSteps times, as ONNX Runtime's transformer manager does. After
-// every pass the graph's invariants are checked (check.go). The main graph
-// and its subgraphs (bodies of If, Loop, Scan) are rewritten, each in its own
-// scope, innermost first; values that a subgraph reads from an enclosing
-// graph are never removed or renamed, and are constants inside it only for
-// constant folding (as in ONNX Runtime).
+// row in rules.go and its golden cases in testdata/<name>/. The table is
+// repeated until nothing changes, at most maxSteps times, as ONNX Runtime's
+// transformer manager does. After every pass the graph's invariants are
+// checked (check.go). The main graph and its subgraphs (bodies of If, Loop,
+// Scan) are rewritten, each in its own scope, innermost first; values that a
+// subgraph reads from an enclosing graph are never removed or renamed, and
+// are constants inside it only for constant folding (as in ONNX Runtime).
 package optimize
 
 import (
