@@ -2,7 +2,9 @@ package optimize
 
 import (
 	"fmt"
+	"slices"
 
+	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/model"
 )
 
@@ -62,20 +64,16 @@ func check(g *graph) error {
 // pruneValueInfo drops value_info of values that no longer exist.
 func pruneValueInfo(g *graph) {
 	g.index()
-	gp := g.g
-	kept := gp.ValueInfo[:0]
-	for _, vi := range gp.ValueInfo {
+	g.g.ValueInfo = slices.DeleteFunc(g.g.ValueInfo, func(vi *onnxpb.ValueInfoProto) bool {
 		name := vi.GetName()
 		if g.producer[name] != nil || g.inits[name] != nil || g.inputs[name] {
-			kept = append(kept, vi)
-		} else if !g.outputs[name] {
+			return false
+		}
+		if !g.outputs[name] {
 			delete(g.info, name)
 		}
-	}
-	for i := len(kept); i < len(gp.ValueInfo); i++ {
-		gp.ValueInfo[i] = nil
-	}
-	gp.ValueInfo = kept
+		return true
+	})
 }
 
 // removeUnusedInitializers drops initializers that nothing reads, as ONNX
@@ -83,20 +81,14 @@ func pruneValueInfo(g *graph) {
 // inputs stay: they are part of the model's interface.
 func removeUnusedInitializers(g *graph) {
 	g.index()
-	gp := g.g
-	kept := gp.Initializer[:0]
-	for _, t := range gp.Initializer {
+	g.g.Initializer = slices.DeleteFunc(g.g.Initializer, func(t *onnxpb.TensorProto) bool {
 		name := t.GetName()
 		if len(g.consumers[name]) > 0 || g.outputs[name] || g.inputs[name] {
-			kept = append(kept, t)
-		} else {
-			delete(g.inits, name)
-			delete(g.values, t)
+			return false
 		}
-	}
-	for i := len(kept); i < len(gp.Initializer); i++ {
-		gp.Initializer[i] = nil
-	}
-	gp.Initializer = kept
+		delete(g.inits, name)
+		delete(g.values, t)
+		return true
+	})
 	pruneValueInfo(g)
 }

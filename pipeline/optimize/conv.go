@@ -180,18 +180,39 @@ func rewriteConv(g *graph, conv, fused *onnxpb.NodeProto, w *convWeight, scale, 
 	return true
 }
 
-// convConsumerOperand returns the Conv feeding binary node n and n's other,
-// constant operand, or nil.
-func convConsumerOperand(g *graph, n *onnxpb.NodeProto) (*onnxpb.NodeProto, *tensor.Tensor) {
+// convChannelOp is a Conv and the per-channel constant of the binary node
+// (Add or Mul) that reads it, ready to fold: ConvAddFusion and ConvMulFusion
+// differ only in what they do with v.
+type convChannelOp struct {
+	conv *onnxpb.NodeProto
+	w    *convWeight
+	// b is the Conv's bias (zero when absent), v the constant's value per
+	// output channel.
+	b, v []float64
+}
+
+// convChannelOperand returns the Conv feeding binary node n and n's other
+// operand's value per output channel, or ok false: the Conv's output must be
+// read only by n (convWeights), and the operand must be a constant of the
+// Conv's type that broadcasts along the channel axis only (channelValues).
+func convChannelOperand(g *graph, n *onnxpb.NodeProto) (op convChannelOp, ok bool) {
 	if len(n.GetInput()) != 2 || len(n.GetOutput()) != 1 {
-		return nil, nil
+		return op, false
 	}
-	for i := 0; i < 2; i++ {
+	var c *tensor.Tensor
+	for i := 0; i < 2 && op.conv == nil; i++ {
 		if p := g.producerOf(n.GetInput()[i]); isOp(p, "Conv") {
-			if c := g.constant(n.GetInput()[1-i]); c != nil {
-				return p, c
+			if c = g.constant(n.GetInput()[1-i]); c != nil {
+				op.conv = p
 			}
 		}
 	}
-	return nil, nil
+	if op.conv == nil {
+		return op, false
+	}
+	if op.w, op.b, ok = convWeights(g, op.conv); !ok || c.DType != op.w.DType {
+		return op, false
+	}
+	op.v, ok = channelValues(c, len(op.w.Dims), op.w.Dims[0])
+	return op, ok
 }

@@ -11,21 +11,13 @@ var fuseConvAdd = rule{
 	name: "ConvAddFusion",
 	ops:  []string{"Add"},
 	apply: func(g *graph, n *onnxpb.NodeProto) bool {
-		conv, c := convConsumerOperand(g, n)
-		if conv == nil {
-			return false
-		}
-		w, b, ok := convWeights(g, conv)
-		if !ok || c.DType != w.DType {
-			return false
-		}
-		v, ok := channelValues(c, len(w.Dims), w.Dims[0])
+		op, ok := convChannelOperand(g, n)
 		if !ok {
 			return false
 		}
-		for i := range b {
-			b[i] += v[i]
+		for i := range op.b {
+			op.b[i] += op.v[i]
 		}
-		return rewriteConv(g, conv, n, w, nil, b, n.GetOutput()[0])
+		return rewriteConv(g, op.conv, n, op.w, nil, op.b, n.GetOutput()[0])
 	},
 }

@@ -9,22 +9,13 @@ var fuseConvMul = rule{
 	name: "ConvMulFusion",
 	ops:  []string{"Mul"},
 	apply: func(g *graph, n *onnxpb.NodeProto) bool {
-		conv, c := convConsumerOperand(g, n)
-		if conv == nil {
-			return false
-		}
-		w, b, ok := convWeights(g, conv)
-		if !ok || c.DType != w.DType {
-			return false
-		}
-		m := w.Dims[0]
-		s, ok := channelValues(c, len(w.Dims), m)
+		op, ok := convChannelOperand(g, n)
 		if !ok {
 			return false
 		}
-		for ch := int64(0); ch < m; ch++ {
-			b[ch] *= s[ch]
+		for i := range op.b {
+			op.b[i] *= op.v[i]
 		}
-		return rewriteConv(g, conv, n, w, s, b, n.GetOutput()[0])
+		return rewriteConv(g, op.conv, n, op.w, op.v, op.b, n.GetOutput()[0])
 	},
 }
