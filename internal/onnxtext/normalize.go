@@ -52,75 +52,49 @@ func decodeRaw(t *onnxpb.TensorProto) {
 		return
 	}
 	raw := t.RawData
+	u16 := func(b []byte) uint16 { return binary.LittleEndian.Uint16(b) }
+	u32 := func(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+	u64 := func(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+	var ok bool
 	switch onnxpb.TensorProto_DataType(t.GetDataType()) {
 	case onnxpb.TensorProto_FLOAT:
-		if len(raw)%4 != 0 {
-			return
-		}
-		for i := 0; i < len(raw); i += 4 {
-			t.FloatData = append(t.FloatData, math.Float32frombits(binary.LittleEndian.Uint32(raw[i:])))
-		}
+		ok = decodeLE(&t.FloatData, raw, 4, func(b []byte) float32 { return math.Float32frombits(u32(b)) })
 	case onnxpb.TensorProto_DOUBLE:
-		if len(raw)%8 != 0 {
-			return
-		}
-		for i := 0; i < len(raw); i += 8 {
-			t.DoubleData = append(t.DoubleData, math.Float64frombits(binary.LittleEndian.Uint64(raw[i:])))
-		}
+		ok = decodeLE(&t.DoubleData, raw, 8, func(b []byte) float64 { return math.Float64frombits(u64(b)) })
 	case onnxpb.TensorProto_INT64:
-		if len(raw)%8 != 0 {
-			return
-		}
-		for i := 0; i < len(raw); i += 8 {
-			t.Int64Data = append(t.Int64Data, int64(binary.LittleEndian.Uint64(raw[i:])))
-		}
+		ok = decodeLE(&t.Int64Data, raw, 8, func(b []byte) int64 { return int64(u64(b)) })
 	case onnxpb.TensorProto_UINT64:
-		if len(raw)%8 != 0 {
-			return
-		}
-		for i := 0; i < len(raw); i += 8 {
-			t.Uint64Data = append(t.Uint64Data, binary.LittleEndian.Uint64(raw[i:]))
-		}
+		ok = decodeLE(&t.Uint64Data, raw, 8, u64)
 	case onnxpb.TensorProto_UINT32:
-		if len(raw)%4 != 0 {
-			return
-		}
-		for i := 0; i < len(raw); i += 4 {
-			t.Uint64Data = append(t.Uint64Data, uint64(binary.LittleEndian.Uint32(raw[i:])))
-		}
+		ok = decodeLE(&t.Uint64Data, raw, 4, func(b []byte) uint64 { return uint64(u32(b)) })
 	case onnxpb.TensorProto_INT32:
-		if len(raw)%4 != 0 {
-			return
-		}
-		for i := 0; i < len(raw); i += 4 {
-			t.Int32Data = append(t.Int32Data, int32(binary.LittleEndian.Uint32(raw[i:])))
-		}
+		ok = decodeLE(&t.Int32Data, raw, 4, func(b []byte) int32 { return int32(u32(b)) })
 	case onnxpb.TensorProto_INT16:
-		if len(raw)%2 != 0 {
-			return
-		}
-		for i := 0; i < len(raw); i += 2 {
-			t.Int32Data = append(t.Int32Data, int32(int16(binary.LittleEndian.Uint16(raw[i:]))))
-		}
+		ok = decodeLE(&t.Int32Data, raw, 2, func(b []byte) int32 { return int32(int16(u16(b))) })
 	case onnxpb.TensorProto_UINT16, onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_BFLOAT16:
-		if len(raw)%2 != 0 {
-			return
-		}
-		for i := 0; i < len(raw); i += 2 {
-			t.Int32Data = append(t.Int32Data, int32(binary.LittleEndian.Uint16(raw[i:])))
-		}
+		ok = decodeLE(&t.Int32Data, raw, 2, func(b []byte) int32 { return int32(u16(b)) })
 	case onnxpb.TensorProto_INT8:
-		for _, b := range raw {
-			t.Int32Data = append(t.Int32Data, int32(int8(b)))
-		}
+		ok = decodeLE(&t.Int32Data, raw, 1, func(b []byte) int32 { return int32(int8(b[0])) })
 	case onnxpb.TensorProto_UINT8, onnxpb.TensorProto_BOOL:
-		for _, b := range raw {
-			t.Int32Data = append(t.Int32Data, int32(b))
-		}
-	default:
+		ok = decodeLE(&t.Int32Data, raw, 1, func(b []byte) int32 { return int32(b[0]) })
+	}
+	if !ok {
 		return
 	}
 	t.RawData = nil
+}
+
+// decodeLE appends to dst each size-byte little-endian element of raw,
+// converted by conv; it reports false, appending nothing, when raw does not
+// hold whole elements.
+func decodeLE[T any](dst *[]T, raw []byte, size int, conv func([]byte) T) bool {
+	if len(raw)%size != 0 {
+		return false
+	}
+	for i := 0; i < len(raw); i += size {
+		*dst = append(*dst, conv(raw[i:]))
+	}
+	return true
 }
 
 // Equal reports whether a and b are equal after Normalize, without

@@ -151,14 +151,7 @@ func TestOracle(t *testing.T) {
 			if r["error"] != "" {
 				t.Fatalf("ONNX's parser rejects the corpus file: %s", r["error"])
 			}
-			raw, err := base64.StdEncoding.DecodeString(r["model"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := &onnxpb.ModelProto{}
-			if err := proto.Unmarshal(raw, want); err != nil {
-				t.Fatal(err)
-			}
+			want := oracleModel(t, r)
 			got, err := ParseModel(files[name])
 			if err != nil {
 				t.Fatalf("parse: %v", err)
@@ -199,15 +192,22 @@ func TestOracleReadsPrinted(t *testing.T) {
 				b, _ := os.ReadFile(path)
 				t.Fatalf("ONNX's parser rejects our printed text: %s\n%s", r["error"], b)
 			}
-			raw, err := base64.StdEncoding.DecodeString(r["model"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := &onnxpb.ModelProto{}
-			if err := proto.Unmarshal(raw, want); err != nil {
-				t.Fatal(err)
-			}
+			want := oracleModel(t, r)
 			equalNormalized(t, want, models[path])
 		})
 	}
+}
+
+// oracleModel decodes the model an oracle result carries (base64 protobuf).
+func oracleModel(t *testing.T, r map[string]string) *onnxpb.ModelProto {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(r["model"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(raw, m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -74,13 +74,7 @@ func (pr Printer) Model(m *onnxpb.ModelProto) string {
 	}
 	if len(hdr) > 0 {
 		w.s.WriteString("<\n")
-		for i, h := range hdr {
-			w.s.WriteString("  " + h)
-			if i < len(hdr)-1 {
-				w.s.WriteString(",")
-			}
-			w.s.WriteString("\n")
-		}
+		w.lines(len(hdr), 0, func(i int) { w.s.WriteString(hdr[i]) })
 		w.s.WriteString(">\n")
 	}
 	g := m.GetGraph()
@@ -243,16 +237,23 @@ func (w *writer) list(open, close string, items []string, depth int) {
 		return
 	}
 	w.s.WriteString(open + "\n")
-	for i, it := range items {
+	w.lines(len(items), depth, func(i int) { w.s.WriteString(items[i]) })
+	w.s.WriteString(close)
+}
+
+// lines writes n items, each on its own line indented one level deeper than
+// depth and followed by a comma but the last, then indents the closing line
+// at depth.
+func (w *writer) lines(n, depth int, item func(i int)) {
+	for i := 0; i < n; i++ {
 		w.indent(depth + 1)
-		w.s.WriteString(it)
-		if i < len(items)-1 {
+		item(i)
+		if i < n-1 {
 			w.s.WriteString(",")
 		}
 		w.s.WriteString("\n")
 	}
 	w.indent(depth)
-	w.s.WriteString(close)
 }
 
 // graph writes g; depth is the indentation of its header line. Initializers
@@ -330,15 +331,7 @@ func (w *writer) node(n *onnxpb.NodeProto, depth int) {
 	}
 	// Subgraphs read better after the inputs, one attribute per line.
 	w.s.WriteString(" (" + nameList(n.Input) + ") <\n")
-	for i, a := range n.Attribute {
-		w.indent(depth + 1)
-		w.attr(a, depth+1)
-		if i < len(n.Attribute)-1 {
-			w.s.WriteString(",")
-		}
-		w.s.WriteString("\n")
-	}
-	w.indent(depth)
+	w.lines(len(n.Attribute), depth, func(i int) { w.attr(n.Attribute[i], depth+1) })
 	w.s.WriteString(">\n")
 }
 
@@ -429,15 +422,7 @@ func (w *writer) attrValue(a *onnxpb.AttributeProto, depth int) {
 		w.s.WriteString("[" + strings.Join(parts, ", ") + "]")
 	case onnxpb.AttributeProto_GRAPHS:
 		w.s.WriteString("[\n")
-		for i, g := range a.Graphs {
-			w.indent(depth + 1)
-			w.graph(g, depth+1)
-			if i < len(a.Graphs)-1 {
-				w.s.WriteString(",")
-			}
-			w.s.WriteString("\n")
-		}
-		w.indent(depth)
+		w.lines(len(a.Graphs), depth, func(i int) { w.graph(a.Graphs[i], depth+1) })
 		w.s.WriteString("]")
 	case onnxpb.AttributeProto_TYPE_PROTOS:
 		parts := make([]string, len(a.TypeProtos))

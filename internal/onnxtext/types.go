@@ -31,13 +31,16 @@ var elemTypeNames = map[onnxpb.TensorProto_DataType]string{
 }
 
 // elemTypeByName is the inverse of elemTypeNames.
-var elemTypeByName = func() map[string]onnxpb.TensorProto_DataType {
-	m := make(map[string]onnxpb.TensorProto_DataType, len(elemTypeNames))
-	for k, v := range elemTypeNames {
-		m[v] = k
+var elemTypeByName = invert(elemTypeNames)
+
+// invert returns the inverse of a one-to-one map.
+func invert[K, V comparable](m map[K]V) map[V]K {
+	inv := make(map[V]K, len(m))
+	for k, v := range m {
+		inv[v] = k
 	}
-	return m
-}()
+	return inv
+}
 
 // attrTypeNames maps attribute types to the names used in `name: type = value`.
 var attrTypeNames = map[onnxpb.AttributeProto_AttributeType]string{
@@ -57,13 +60,8 @@ var attrTypeNames = map[onnxpb.AttributeProto_AttributeType]string{
 	onnxpb.AttributeProto_TYPE_PROTOS:    "type_protos",
 }
 
-var attrTypeByName = func() map[string]onnxpb.AttributeProto_AttributeType {
-	m := make(map[string]onnxpb.AttributeProto_AttributeType, len(attrTypeNames))
-	for k, v := range attrTypeNames {
-		m[v] = k
-	}
-	return m
-}()
+// attrTypeByName is the inverse of attrTypeNames.
+var attrTypeByName = invert(attrTypeNames)
 
 // pluralOf maps each single-value attribute type to its list type.
 var pluralOf = map[onnxpb.AttributeProto_AttributeType]onnxpb.AttributeProto_AttributeType{
