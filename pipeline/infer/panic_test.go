@@ -12,7 +12,7 @@ import (
 // model.ErrInternal (the panic policy), which inferNode turns into a warning
 // naming the node; the run goes on.
 func TestEntryPanic(t *testing.T) {
-	err := safeInfer(&Op{Name: "Boom", Infer: func(*Context) error { panic("entry bug") }}, &Context{})
+	err := safeInfer(func(*Context) error { panic("entry bug") }, &Context{})
 	if !errors.Is(err, model.ErrInternal) || !strings.Contains(err.Error(), "entry bug") || !strings.Contains(err.Error(), "(a bug)") {
 		t.Fatalf("err = %v, want one wrapping model.ErrInternal with the panic's value", err)
 	}
