@@ -57,7 +57,11 @@ func PreprocessFile(ctx context.Context, conn grpc.ClientConnInterface, inPath, 
 	if opts.GetOutputName() == "" {
 		opts.OutputName = filepath.Base(outPath)
 	}
-	if err := opts.Validate(); err != nil {
+	// The options' values are not checked here: the server checks them, with
+	// the pipeline's one rule set, before it reads the model, and refuses
+	// them with INVALID_ARGUMENT naming the option. Only the message's own
+	// fields are (the file names, as the server's validator does).
+	if err := (&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_Options{Options: opts}}).Validate(); err != nil {
 		return nil, err
 	}
 

@@ -36,11 +36,3 @@ func TestStepPanic(t *testing.T) {
 		t.Fatalf("a run after the panic: %v", err)
 	}
 }
-
-func TestBudgetsValidate(t *testing.T) {
-	o := DefaultOptions()
-	o.Budgets.MaxFoldBytes = -1
-	if err := o.Validate(); !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), "max_fold_bytes") {
-		t.Errorf("a negative budget: %v", err)
-	}
-}

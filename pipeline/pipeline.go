@@ -58,6 +58,13 @@ type StepReport struct {
 	FullShapesAfter  int
 	Warnings         []string
 	Counts           map[string]int64
+	// PassDurations is, for the optimize step, the time each optimizer pass
+	// took, summed over its repetitions and subgraphs, by pass name (the
+	// rewrite rules run inside Level1_RuleBasedTransformer).
+	PassDurations map[string]time.Duration
+	// Details are the step's detailed log, with Verbose 3: for shape
+	// inference, each node output's inferred type.
+	Details []string
 }
 
 // Report is the summary of a run.
@@ -93,33 +100,33 @@ var steps = []step{
 func runSymbolic(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
 	res, err := infer.Run(ctx, m, infer.Config{
 		Mode: infer.Symbolic, AutoMerge: o.AutoMerge, IntMax: o.IntMax,
-		GuessOutputRank: o.GuessOutputRank, Verbose: o.Verbose, Strict: o.StrictShapes,
+		GuessOutputRank: o.GuessOutputRank, Verbose: int(o.Verbose), Strict: o.StrictShapes,
 		MaxNodeVisits: o.Budgets.MaxNodeVisits,
 	})
 	if err != nil {
 		return err
 	}
-	r.Warnings, r.Counts = res.Warnings, res.Counts
+	r.Warnings, r.Counts, r.Details = res.Warnings, res.Counts, res.Trace
 	return nil
 }
 
 func runOptimize(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
-	res, err := optimize.Run(ctx, m, optimize.Config{Verbose: o.Verbose,
+	res, err := optimize.Run(ctx, m, optimize.Config{Disabled: o.DisabledOptimizers,
 		MaxFoldBytes: o.Budgets.MaxFoldBytes, MaxFoldTotalBytes: o.Budgets.MaxFoldTotalBytes})
 	if err != nil {
 		return err
 	}
-	r.Warnings, r.Counts = res.Warnings, res.Rewrites
+	r.Warnings, r.Counts, r.PassDurations = res.Warnings, res.Rewrites, res.Durations
 	return nil
 }
 
 func runONNXShape(ctx context.Context, m *model.Model, o Options, r *StepReport) error {
-	res, err := infer.Run(ctx, m, infer.Config{Mode: infer.ONNX, Verbose: o.Verbose, Strict: o.StrictShapes,
+	res, err := infer.Run(ctx, m, infer.Config{Mode: infer.ONNX, Verbose: int(o.Verbose), Strict: o.StrictShapes,
 		MaxNodeVisits: o.Budgets.MaxNodeVisits})
 	if err != nil {
 		return err
 	}
-	r.Warnings, r.Counts = res.Warnings, res.Counts
+	r.Warnings, r.Counts, r.Details = res.Warnings, res.Counts, res.Trace
 	return nil
 }
 

@@ -1,9 +1,10 @@
 package server
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
 	"github.com/quantprep/quantprep/pipeline"
@@ -12,64 +13,98 @@ import (
 // DefaultModelName names an upload whose options give no model_name.
 const DefaultModelName = "model.onnx"
 
-// PipelineOptions turns the wire options into the pipeline's, applying the
-// reference defaults to the fields left unset. It does not validate them.
+// wireOnly are the fields of the wire's Options that are not pipeline
+// options: the upload's file names.
+var wireOnly = map[protoreflect.Name]bool{"model_name": true, "output_name": true}
+
+// optionField is the field of the wire's Options that carries op: the field
+// of the same name. The tests check that every option has one, of a fitting
+// type, and that every field but wireOnly's is an option.
+func optionField(op *pipeline.Option) protoreflect.FieldDescriptor {
+	return (*quantprepv1.Options)(nil).ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(op.Name))
+}
+
+// PipelineOptions turns the wire options into the pipeline's, option by
+// option of pipeline.Table, each from the field of its name: a field left
+// unset takes the option's default. It does not validate them
+// (RequestOptions does).
 func PipelineOptions(o *quantprepv1.Options) pipeline.Options {
 	po := pipeline.DefaultOptions()
-	po.SkipOptimization = o.GetSkipOptimization()
-	po.SkipONNXShape = o.GetSkipOnnxShape()
-	po.SkipSymbolicShape = o.GetSkipSymbolicShape()
-	po.AutoMerge = o.GetAutoMerge()
-	if o.IntMax != nil {
-		po.IntMax = o.GetIntMax()
-	}
-	po.GuessOutputRank = o.GetGuessOutputRank()
-	po.Verbose = int(o.GetVerbose())
-	po.SaveAsExternalData = o.GetSaveAsExternalData()
-	po.AllTensorsToOneFile = o.GetAllTensorsToOneFile()
-	po.ExternalDataLocation = o.GetExternalDataLocation()
-	if o.ExternalDataSizeThreshold != nil {
-		po.ExternalDataSizeThreshold = o.GetExternalDataSizeThreshold()
-	}
-	po.StrictShapes = o.GetStrictShapes()
-	po.Budgets = pipeline.Budgets{
-		MaxFoldBytes: o.GetMaxFoldBytes(), MaxFoldTotalBytes: o.GetMaxFoldTotalBytes(),
-		MaxNodeVisits: o.GetMaxNodeVisits(), MaxNodes: o.GetMaxNodes(), MaxDenseBytes: o.GetMaxDenseBytes(),
+	m := o.ProtoReflect()
+	for i := range pipeline.Table {
+		op := &pipeline.Table[i]
+		fd := optionField(op)
+		if fd == nil || !m.Has(fd) {
+			continue
+		}
+		v := m.Get(fd)
+		switch p := op.Field(&po).(type) {
+		case *bool:
+			*p = v.Bool()
+		case *int64:
+			*p = v.Int()
+		case *string:
+			*p = v.String()
+		case *[]string:
+			l := v.List()
+			*p = make([]string, l.Len())
+			for j := range *p {
+				(*p)[j] = l.Get(j).String()
+			}
+		}
 	}
 	return po
 }
 
-// RequestBudgets gives a request the server's budgets (ceil, Config.Budgets)
-// where it leaves one at 0, and refuses one over the server's: a request may
-// lower a budget, never raise it, so the server's memory estimate (and its
-// operator's bounds) hold whatever a client asks. An unset server budget's
-// ceiling is the pipeline's default (for max_node_visits the least default,
-// DefaultMaxNodeVisits: its scaling with the model's size applies only when
-// the request leaves it at 0). The error names the field and wraps
-// pipeline.ErrInvalidOptions (INVALID_ARGUMENT).
-func RequestBudgets(req, ceil pipeline.Budgets) (pipeline.Budgets, error) {
-	lim := ceil.WithDefaults()
-	out := ceil
-	for _, f := range []struct {
-		field    string
-		req, lim int64
-		out      *int64
-	}{
-		{"max_fold_bytes", req.MaxFoldBytes, lim.MaxFoldBytes, &out.MaxFoldBytes},
-		{"max_fold_total_bytes", req.MaxFoldTotalBytes, lim.MaxFoldTotalBytes, &out.MaxFoldTotalBytes},
-		{"max_node_visits", req.MaxNodeVisits, lim.MaxNodeVisits, &out.MaxNodeVisits},
-		{"max_nodes", req.MaxNodes, lim.MaxNodes, &out.MaxNodes},
-		{"max_dense_bytes", req.MaxDenseBytes, lim.MaxDenseBytes, &out.MaxDenseBytes},
-	} {
-		switch {
-		case f.req > f.lim:
-			return pipeline.Budgets{}, fmt.Errorf("%w: %s: %d is over this server's limit of %d (a request may only lower it)",
-				pipeline.ErrInvalidOptions, f.field, f.req, f.lim)
-		case f.req > 0:
-			*f.out = f.req
+// WireOptions is PipelineOptions' inverse, without the file names: every
+// option becomes the field of its name, set where the field has presence or
+// the value is not the zero value.
+func WireOptions(po pipeline.Options) *quantprepv1.Options {
+	o := &quantprepv1.Options{}
+	m := o.ProtoReflect()
+	for i := range pipeline.Table {
+		op := &pipeline.Table[i]
+		fd := optionField(op)
+		if fd == nil {
+			continue
+		}
+		switch p := op.Field(&po).(type) {
+		case *bool:
+			m.Set(fd, protoreflect.ValueOfBool(*p))
+		case *int64:
+			if fd.Kind() == protoreflect.Int32Kind {
+				// Validate refuses what does not fit (verbose is 0, 1 or 3).
+				m.Set(fd, protoreflect.ValueOfInt32(int32(*p)))
+			} else {
+				m.Set(fd, protoreflect.ValueOfInt64(*p))
+			}
+		case *string:
+			m.Set(fd, protoreflect.ValueOfString(*p))
+		case *[]string:
+			l := m.Mutable(fd).List()
+			for _, s := range *p {
+				l.Append(protoreflect.ValueOfString(s))
+			}
 		}
 	}
-	return out, nil
+	return o
+}
+
+// RequestOptions turns a request's options into the pipeline's, checks them
+// (pipeline.Options.Validate, the rules the CLI applies too) and gives its
+// budgets the server's ceilings (pipeline.RequestBudgets): a request may
+// lower a budget, and one asking for more is refused naming the field. Its
+// errors wrap pipeline.ErrInvalidOptions (INVALID_ARGUMENT).
+func RequestOptions(o *quantprepv1.Options, ceil pipeline.Budgets) (pipeline.Options, error) {
+	po := PipelineOptions(o)
+	if err := po.Validate(); err != nil {
+		return pipeline.Options{}, err
+	}
+	var err error
+	if po.Budgets, err = pipeline.RequestBudgets(po.Budgets, ceil); err != nil {
+		return pipeline.Options{}, err
+	}
+	return po, nil
 }
 
 // ProgressFromEvent turns a pipeline event into its wire form.
@@ -105,6 +140,7 @@ func SummaryFromReport(r *pipeline.Report, outDir string) *quantprepv1.Summary {
 			Name:             st.Name,
 			Skipped:          st.Skipped,
 			WallTimeMicros:   st.Duration.Microseconds(),
+			Details:          append([]string(nil), st.Details...),
 			NodesBefore:      int64(st.NodesBefore),
 			NodesAfter:       int64(st.NodesAfter),
 			FullShapesBefore: int64(st.FullShapesBefore),
@@ -115,6 +151,12 @@ func SummaryFromReport(r *pipeline.Report, outDir string) *quantprepv1.Summary {
 			ss.Counts = make(map[string]int64, len(st.Counts))
 			for k, v := range st.Counts {
 				ss.Counts[k] = v
+			}
+		}
+		if len(st.PassDurations) > 0 {
+			ss.PassWallTimeMicros = make(map[string]int64, len(st.PassDurations))
+			for k, v := range st.PassDurations {
+				ss.PassWallTimeMicros[k] = v.Microseconds()
 			}
 		}
 		s.Steps = append(s.Steps, ss)

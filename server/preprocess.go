@@ -70,11 +70,8 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 	if err != nil {
 		return toStatus(err)
 	}
-	opts := PipelineOptions(up.opts)
-	if err := opts.Validate(); err != nil {
-		return toStatus(err)
-	}
-	if opts.Budgets, err = RequestBudgets(opts.Budgets, s.cfg.Budgets); err != nil {
+	opts, err := RequestOptions(up.opts, s.cfg.Budgets)
+	if err != nil {
 		return toStatus(err)
 	}
 	outName := up.opts.GetOutputName()
@@ -244,8 +241,10 @@ func receive(stream recvStream, inDir string, limit int64, disk *requestDisk) (*
 	if opts == nil {
 		return nil, fmt.Errorf("%w: first message must be options", errProtocol)
 	}
-	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", errProtocol, err)
+	// The options' values, before any byte of the model is read (their
+	// budgets meet the server's ceilings in RequestOptions).
+	if err := PipelineOptions(opts).Validate(); err != nil {
+		return nil, err
 	}
 	name := opts.GetModelName()
 	if name == "" {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,15 +21,18 @@ type progress struct {
 	// warnings prints the run's warnings even when w is not a terminal, as the
 	// reference tool does from --verbose 1 on.
 	warnings bool
-	start    time.Time
+	// details prints the steps' details and the optimizer's pass times, as
+	// the reference tool logs its details at --verbose 3.
+	details bool
+	start   time.Time
 }
 
-func newProgress(w io.Writer, verbose int32) *progress {
+func newProgress(w io.Writer, verbose int64) *progress {
 	on := false
 	if f, ok := w.(*os.File); ok {
 		on = term.IsTerminal(int(f.Fd()))
 	}
-	return &progress{w: w, on: on, warnings: verbose >= 1, start: time.Now()}
+	return &progress{w: w, on: on, warnings: verbose >= 1, details: verbose >= 3, start: time.Now()}
 }
 
 func (p *progress) event(e *quantprepv1.Progress) {
@@ -45,6 +49,14 @@ func (p *progress) event(e *quantprepv1.Progress) {
 
 // done prints a one-paragraph summary.
 func (p *progress) done(s *quantprepv1.Summary) {
+	if p.details {
+		for _, st := range s.GetSteps() {
+			for _, d := range st.GetDetails() {
+				fmt.Fprintf(p.w, "%s: %s\n", st.GetName(), d)
+			}
+			passTimes(p.w, st)
+		}
+	}
 	if p.on || p.warnings {
 		for _, w := range s.GetWarnings() {
 			fmt.Fprintf(p.w, "warning: %s\n", w)
@@ -69,4 +81,27 @@ func (p *progress) done(s *quantprepv1.Summary) {
 		fmt.Fprintf(p.w, " and %d external data file(s) (%d bytes)", len(ext), total)
 	}
 	fmt.Fprintln(p.w)
+}
+
+// passTimes prints a step's pass times, longest first, on one line.
+func passTimes(w io.Writer, st *quantprepv1.StepSummary) {
+	times := st.GetPassWallTimeMicros()
+	if len(times) == 0 {
+		return
+	}
+	names := make([]string, 0, len(times))
+	for n := range times {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if times[names[i]] != times[names[j]] {
+			return times[names[i]] > times[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %.1fms", n, float64(times[n])/1e3)
+	}
+	fmt.Fprintf(w, "%s: pass times: %s\n", st.GetName(), strings.Join(parts, ", "))
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/quantprep/quantprep/internal/buildinfo"
+	"github.com/quantprep/quantprep/pipeline"
 	"github.com/quantprep/quantprep/server"
 )
 
@@ -31,6 +32,7 @@ func envName(flag string) string { return envPrefix + strings.ToUpper(flag) }
 type serveFlags struct {
 	listen          string
 	cfg             server.Config
+	budgets         pipeline.Options // the budget flags' values, for cfg.Budgets
 	maxUpload       byteSize
 	chunkSize       byteSize
 	shutdownTimeout time.Duration
@@ -50,6 +52,7 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 				return err
 			}
 			f.cfg.MaxUploadBytes, f.cfg.ChunkSize = int64(f.maxUpload), int(f.chunkSize)
+			f.cfg.Budgets = f.budgets.Budgets
 			if err := checkServeFlags(&f, &f.limits); err != nil {
 				return err
 			}
@@ -85,7 +88,7 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	fl.DurationVar(&f.shutdownTimeout, "shutdown_timeout", f.shutdownTimeout, "on SIGTERM, how long running requests may finish before they are cancelled")
 	fl.StringVar(&f.logLevel, "log_level", f.logLevel, "debug, info, warn or error")
 	addLimitFlags(fl, &f.cfg.Limits, &f.limits)
-	addBudgetFlags(fl, &f.cfg.Budgets, "; a request may lower it, not raise it")
+	addOptionFlags(fl, &f.budgets, budgetOptions, "; a request may lower it, not raise it")
 	f.platform.register(fl)
 	var env []string
 	fl.VisitAll(func(fl *pflag.Flag) {

@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/quantprep/quantprep/pipeline/model"
@@ -25,9 +26,8 @@ import (
 
 // Config selects passes.
 type Config struct {
-	// Disabled names passes or rules not to run (see Names).
+	// Disabled names passes or rules not to run (see Names and CheckDisabled).
 	Disabled []string
-	Verbose  int
 	// MaxFoldBytes bounds what constant folding may allocate for one node
 	// (eval.Budget); a node over it stays unfolded, with a warning naming
 	// it. 0 means eval.DefaultMaxBytes.
@@ -65,6 +65,25 @@ func Names() []string {
 		names = append(names, p.name)
 	}
 	return names
+}
+
+// CheckDisabled says why name may not be in Config.Disabled: it names no
+// pass or rule (the error lists those it may name), or a pass the others
+// rely on.
+func CheckDisabled(name string) error {
+	for _, p := range passes {
+		if p.name == name && p.required {
+			return fmt.Errorf("%s cannot be disabled: the other passes rely on it", name)
+		}
+	}
+	names := Names()
+	for _, n := range names {
+		if n == name {
+			return nil
+		}
+	}
+	sort.Strings(names)
+	return fmt.Errorf("unknown pass or rule %q (known: %s)", name, strings.Join(names, ", "))
 }
 
 // run is the state of one optimization run that passes report to.
@@ -106,21 +125,10 @@ func Run(ctx context.Context, m *model.Model, cfg Config) (*Result, error) {
 	if m == nil || m.Graph() == nil {
 		return nil, fmt.Errorf("%w: no graph", model.ErrInvalid)
 	}
-	known := map[string]bool{}
-	for _, n := range Names() {
-		known[n] = true
-	}
 	r := &run{ctx: ctx, cfg: cfg, disabled: map[string]bool{}, res: &Result{Rewrites: map[string]int64{}, Durations: map[string]time.Duration{}}, warned: map[string]bool{}}
 	for _, d := range cfg.Disabled {
-		if !known[d] {
-			names := Names()
-			sort.Strings(names)
-			return nil, fmt.Errorf("unknown pass or rule %q to disable (known: %v)", d, names)
-		}
-		for _, p := range passes {
-			if p.name == d && p.required {
-				return nil, fmt.Errorf("%s cannot be disabled: the other passes rely on it", d)
-			}
+		if err := CheckDisabled(d); err != nil {
+			return nil, err
 		}
 		r.disabled[d] = true
 	}

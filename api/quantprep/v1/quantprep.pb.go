@@ -301,7 +301,12 @@ func (*PreprocessRequest_ModelChunk) isPreprocessRequest_Payload() {}
 func (*PreprocessRequest_ExternalDataChunk) isPreprocessRequest_Payload() {}
 
 // Options mirrors the flags of ONNX Runtime's quant_pre_process, with the same
-// names and defaults; fields whose default is not the zero value are optional.
+// names and defaults, and quantprep's own; fields whose default is not the
+// zero value are optional. Besides model_name and output_name, each field is
+// an option of the quantprep CLI of the same name (its README's table lists
+// them, with their defaults), read by the server by its name: an unset field
+// takes the CLI's default. The server checks them all (INVALID_ARGUMENT
+// "invalid options: NAME: why") before it reads the model.
 type Options struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ModelName is the uploaded model's file name (base name, no directories).
@@ -364,8 +369,14 @@ type Options struct {
 	// MaxDenseBytes bounds the dense value of one sparse initializer. Default
 	// 64 MiB.
 	MaxDenseBytes int64 `protobuf:"varint,19,opt,name=max_dense_bytes,json=maxDenseBytes,proto3" json:"max_dense_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// DisabledOptimizers names optimizer passes and rewrite rules not to run,
+	// with ONNX Runtime's names (as its InferenceSession's disabled_optimizers,
+	// e.g. "ConstantFolding", "EliminateIdentity"); an unknown name, or a pass
+	// the others rely on, is refused with INVALID_ARGUMENT, which lists the
+	// names known.
+	DisabledOptimizers []string `protobuf:"bytes,20,rep,name=disabled_optimizers,json=disabledOptimizers,proto3" json:"disabled_optimizers,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Options) Reset() {
@@ -529,6 +540,13 @@ func (x *Options) GetMaxDenseBytes() int64 {
 		return x.MaxDenseBytes
 	}
 	return 0
+}
+
+func (x *Options) GetDisabledOptimizers() []string {
+	if x != nil {
+		return x.DisabledOptimizers
+	}
+	return nil
 }
 
 // Chunk is a piece of a file.
@@ -855,7 +873,14 @@ type StepSummary struct {
 	// Warnings are what the step could not do (e.g. a shape left unknown and why).
 	Warnings []string `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	// Counts holds step-specific counters (rewrites per pass, ops inferred, ...).
-	Counts        map[string]int64 `protobuf:"bytes,9,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Counts map[string]int64 `protobuf:"bytes,9,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// PassWallTimeMicros is, for the optimize step, how long each optimizer
+	// pass ran, summed over its repetitions and subgraphs, by pass name (the
+	// rewrite rules run inside "Level1_RuleBasedTransformer").
+	PassWallTimeMicros map[string]int64 `protobuf:"bytes,10,rep,name=pass_wall_time_micros,json=passWallTimeMicros,proto3" json:"pass_wall_time_micros,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Details are the step's detailed log, with verbose 3 only: for the shape
+	// inference steps, one line per node output with the type inferred.
+	Details       []string `protobuf:"bytes,11,rep,name=details,proto3" json:"details,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -949,6 +974,20 @@ func (x *StepSummary) GetWarnings() []string {
 func (x *StepSummary) GetCounts() map[string]int64 {
 	if x != nil {
 		return x.Counts
+	}
+	return nil
+}
+
+func (x *StepSummary) GetPassWallTimeMicros() map[string]int64 {
+	if x != nil {
+		return x.PassWallTimeMicros
+	}
+	return nil
+}
+
+func (x *StepSummary) GetDetails() []string {
+	if x != nil {
+		return x.Details
 	}
 	return nil
 }
@@ -1179,7 +1218,7 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\vmodel_chunk\x18\x02 \x01(\v2\x13.quantprep.v1.ChunkH\x00R\n" +
 	"modelChunk\x12Q\n" +
 	"\x13external_data_chunk\x18\x03 \x01(\v2\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11externalDataChunkB\t\n" +
-	"\apayload\"\xcc\x06\n" +
+	"\apayload\"\xfd\x06\n" +
 	"\aOptions\x12\x1d\n" +
 	"\n" +
 	"model_name\x18\x01 \x01(\tR\tmodelName\x12\x1f\n" +
@@ -1203,7 +1242,8 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\x14max_fold_total_bytes\x18\x10 \x01(\x03R\x11maxFoldTotalBytes\x12&\n" +
 	"\x0fmax_node_visits\x18\x11 \x01(\x03R\rmaxNodeVisits\x12\x1b\n" +
 	"\tmax_nodes\x18\x12 \x01(\x03R\bmaxNodes\x12&\n" +
-	"\x0fmax_dense_bytes\x18\x13 \x01(\x03R\rmaxDenseBytesB\n" +
+	"\x0fmax_dense_bytes\x18\x13 \x01(\x03R\rmaxDenseBytes\x12/\n" +
+	"\x13disabled_optimizers\x18\x14 \x03(\tR\x12disabledOptimizersB\n" +
 	"\n" +
 	"\b_int_maxB\x1f\n" +
 	"\x1d_external_data_size_threshold\"\x1b\n" +
@@ -1229,7 +1269,7 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPHASE_STARTED\x10\x01\x12\x12\n" +
 	"\x0ePHASE_FINISHED\x10\x02\x12\x11\n" +
-	"\rPHASE_SKIPPED\x10\x03\"\x99\x03\n" +
+	"\rPHASE_SKIPPED\x10\x03\"\xe0\x04\n" +
 	"\vStepSummary\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\askipped\x18\x02 \x01(\bR\askipped\x12(\n" +
@@ -1240,8 +1280,14 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\x12full_shapes_before\x18\x06 \x01(\x03R\x10fullShapesBefore\x12*\n" +
 	"\x11full_shapes_after\x18\a \x01(\x03R\x0ffullShapesAfter\x12\x1a\n" +
 	"\bwarnings\x18\b \x03(\tR\bwarnings\x12=\n" +
-	"\x06counts\x18\t \x03(\v2%.quantprep.v1.StepSummary.CountsEntryR\x06counts\x1a9\n" +
+	"\x06counts\x18\t \x03(\v2%.quantprep.v1.StepSummary.CountsEntryR\x06counts\x12d\n" +
+	"\x15pass_wall_time_micros\x18\n" +
+	" \x03(\v21.quantprep.v1.StepSummary.PassWallTimeMicrosEntryR\x12passWallTimeMicros\x12\x18\n" +
+	"\adetails\x18\v \x03(\tR\adetails\x1a9\n" +
 	"\vCountsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aE\n" +
+	"\x17PassWallTimeMicrosEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"Y\n" +
 	"\n" +
@@ -1284,7 +1330,7 @@ func file_quantprep_v1_quantprep_proto_rawDescGZIP() []byte {
 }
 
 var file_quantprep_v1_quantprep_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_quantprep_v1_quantprep_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_quantprep_v1_quantprep_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_quantprep_v1_quantprep_proto_goTypes = []any{
 	(Progress_Phase)(0),        // 0: quantprep.v1.Progress.Phase
 	(*ServerInfoRequest)(nil),  // 1: quantprep.v1.ServerInfoRequest
@@ -1299,6 +1345,7 @@ var file_quantprep_v1_quantprep_proto_goTypes = []any{
 	(*OutputFile)(nil),         // 10: quantprep.v1.OutputFile
 	(*Summary)(nil),            // 11: quantprep.v1.Summary
 	nil,                        // 12: quantprep.v1.StepSummary.CountsEntry
+	nil,                        // 13: quantprep.v1.StepSummary.PassWallTimeMicrosEntry
 }
 var file_quantprep_v1_quantprep_proto_depIdxs = []int32{
 	4,  // 0: quantprep.v1.PreprocessRequest.options:type_name -> quantprep.v1.Options
@@ -1310,17 +1357,18 @@ var file_quantprep_v1_quantprep_proto_depIdxs = []int32{
 	11, // 6: quantprep.v1.PreprocessResponse.summary:type_name -> quantprep.v1.Summary
 	0,  // 7: quantprep.v1.Progress.phase:type_name -> quantprep.v1.Progress.Phase
 	12, // 8: quantprep.v1.StepSummary.counts:type_name -> quantprep.v1.StepSummary.CountsEntry
-	9,  // 9: quantprep.v1.Summary.steps:type_name -> quantprep.v1.StepSummary
-	10, // 10: quantprep.v1.Summary.files:type_name -> quantprep.v1.OutputFile
-	3,  // 11: quantprep.v1.PreprocessService.Preprocess:input_type -> quantprep.v1.PreprocessRequest
-	1,  // 12: quantprep.v1.PreprocessService.ServerInfo:input_type -> quantprep.v1.ServerInfoRequest
-	7,  // 13: quantprep.v1.PreprocessService.Preprocess:output_type -> quantprep.v1.PreprocessResponse
-	2,  // 14: quantprep.v1.PreprocessService.ServerInfo:output_type -> quantprep.v1.ServerInfoResponse
-	13, // [13:15] is the sub-list for method output_type
-	11, // [11:13] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 9: quantprep.v1.StepSummary.pass_wall_time_micros:type_name -> quantprep.v1.StepSummary.PassWallTimeMicrosEntry
+	9,  // 10: quantprep.v1.Summary.steps:type_name -> quantprep.v1.StepSummary
+	10, // 11: quantprep.v1.Summary.files:type_name -> quantprep.v1.OutputFile
+	3,  // 12: quantprep.v1.PreprocessService.Preprocess:input_type -> quantprep.v1.PreprocessRequest
+	1,  // 13: quantprep.v1.PreprocessService.ServerInfo:input_type -> quantprep.v1.ServerInfoRequest
+	7,  // 14: quantprep.v1.PreprocessService.Preprocess:output_type -> quantprep.v1.PreprocessResponse
+	2,  // 15: quantprep.v1.PreprocessService.ServerInfo:output_type -> quantprep.v1.ServerInfoResponse
+	14, // [14:16] is the sub-list for method output_type
+	12, // [12:14] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_quantprep_v1_quantprep_proto_init() }
@@ -1346,7 +1394,7 @@ func file_quantprep_v1_quantprep_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quantprep_v1_quantprep_proto_rawDesc), len(file_quantprep_v1_quantprep_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

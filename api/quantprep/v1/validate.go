@@ -8,14 +8,21 @@ import (
 
 // Validate checks the fields of a request message that can be judged alone; the
 // validator interceptor calls it on every message the server receives. Its
-// errors name the field at fault. The order of messages is the handler's job.
+// errors name the field at fault. The order of messages is the handler's job,
+// and so are the options' values: the server checks them against the
+// pipeline's option table (one rule set, shared with the CLI), which this
+// module, below the pipeline, cannot see. Here only the file names are
+// checked.
 func (r *PreprocessRequest) Validate() error {
 	switch p := r.GetPayload().(type) {
 	case *PreprocessRequest_Options:
 		if p.Options == nil {
 			return fmt.Errorf("options: missing")
 		}
-		return p.Options.Validate()
+		if err := checkBaseName("model_name", p.Options.GetModelName()); err != nil {
+			return err
+		}
+		return checkBaseName("output_name", p.Options.GetOutputName())
 	case *PreprocessRequest_ModelChunk:
 		return nil
 	case *PreprocessRequest_ExternalDataChunk:
@@ -24,47 +31,6 @@ func (r *PreprocessRequest) Validate() error {
 		return fmt.Errorf("payload: empty request message")
 	}
 	return fmt.Errorf("payload: unknown kind %T", r.GetPayload())
-}
-
-// Validate checks the options against the reference tool's rules.
-func (o *Options) Validate() error {
-	if err := checkBaseName("model_name", o.GetModelName()); err != nil {
-		return err
-	}
-	if err := checkBaseName("output_name", o.GetOutputName()); err != nil {
-		return err
-	}
-	if o.IntMax != nil && o.GetIntMax() <= 0 {
-		return fmt.Errorf("int_max: must be > 0, got %d", o.GetIntMax())
-	}
-	switch o.GetVerbose() {
-	case 0, 1, 3:
-	default:
-		return fmt.Errorf("verbose: must be 0, 1 or 3, got %d", o.GetVerbose())
-	}
-	if o.ExternalDataSizeThreshold != nil && o.GetExternalDataSizeThreshold() < 0 {
-		return fmt.Errorf("external_data_size_threshold: must be >= 0, got %d", o.GetExternalDataSizeThreshold())
-	}
-	for _, b := range []struct {
-		field string
-		v     int64
-	}{
-		{"max_fold_bytes", o.GetMaxFoldBytes()}, {"max_fold_total_bytes", o.GetMaxFoldTotalBytes()},
-		{"max_node_visits", o.GetMaxNodeVisits()}, {"max_nodes", o.GetMaxNodes()}, {"max_dense_bytes", o.GetMaxDenseBytes()},
-	} {
-		if b.v < 0 {
-			return fmt.Errorf("%s: must be >= 0 (0 is the server's value), got %d", b.field, b.v)
-		}
-	}
-	if loc := o.GetExternalDataLocation(); loc != "" {
-		if !o.GetSaveAsExternalData() {
-			return fmt.Errorf("external_data_location: set without save_as_external_data")
-		}
-		if err := CheckLocation(loc); err != nil {
-			return fmt.Errorf("external_data_location: %w", err)
-		}
-	}
-	return nil
 }
 
 // Validate checks the chunk's location.

@@ -2,15 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/client"
 	"github.com/quantprep/quantprep/pipeline"
 	"github.com/quantprep/quantprep/server"
 )
@@ -96,7 +103,8 @@ func TestBudgetsRun(t *testing.T) {
 		{"negative count remote", pre("--max_nodes", "-1", "--server", addr), nil, exitUsage, "max_nodes"},
 		{"nodes over the loader's bound", pre("--max_nodes", "1000000000"), nil, exitUsage, "max_nodes"},
 		{"serve negative", []string{"serve", "--listen", "127.0.0.1:0", "--max_node_visits", "-1"}, nil, exitUsage, "max_node_visits"},
-		{"serve env negative", []string{"serve", "--listen", "127.0.0.1:0"}, map[string]string{"QUANTPREP_MAX_FOLD_BYTES": "-1"}, exitUsage, "QUANTPREP_MAX_FOLD_BYTES"},
+		{"serve env negative", []string{"serve", "--listen", "127.0.0.1:0"}, map[string]string{"QUANTPREP_MAX_FOLD_BYTES": "-1"}, exitUsage, "invalid options: max_fold_bytes: must not be negative, got -1"},
+		{"serve env not a size", []string{"serve", "--listen", "127.0.0.1:0"}, map[string]string{"QUANTPREP_MAX_FOLD_BYTES": "lots"}, exitUsage, "QUANTPREP_MAX_FOLD_BYTES"},
 		{"serve nodes over the loader's bound", []string{"serve", "--listen", "127.0.0.1:0", "--max_nodes", "1000000000"}, nil, exitUsage, "max_nodes"},
 	}
 	for _, tt := range tests {
@@ -127,5 +135,117 @@ func TestServeBudgetEnv(t *testing.T) {
 		if got := cmd.Flags().Lookup(flag).Value.String(); got != want {
 			t.Errorf("--%s = %s, want %s", flag, got, want)
 		}
+	}
+}
+
+// flagValue is a valid value of op other than its default, as a flag
+// argument, and the value the option then has.
+func flagValue(t *testing.T, op *pipeline.Option) (string, any) {
+	switch op.Kind {
+	case pipeline.Bool:
+		return "True", true
+	case pipeline.Int:
+		if op.Name == "verbose" {
+			return "3", int64(3)
+		}
+		return "77", int64(77)
+	case pipeline.Size:
+		return "2Mi", int64(2 << 20)
+	case pipeline.String:
+		return "w.bin", "w.bin"
+	case pipeline.List:
+		return "EliminateIdentity,ConstantFolding", []string{"EliminateIdentity", "ConstantFolding"}
+	}
+	t.Fatalf("option %s: unknown kind", op.Name)
+	return "", nil
+}
+
+// TestOptionFlags: every option of pipeline.Table is a preprocess flag of
+// its name whose default is the option's, and each reaches the wire and
+// comes back (as the server reads it) with the same value, default or not;
+// serve has a flag for each budget.
+func TestOptionFlags(t *testing.T) {
+	parse := func(t *testing.T, args ...string) *preprocessFlags {
+		var f preprocessFlags
+		cmd := newPreprocessCmd(io.Discard, io.Discard, &f)
+		if err := cmd.ParseFlags(normalizeBoolArgs(cmd, append([]string{"--input", "in.onnx", "--output", "out.onnx"}, args...))); err != nil {
+			t.Fatal(err)
+		}
+		return &f
+	}
+	def := parse(t)
+	if !reflect.DeepEqual(def.opts, pipeline.DefaultOptions()) {
+		t.Errorf("flag defaults %+v, want %+v", def.opts, pipeline.DefaultOptions())
+	}
+	if got := server.PipelineOptions(def.options()); !reflect.DeepEqual(got, pipeline.DefaultOptions()) {
+		t.Errorf("defaults through the wire %+v, want %+v", got, pipeline.DefaultOptions())
+	}
+	serve := newServeCmd(io.Discard).Flags()
+	for i := range pipeline.Table {
+		op := &pipeline.Table[i]
+		t.Run(op.Name, func(t *testing.T) {
+			arg, v := flagValue(t, op)
+			args := []string{"--" + op.Name, arg}
+			want := pipeline.DefaultOptions()
+			if op.Name == "external_data_location" {
+				args = append(args, "--save_as_external_data")
+				want.SaveAsExternalData = true
+			}
+			reflect.ValueOf(op.Field(&want)).Elem().Set(reflect.ValueOf(v))
+			f := parse(t, args...)
+			if !reflect.DeepEqual(f.opts, want) {
+				t.Errorf("--%s %s: options %+v, want %+v", op.Name, arg, f.opts, want)
+			}
+			if got := server.PipelineOptions(f.options()); !reflect.DeepEqual(got, want) {
+				t.Errorf("--%s %s through the wire: %+v, want %+v", op.Name, arg, got, want)
+			}
+			if (serve.Lookup(op.Name) != nil) != (op.Ceiling > 0) {
+				t.Errorf("serve has --%s: %v; a budget: %v", op.Name, serve.Lookup(op.Name) != nil, op.Ceiling > 0)
+			}
+		})
+	}
+}
+
+// TestInvalidOptionsSameMessage: an invalid value gets the same message from
+// the CLI (a usage error, nothing read) and from the server (the CLI's wire
+// options sent as they are, INVALID_ARGUMENT).
+func TestInvalidOptionsSameMessage(t *testing.T) {
+	addr := startServe(t)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dir := t.TempDir()
+	in := writeTestModel(t, dir, 8)
+	out := filepath.Join(dir, "out.onnx")
+	for _, args := range [][]string{
+		{"--int_max", "0"},
+		{"--verbose", "2"},
+		{"--external_data_size_threshold", "-1"},
+		{"--external_data_location", "w.bin"},
+		{"--save_as_external_data", "--external_data_location", "../w.bin"},
+		{"--disabled_optimizers", "EliminateIdentity,NoSuchPass"},
+		{"--disabled_optimizers", "ConstantToInitializer"},
+		{"--max_fold_bytes", "-1"},
+		{"--max_nodes", "1000000000"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var f preprocessFlags
+			cmd := newPreprocessCmd(io.Discard, io.Discard, &f)
+			if err := cmd.ParseFlags(normalizeBoolArgs(cmd, append([]string{"--input", in, "--output", out}, args...))); err != nil {
+				t.Fatal(err)
+			}
+			_, err := client.PreprocessFile(context.Background(), conn, in, out, f.options(), nil)
+			st := status.Convert(err)
+			if st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "invalid options: ") {
+				t.Fatalf("server: %v, want INVALID_ARGUMENT", err)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(append([]string{"preprocess", "--input", in, "--output", out}, args...), &stdout, &stderr)
+			if code != exitUsage || !strings.Contains(stderr.String(), ": "+st.Message()+"\n") {
+				t.Errorf("CLI: exit %d, %q; want a usage error saying the server's %q", code, stderr.String(), st.Message())
+			}
+		})
 	}
 }
