@@ -13,6 +13,8 @@ import os
 import sys
 
 from . import QuantprepError, quant_pre_process
+from ._api import REFERENCE, option_names
+from .v1 import quantprep_pb2 as pb
 
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -33,25 +35,37 @@ def _size(s):
     t = s.strip().lower()
     if t.endswith("b"):
         t = t[:-1]
+    try:
+        return int(t)  # a plain number, negative too: the server says what is wrong with it
+    except ValueError:
+        pass
     num = t.rstrip("kmgti")
     unit = t[len(num):]
     try:
         v = float(num) * _UNITS[unit]
     except (KeyError, ValueError):
         raise argparse.ArgumentTypeError("want 0 or a size like 1048576, 64Mi or 1GiB, got %r" % s) from None
-    if v < 0:
-        raise argparse.ArgumentTypeError("must not be negative, got %r" % s)
     return int(v)
 
 
-def _count(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError("want a whole number, got %r" % s) from None
-    if v < 0:
-        raise argparse.ArgumentTypeError("must not be negative, got %r" % s)
-    return v
+def _list(s):
+    return [v for v in s.split(",") if v]
+
+
+def _own_flag(g, fd):
+    # A flag for an option the reference lacks, from its field of
+    # quantprep.v1.Options: new options need no code here. Unset, it takes
+    # the server's default; the server checks the value.
+    help = "quantprep's own option (see `quantprep preprocess --help`)"
+    if fd.label == fd.LABEL_REPEATED:
+        g.add_argument("--" + fd.name, type=_list, default=None, metavar="NAME,...", help=help)
+    elif fd.type == fd.TYPE_BOOL:
+        g.add_argument("--" + fd.name, type=_bool, nargs="?", const=True, default=None, metavar="BOOL", help=help)
+    elif fd.type in (fd.TYPE_INT32, fd.TYPE_INT64):
+        # A byte count takes the quantprep CLI's sizes (64Mi, 1GiB).
+        g.add_argument("--" + fd.name, type=_size if fd.name.endswith("_bytes") else int, default=None, help=help)
+    else:
+        g.add_argument("--" + fd.name, default=None, help=help)
 
 
 def parser():
@@ -82,12 +96,10 @@ def parser():
     p.add_argument("--external_data_size_threshold", type=int, default=1024,
                    help="tensors of at least this many bytes go to external data")
     g = p.add_argument_group("quantprep's own flags")
-    g.add_argument("--strict_shapes", type=_bool, nargs="?", const=True, default=False, metavar="BOOL",
-                   help="fail when an inferred shape conflicts with one already in the model")
-    for name, kind in (("max_fold_bytes", _size), ("max_fold_total_bytes", _size), ("max_node_visits", _count),
-                       ("max_nodes", _count), ("max_dense_bytes", _size)):
-        g.add_argument("--" + name, type=kind, default=0,
-                       help="a pipeline budget (see the quantprep CLI); 0: the server's; a server refuses more than its own")
+    reference = {name for name, _ in REFERENCE}
+    for name in option_names():
+        if name not in reference:
+            _own_flag(g, pb.Options.DESCRIPTOR.fields_by_name[name])
     g.add_argument("--server", default=None, help="HOST:PORT of a quantprep server (default: $QUANTPREP_SERVER)")
     g.add_argument("--binary", default=None, help="the quantprep binary when there is no server "
                                                   "(default: $QUANTPREP_BIN, else quantprep on PATH)")
@@ -111,17 +123,17 @@ def main(argv=None):
         if show:
             print(e, file=sys.stderr)
 
+    reference = {name for name, _ in REFERENCE}
+    own = {name: getattr(args, name) for name in option_names()
+           if name not in reference and getattr(args, name) is not None}
     try:
         summary = quant_pre_process(
             args.input, args.output, args.skip_optimization, args.skip_onnx_shape, args.skip_symbolic_shape,
             args.auto_merge, args.int_max, args.guess_output_rank, args.verbose, args.save_as_external_data,
             args.all_tensors_to_one_file, args.external_data_location, args.external_data_size_threshold,
-            server=args.server, binary=args.binary, strict_shapes=args.strict_shapes, progress=progress,
-            max_fold_bytes=args.max_fold_bytes, max_fold_total_bytes=args.max_fold_total_bytes,
-            max_node_visits=args.max_node_visits, max_nodes=args.max_nodes, max_dense_bytes=args.max_dense_bytes,
-            timeout=args.timeout, tls=args.tls, tls_ca_file=args.tls_ca_file,
+            server=args.server, binary=args.binary, progress=progress, timeout=args.timeout, tls=args.tls, tls_ca_file=args.tls_ca_file,
             tls_client_cert_file=args.tls_client_cert_file, tls_client_key_file=args.tls_client_key_file,
-            tls_server_name=args.tls_server_name)
+            tls_server_name=args.tls_server_name, **own)
     except KeyboardInterrupt:
         print("quantprep: interrupted", file=sys.stderr)
         return 130

@@ -75,50 +75,76 @@ def open_channel(server, tls=None, tls_ca_file=None, tls_client_cert_file=None, 
     return grpc.secure_channel(server, creds, options=options)
 
 
-def _verbose_level(v):
-    # The reference tool logs warnings at verbose > 0 and details at > 2; the
-    # service takes its levels 0, 1 and 3.
-    v = int(v)
-    return 3 if v > 2 else (1 if v > 0 else 0)
+# REFERENCE are the reference's arguments of quant_pre_process, in its order
+# and with its defaults; they may be given positionally.
+REFERENCE = (("skip_optimization", False), ("skip_onnx_shape", False), ("skip_symbolic_shape", False),
+             ("auto_merge", False), ("int_max", 2**31 - 1), ("guess_output_rank", False), ("verbose", 0),
+             ("save_as_external_data", False), ("all_tensors_to_one_file", False),
+             ("external_data_location", None), ("external_data_size_threshold", 1024))
+
+# The fields of quantprep.v1.Options that are not options: the upload's names.
+_WIRE_ONLY = ("model_name", "output_name")
 
 
-def build_options(model_name, output_name, skip_optimization=False, skip_onnx_shape=False,
-                  skip_symbolic_shape=False, auto_merge=False, int_max=2**31 - 1, guess_output_rank=False,
-                  verbose=0, save_as_external_data=False, all_tensors_to_one_file=False,
-                  external_data_location=None, external_data_size_threshold=1024, strict_shapes=False,
-                  budgets=None):
-    """The wire Options for quant_pre_process's arguments; budgets maps
-    BUDGETS' names to values (0 or absent: the server's)."""
-    budgets = dict(budgets or {})
-    for name, value in budgets.items():
-        if name not in BUDGETS:
-            raise TypeError("unknown budget %r" % name)
-        if int(value) < 0:
-            raise ValueError("%s: must be >= 0 (0 is the server's value), got %d" % (name, int(value)))
-    if external_data_location and not save_as_external_data:
+def option_names():
+    """Every option's name: each field of quantprep.v1.Options but the file
+    names, the reference's and quantprep's own (see the README's option table
+    or `quantprep preprocess --help`)."""
+    return [f.name for f in pb.Options.DESCRIPTOR.fields if f.name not in _WIRE_ONLY]
+
+
+def _field_value(fd, name, value):
+    if fd.label == fd.LABEL_REPEATED:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        return [str(v) for v in value]
+    if fd.type == fd.TYPE_BOOL:
+        return bool(value)
+    if fd.type in (fd.TYPE_INT32, fd.TYPE_INT64):
+        if isinstance(value, bool) or int(value) != value:
+            raise TypeError("%s: want a whole number, got %r" % (name, value))
+        return int(value)
+    if fd.type == fd.TYPE_STRING:
+        return os.fspath(value)
+    raise TypeError("%s: option of unsupported type %d" % (name, fd.type))
+
+
+def build_options(model_name, output_name, *reference, **options):
+    """The wire Options for quant_pre_process's options: the reference's
+    arguments, positionally (in REFERENCE's order) or by name, and any other
+    option by name (a field of quantprep.v1.Options: strict_shapes,
+    disabled_optimizers, the budgets max_*, ...). An option left out, or None,
+    takes the server's default. The server checks the values, with the rules
+    and the words of the quantprep CLI (InvalidArgumentError)."""
+    if len(reference) > len(REFERENCE):
+        raise TypeError("build_options takes at most %d positional options" % len(REFERENCE))
+    for (name, _), value in zip(REFERENCE, reference):
+        if name in options:
+            raise TypeError("%s given twice" % name)
+        options[name] = value
+    if options.get("verbose") is not None:
+        # The reference tool logs warnings at verbose > 0 and details at > 2;
+        # the service takes its levels 0, 1 and 3.
+        v = int(options["verbose"])
+        options["verbose"] = 3 if v > 2 else (1 if v > 0 else 0)
+    if options.get("external_data_location") and not options.get("save_as_external_data"):
         # The reference tool ignores a location when it saves no external data.
-        logger.debug("external_data_location %r ignored: save_as_external_data is off", external_data_location)
-        external_data_location = None
-    if external_data_location:
-        try:
-            _client.check_location(os.fspath(external_data_location))
-        except ValueError as e:
-            raise ValueError("external_data_location: %s" % e) from None
-    return pb.Options(
-        model_name=model_name, output_name=output_name,
-        skip_optimization=bool(skip_optimization), skip_onnx_shape=bool(skip_onnx_shape),
-        skip_symbolic_shape=bool(skip_symbolic_shape), auto_merge=bool(auto_merge), int_max=int(int_max),
-        guess_output_rank=bool(guess_output_rank), verbose=_verbose_level(verbose),
-        save_as_external_data=bool(save_as_external_data), all_tensors_to_one_file=bool(all_tensors_to_one_file),
-        external_data_location=os.fspath(external_data_location) if external_data_location else "",
-        external_data_size_threshold=int(external_data_size_threshold), strict_shapes=bool(strict_shapes),
-        **{name: int(value) for name, value in budgets.items()})
-
-
-# BUDGETS are quantprep's budget options (Options fields, keyword-only
-# arguments of quant_pre_process and flags of the CLI): 0 is the server's
-# value, and a server refuses more than its own (InvalidArgumentError).
-BUDGETS = ("max_fold_bytes", "max_fold_total_bytes", "max_node_visits", "max_nodes", "max_dense_bytes")
+        logger.debug("external_data_location %r ignored: save_as_external_data is off", options["external_data_location"])
+        options["external_data_location"] = None
+    fields = pb.Options.DESCRIPTOR.fields_by_name
+    o = pb.Options(model_name=model_name, output_name=output_name)
+    for name, value in options.items():
+        fd = fields.get(name)
+        if fd is None or name in _WIRE_ONLY:
+            raise TypeError("unknown option %r (options: %s)" % (name, ", ".join(option_names())))
+        if value is None:
+            continue
+        value = _field_value(fd, name, value)
+        if fd.label == fd.LABEL_REPEATED:
+            getattr(o, name).extend(value)
+        else:
+            setattr(o, name, value)
+    return o
 
 
 def _retryable(err):
@@ -155,12 +181,6 @@ def quant_pre_process(
     *,
     input_model: Union[str, "os.PathLike[str]", bytes, Any, None] = None,
     server: Union[str, grpc.Channel, None] = None,
-    strict_shapes: bool = False,
-    max_fold_bytes: int = 0,
-    max_fold_total_bytes: int = 0,
-    max_node_visits: int = 0,
-    max_nodes: int = 0,
-    max_dense_bytes: int = 0,
     progress: Optional[Callable[[Progress], None]] = None,
     transfer: Optional[Callable[[Transfer], None]] = None,
     timeout: Optional[float] = None,
@@ -173,6 +193,7 @@ def quant_pre_process(
     metadata: Optional[Sequence[Tuple[str, str]]] = None,
     chunk_size: int = _client.CHUNK_SIZE,
     retries: int = 3,
+    **options: Any,
 ) -> Summary:
     """Shape inference and graph optimization in preparation for quantization,
     as onnxruntime.quantization.shape_inference.quant_pre_process does, with
@@ -194,11 +215,13 @@ def quant_pre_process(
         $QUANTPREP_SERVER; if that is unset or empty, or binary is given, the
         quantprep binary (binary, else $QUANTPREP_BIN, else `quantprep` on PATH)
         runs the call in a subprocess.
-    strict_shapes: fail when an inferred shape conflicts with one in the model.
-    max_fold_bytes, max_fold_total_bytes, max_node_visits, max_nodes,
-        max_dense_bytes: the pipeline's budgets (see quantprep.v1.Options);
-        0 is the server's value, and a server refuses more than its own
-        (InvalidArgumentError), so a call may only lower them.
+    **options: quantprep's own options, by name: every field of
+        quantprep.v1.Options (option_names() lists them; the README's option
+        table and `quantprep preprocess --help` say what each means), e.g.
+        strict_shapes=True, disabled_optimizers=["ConstantFolding"],
+        max_fold_bytes=1 << 20. One left out takes the server's default; the
+        budgets (max_*) may only be lowered. The server checks every value
+        (InvalidArgumentError, in the quantprep CLI's words).
     progress: called with a Progress for each pipeline step event.
     transfer: called with a Transfer as bytes are uploaded and downloaded
         (uploads are reported from gRPC's sending thread).
@@ -229,9 +252,7 @@ def quant_pre_process(
     opts = build_options(
         src.name, os.path.basename(output_path), skip_optimization, skip_onnx_shape, skip_symbolic_shape,
         auto_merge, int_max, guess_output_rank, verbose, save_as_external_data, all_tensors_to_one_file,
-        external_data_location, external_data_size_threshold, strict_shapes,
-        budgets=dict(max_fold_bytes=max_fold_bytes, max_fold_total_bytes=max_fold_total_bytes,
-                     max_node_visits=max_node_visits, max_nodes=max_nodes, max_dense_bytes=max_dense_bytes))
+        external_data_location, external_data_size_threshold, **options)
 
     def run(channel):
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -57,13 +57,18 @@ class StepSummary:
     full_shapes_after: int
     warnings: List[str] = field(default_factory=list)
     counts: Dict[str, int] = field(default_factory=dict)
+    # The optimize step's time per pass, by pass name.
+    pass_wall_time_micros: Dict[str, int] = field(default_factory=dict)
+    # With verbose 3, the step's details (each node output's inferred type).
+    details: List[str] = field(default_factory=list)
 
     @classmethod
     def from_proto(cls, s):
         return cls(name=s.name, skipped=s.skipped, wall_time_micros=s.wall_time_micros,
                    nodes_before=s.nodes_before, nodes_after=s.nodes_after,
                    full_shapes_before=s.full_shapes_before, full_shapes_after=s.full_shapes_after,
-                   warnings=list(s.warnings), counts=dict(s.counts))
+                   warnings=list(s.warnings), counts=dict(s.counts),
+                   pass_wall_time_micros=dict(s.pass_wall_time_micros), details=list(s.details))
 
 
 @dataclass(frozen=True)

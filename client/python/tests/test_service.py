@@ -176,7 +176,10 @@ class FlagsTest(Case):
                           o.all_tensors_to_one_file, o.external_data_location, o.external_data_size_threshold,
                           o.strict_shapes),
                          ("in.onnx", "out.onnx", True, True, True, True, 77, True, 1, True, True, "w.bin", 5, True))
+        # Left out, an option is unset: the server's default (the same).
         d = quantprep.build_options("a", "b")
+        self.assertFalse(d.HasField("int_max") or d.HasField("external_data_size_threshold"))
+        d = quantprep.build_options("a", "b", *[v for _, v in quantprep._api.REFERENCE])
         self.assertTrue(d.HasField("int_max") and d.HasField("external_data_size_threshold"))
         self.assertEqual((d.int_max, d.external_data_size_threshold, d.verbose), (2**31 - 1, 1024, 0))
         # As in the reference: verbose 2 is 1, 5 is 3; a location without
@@ -184,8 +187,30 @@ class FlagsTest(Case):
         self.assertEqual([quantprep.build_options("a", "b", verbose=v).verbose for v in (-1, 0, 1, 2, 3, 5)],
                          [0, 0, 1, 1, 3, 3])
         self.assertEqual(quantprep.build_options("a", "b", external_data_location="w.bin").external_data_location, "")
-        with self.assertRaisesRegex(ValueError, "external_data_location"):
-            quantprep.build_options("a", "b", save_as_external_data=True, external_data_location="../w.bin")
+        # Any field of Options by name; an unknown one is a TypeError.
+        o = quantprep.build_options("a", "b", disabled_optimizers="EliminateIdentity,ConstantFolding", max_nodes=5)
+        self.assertEqual((list(o.disabled_optimizers), o.max_nodes), (["EliminateIdentity", "ConstantFolding"], 5))
+        with self.assertRaisesRegex(TypeError, "no_such_option"):
+            quantprep.build_options("a", "b", no_such_option=1)
+        with self.assertRaisesRegex(TypeError, "model_name"):
+            quantprep.build_options("a", "b", model_name="c")
+
+    def test_invalid_options_in_the_clis_words(self):
+        # The server checks the values (the client does not), with the rules
+        # and the words of the quantprep CLI.
+        src = MODELS / (MODEL_NAMES[0] + ".onnx")
+        for kw, flags in ((dict(int_max=0), ["--int_max", "0"]),
+                          (dict(max_fold_bytes=-1), ["--max_fold_bytes", "-1"]),
+                          (dict(disabled_optimizers=["NoSuchPass"]), ["--disabled_optimizers", "NoSuchPass"]),
+                          (dict(save_as_external_data=True, external_data_location="../w.bin"),
+                           ["--save_as_external_data", "--external_data_location", "../w.bin"])):
+            with self.subTest(flags):
+                with self.assertRaises(quantprep.errors.InvalidArgumentError) as cm:
+                    quantprep.quant_pre_process(src, self.path("out.onnx"), server=_server.address, **kw)
+                r = go_cli(["preprocess", "--input", str(src), "--output", self.path("go.onnx")] + flags)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertTrue(cm.exception.message.startswith("invalid options: "), cm.exception.message)
+                self.assertIn(": " + cm.exception.message + "\n", r.stderr)
 
     def test_reference_signature(self):
         import inspect
@@ -197,7 +222,11 @@ class FlagsTest(Case):
             ("int_max", 2**31 - 1), ("guess_output_rank", False), ("verbose", 0),
             ("save_as_external_data", False), ("all_tensors_to_one_file", False),
             ("external_data_location", None), ("external_data_size_threshold", 1024)])
-        self.assertTrue(all(p.kind == p.KEYWORD_ONLY for p in params[len(positional):]))
+        self.assertTrue(all(p.kind == p.KEYWORD_ONLY for p in params[len(positional):-1]))
+        # Then **options: every other option, by its field name, which no
+        # argument of quant_pre_process may shadow.
+        self.assertEqual(params[-1].kind, params[-1].VAR_KEYWORD)
+        self.assertFalse({p.name for p in params[:-1]} & (set(quantprep.option_names()) - {n for n, _ in positional}))
 
     def test_cli(self):
         src = str(MODELS / "cnn-tiny.onnx")
