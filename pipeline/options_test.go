@@ -1,11 +1,14 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/quantprep/quantprep/internal/onnxtext"
 	"github.com/quantprep/quantprep/pipeline/eval"
 	"github.com/quantprep/quantprep/pipeline/infer"
 )
@@ -220,5 +223,55 @@ func TestDefaultText(t *testing.T) {
 		if got := Lookup(name).DefaultText(); got != want {
 			t.Errorf("%s: DefaultText() = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// TestOptionsReachTheSteps: disabled_optimizers reaches the optimizer, the
+// optimize step reports its time per pass, and verbose 3 (only) fills the
+// inference steps' details.
+func TestOptionsReachTheSteps(t *testing.T) {
+	mp, err := onnxtext.ParseModel(`<ir_version: 8, opset_import: ["" : 17]>
+g (float[N, 4] x) => (float[N, 4] y) { a = Identity (x) y = Relu (a) }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := writeModel(t, dir, mp)
+	mod := func(f func(*Options)) Options { o := DefaultOptions(); f(&o); return o }
+	tests := []struct {
+		name     string
+		opts     Options
+		nodes    int
+		identity int64 // EliminateIdentity's rewrites
+		details  bool
+	}{
+		{"defaults", DefaultOptions(), 1, 1, false},
+		{"disabled", mod(func(o *Options) { o.DisabledOptimizers = []string{"EliminateIdentity"} }), 2, 0, false},
+		{"verbose 1", mod(func(o *Options) { o.Verbose = 1 }), 1, 1, false},
+		{"verbose 3", mod(func(o *Options) { o.Verbose = 3 }), 1, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := Run(context.Background(), in, filepath.Join(t.TempDir(), "out.onnx"), tt.opts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps := map[string]StepReport{}
+			for _, s := range rep.Steps {
+				steps[s.Name] = s
+			}
+			opt := steps["optimize"]
+			if rep.NodesAfter != tt.nodes || opt.Counts["EliminateIdentity"] != tt.identity {
+				t.Errorf("%d nodes, %d identities removed; want %d, %d", rep.NodesAfter, opt.Counts["EliminateIdentity"], tt.nodes, tt.identity)
+			}
+			if _, ok := opt.PassDurations["ConstantFolding"]; !ok {
+				t.Errorf("no time for ConstantFolding in %v", opt.PassDurations)
+			}
+			for _, name := range []string{"symbolic_shape", "onnx_shape"} {
+				if got := len(steps[name].Details) > 0; got != tt.details {
+					t.Errorf("%s: details %q, want some: %v", name, steps[name].Details, tt.details)
+				}
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -151,5 +152,21 @@ func TestInvalidOptionsOnTheWire(t *testing.T) {
 			}
 			env.assertNoSpool(t)
 		})
+	}
+}
+
+// TestSummaryCarriesPassTimesAndDetails: the optimizer's time per pass and a
+// step's details reach the wire.
+func TestSummaryCarriesPassTimesAndDetails(t *testing.T) {
+	rep := &pipeline.Report{Steps: []pipeline.StepReport{
+		{Name: "symbolic_shape", Details: []string{`node "a" (Relu): a: float[2]`}},
+		{Name: "optimize", PassDurations: map[string]time.Duration{"ConstantFolding": 1500 * time.Microsecond}},
+	}}
+	s := SummaryFromReport(rep, t.TempDir())
+	if got := s.GetSteps()[0].GetDetails(); !reflect.DeepEqual(got, rep.Steps[0].Details) {
+		t.Errorf("details %q", got)
+	}
+	if got := s.GetSteps()[1].GetPassWallTimeMicros(); !reflect.DeepEqual(got, map[string]int64{"ConstantFolding": 1500}) {
+		t.Errorf("pass times %v", got)
 	}
 }

@@ -337,6 +337,10 @@ g (float[batch, 4] x) => (float[batch, 4] y) <float[batch, 7] h> {
 	}{
 		{"quiet by default", nil, exitOK, "", true},
 		{"warning from verbose 1", []string{"--verbose", "1"}, exitOK, `warning: tensor "h"`, true},
+		// Verbose 3 adds the details: each node output's inferred type, and
+		// the optimizer's time per pass.
+		{"inferred types from verbose 3", []string{"--verbose", "3"}, exitOK, "\nsymbolic_shape: node ", true},
+		{"pass times from verbose 3", []string{"--verbose", "3"}, exitOK, "\noptimize: pass times: ", true},
 		{"strict fails", []string{"--strict_shapes"}, exitFailure, `tensor "h"`, false},
 	}
 	for _, tt := range tests {

@@ -101,7 +101,7 @@ func passTimes(w io.Writer, st *quantprepv1.StepSummary) {
 	})
 	parts := make([]string, len(names))
 	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s %.1fms", n, float64(times[n])/1e3)
+		parts[i] = fmt.Sprintf("%s %v", n, time.Duration(times[n])*time.Microsecond)
 	}
 	fmt.Fprintf(w, "%s: pass times: %s\n", st.GetName(), strings.Join(parts, ", "))
 }

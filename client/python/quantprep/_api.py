@@ -295,4 +295,13 @@ def quant_pre_process(
     level = logging.WARNING if verbose and int(verbose) > 0 else logging.DEBUG
     for w in summary.warnings:
         logger.log(level, "%s", w)
+    if verbose and int(verbose) > 2:
+        # The details, as the reference logs them at verbose 3.
+        for st in summary.steps:
+            for d in st.details:
+                logger.info("%s: %s", st.name, d)
+            if st.pass_wall_time_micros:
+                logger.info("%s: pass times: %s", st.name, ", ".join(
+                    "%s %.3fms" % (n, t / 1e3)
+                    for n, t in sorted(st.pass_wall_time_micros.items(), key=lambda kv: (-kv[1], kv[0]))))
     return summary
