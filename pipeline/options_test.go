@@ -107,10 +107,20 @@ func TestTableRows(t *testing.T) {
 	}
 }
 
+// TestDefaultOptions: DefaultOptions is every row's default (the
+// reference's, TestTableMatchesReference), and valid.
 func TestDefaultOptions(t *testing.T) {
-	want := Options{IntMax: 2147483647, ExternalDataSizeThreshold: 1024}
-	if o := DefaultOptions(); !reflect.DeepEqual(o, want) {
-		t.Fatalf("DefaultOptions() = %+v, want %+v", o, want)
+	o := DefaultOptions()
+	for i := range Table {
+		op := &Table[i]
+		got := reflect.ValueOf(op.Field(&o)).Elem().Interface()
+		if op.Kind == List {
+			if got.([]string) != nil {
+				t.Errorf("%s: default %v, want none", op.Name, got)
+			}
+		} else if got != op.Default() {
+			t.Errorf("%s: default %#v, want %#v", op.Name, got, op.Default())
+		}
 	}
 	if err := DefaultOptions().Validate(); err != nil {
 		t.Fatalf("the defaults are invalid: %v", err)

@@ -66,8 +66,10 @@ func writeTestModel(t *testing.T, dir string, n int) string {
 
 func TestFlagForms(t *testing.T) {
 	def := func(f func(o *quantprepv1.Options)) *quantprepv1.Options {
-		o := &quantprepv1.Options{ModelName: "in.onnx", OutputName: "out.onnx",
-			IntMax: proto.Int64(pipeline.DefaultIntMax), ExternalDataSizeThreshold: proto.Int64(pipeline.DefaultExternalDataSizeThreshold)}
+		// The defaults on the wire (TestOptionFlags checks each against
+		// pipeline.Table), then what the flags change.
+		o := server.WireOptions(pipeline.DefaultOptions())
+		o.ModelName, o.OutputName = "in.onnx", "out.onnx"
 		if f != nil {
 			f(o)
 		}
