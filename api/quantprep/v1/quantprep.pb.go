@@ -330,7 +330,8 @@ type Options struct {
 	// GuessOutputRank gives the outputs of operators that shape inference does
 	// not know the rank of their first input.
 	GuessOutputRank bool `protobuf:"varint,8,opt,name=guess_output_rank,json=guessOutputRank,proto3" json:"guess_output_rank,omitempty"`
-	// Verbose is 0, 1 or 3, as in the reference tool.
+	// Verbose is 0, 1 or 3, as in the reference tool; with 3 the summary's
+	// steps carry their details (StepSummary.details).
 	Verbose int32 `protobuf:"varint,9,opt,name=verbose,proto3" json:"verbose,omitempty"`
 	// SaveAsExternalData writes the weights (tensors of at least
 	// external_data_size_threshold bytes) to external-data files beside the
