@@ -14,8 +14,9 @@ import (
 )
 
 // referenceFlags are the flags of `python -m onnxruntime.quantization.preprocess`
-// besides --input and --output, with their defaults (ONNX Runtime 1.19's
-// --help; external_data_location's None is our empty string).
+// besides --input and --output, with their defaults (external_data_location's
+// None, in current releases, is our empty string; older ones said "./", which
+// onnx cannot save to).
 var referenceFlags = map[string]any{
 	"skip_optimization":            false,
 	"skip_onnx_shape":              false,
