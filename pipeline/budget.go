@@ -8,7 +8,6 @@ import (
 	"github.com/quantprep/quantprep/pipeline/model"
 )
 
-
 // prepare checks the model before any step (model.Validate, the node
 // budget) and makes its sparse initializers dense.
 func prepare(m *model.Model, b Budgets) error {
