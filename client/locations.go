@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -157,7 +156,7 @@ func ExternalLocationsFrom(r io.Reader) ([]string, error) {
 		modelFunctions:    sub(map[protowire.Number]fieldFn{functionNode: node, functionAttrProto: attribute}),
 		modelTrainingInfo: sub(map[protowire.Number]fieldFn{trainingInit: graph, trainingAlgorithm: graph}),
 	})
-	if err := model(&wire{r: bufio.NewReaderSize(r, 64<<10), n: -1}); err != nil {
+	if err := model(&wire{r: NewSkipReader(r, 64<<10), n: -1}); err != nil {
 		return nil, fmt.Errorf("not an ONNX model: %w", err)
 	}
 	out := make([]string, 0, len(seen))
@@ -174,7 +173,7 @@ var errTruncated = errors.New("unexpected end of input")
 // wire reads one message of the protobuf wire format from a stream: n bytes
 // of it, or (n < 0) all the stream holds.
 type wire struct {
-	r *bufio.Reader
+	r *SkipReader
 	n int64
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/client"
 	"github.com/quantprep/quantprep/pipeline"
 )
 
@@ -45,7 +45,8 @@ func estimateMemory(modelBytes, values, externalBytes int64, o pipeline.Options)
 
 // countValues counts the messages and strings of the ModelProto in the file
 // at p from its wire format, skipping every other field's bytes (weights
-// above all): it reads the file once through a buffer and decodes nothing.
+// above all): it reads the model's structure through a buffer, seeks past
+// the weights, and decodes nothing.
 // A file it cannot read as a model gives an error; the loader will say why.
 func countValues(p string) (int64, error) {
 	f, err := os.Open(p)
@@ -57,7 +58,7 @@ func countValues(p string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	c := &valueCounter{r: bufio.NewReaderSize(f, 64<<10)}
+	c := &valueCounter{r: client.NewSkipReader(f, 64<<10)}
 	err = c.message((&onnxpb.ModelProto{}).ProtoReflect().Descriptor(), st.Size(), 0)
 	return c.n, err
 }
@@ -68,7 +69,7 @@ const maxNesting = 10000
 var errWire = errors.New("malformed model")
 
 type valueCounter struct {
-	r *bufio.Reader
+	r *client.SkipReader
 	n int64
 }
 
@@ -150,7 +151,7 @@ func (c *valueCounter) varint() (uint64, int64, error) {
 }
 
 type countingByteReader struct {
-	r *bufio.Reader
+	r *client.SkipReader
 	n int64
 }
 
