@@ -102,7 +102,9 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 			return err
 		}
 		defer release()
-		r, err := s.runner.Run(model.WithDiskBudget(ctx, disk), up.modelPath, outPath, opts, func(e pipeline.Event) {
+		// The output is read back once and removed: no fsync (WithScratchOutput).
+		runCtx := model.WithScratchOutput(model.WithDiskBudget(ctx, disk))
+		r, err := s.runner.Run(runCtx, up.modelPath, outPath, opts, func(e pipeline.Event) {
 			select {
 			case events <- e:
 			case <-ctx.Done():

@@ -77,3 +77,35 @@ func TestDiskBudget(t *testing.T) {
 		t.Error("the context does not carry the budget")
 	}
 }
+
+// TestScratchOutput checks that a save under WithScratchOutput flushes no
+// file to disk, and that every other save flushes each file it writes.
+func TestScratchOutput(t *testing.T) {
+	calls := 0
+	defer func(f func(*os.File) error) { syncFile = f }(syncFile)
+	syncFile = func(f *os.File) error { calls++; return f.Sync() }
+	for _, c := range []struct {
+		name    string
+		ctx     context.Context
+		minSync int
+	}{
+		{"durable", context.Background(), 2},
+		{"scratch", WithScratchOutput(context.Background()), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls = 0
+			m, _ := spillModel(t, 300)
+			defer m.Close()
+			files, err := m.SaveContext(c.ctx, filepath.Join(t.TempDir(), "m.onnx"), SaveOptions{ExternalData: true, AllTensorsToOneFile: true, SizeThreshold: 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != 2 {
+				t.Fatalf("files = %v, want the model and its data", files)
+			}
+			if c.minSync == 0 && calls != 0 || calls < c.minSync {
+				t.Errorf("%d files flushed, want %d", calls, c.minSync)
+			}
+		})
+	}
+}

@@ -473,7 +473,7 @@ func (s *saver) writeData() error {
 		}
 	}
 	for _, f := range s.files {
-		if err := closeSynced(f.f); err != nil {
+		if err := s.closeSynced(f.f); err != nil {
 			return fmt.Errorf("save %s: %w", filepath.Base(f.final), err)
 		}
 		f.f = nil
@@ -482,9 +482,12 @@ func (s *saver) writeData() error {
 }
 
 // closeSynced flushes f to disk and closes it, so that a rename never exposes
-// a file whose contents are not durable.
-func closeSynced(f *os.File) error {
-	err := f.Sync()
+// a file whose contents are not durable; a scratch output is only closed.
+func (s *saver) closeSynced(f *os.File) error {
+	if isScratch(s.ctx) {
+		return f.Close()
+	}
+	err := syncFile(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -558,7 +561,7 @@ func (s *saver) writeModel() error {
 	if err := s.streamModel(f, readLater); err != nil {
 		return err
 	}
-	if err := closeSynced(f); err != nil {
+	if err := s.closeSynced(f); err != nil {
 		return fmt.Errorf("save %s: %w", s.base, err)
 	}
 	s.model.f = nil
@@ -794,6 +797,9 @@ func (s *saver) commit() error {
 		}
 	}
 	// Make the renames durable; a failure here changes nothing already done.
+	if isScratch(s.ctx) {
+		return nil
+	}
 	dirs := map[string]bool{}
 	for _, f := range all {
 		dirs[filepath.Dir(f.final)] = true
