@@ -33,13 +33,21 @@ type preprocessService struct {
 
 // Preprocess spools the upload into a directory of its own, runs the pipeline
 // in the worker pool while streaming its progress, then streams the output
-// files and the summary. The directory is removed on every way out, and its
-// bytes are given back to the server's disk budget.
-func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_PreprocessServer) (err error) {
+// files and the summary. It is the RPC's boundary: the one place where an
+// error becomes a status (toStatus), with the spool's paths scrubbed from it.
+func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_PreprocessServer) error {
+	dir, err := s.preprocess(stream)
+	return scrubPaths(toStatus(err), dir, s.cfg.TempDir)
+}
+
+// preprocess does Preprocess's work and returns its spool directory with the
+// error. The directory is removed on every way out, and its bytes are given
+// back to the server's disk budget.
+func (s *preprocessService) preprocess(stream quantprepv1.PreprocessService_PreprocessServer) (dir string, err error) {
 	ctx := stream.Context()
-	dir, err := os.MkdirTemp(s.cfg.TempDir, "req-*")
+	dir, err = os.MkdirTemp(s.cfg.TempDir, "req-*")
 	if err != nil {
-		return toStatus(fmt.Errorf("spool directory: %w", err))
+		return "", fmt.Errorf("spool directory: %w", err)
 	}
 	s.active.Store(dir, true)
 	defer s.active.Delete(dir)
@@ -61,29 +69,28 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 		// A quota or budget that stopped the run says why, whatever the run
 		// returned on its way out (its context's plain Canceled).
 		if cause := context.Cause(jobCtx); err != nil && errors.Is(cause, errQuota) {
-			err = toStatus(cause)
+			err = cause
 		}
-		err = scrubPaths(err, dir, s.cfg.TempDir)
 	}()
 
 	up, err := receive(st, filepath.Join(dir, "in"), s.cfg.MaxUploadBytes, disk)
 	if err != nil {
-		return toStatus(err)
+		return dir, err
 	}
 	opts, err := RequestOptions(up.opts, s.cfg.Budgets)
 	if err != nil {
-		return toStatus(err)
+		return dir, err
 	}
 	outName := up.opts.GetOutputName()
 	if outName == "" {
 		outName = filepath.Base(up.modelPath)
 	}
 	if err := checkOutputNames(outName, opts); err != nil {
-		return toStatus(err)
+		return dir, err
 	}
 	outDir := filepath.Join(dir, "out")
 	if err := os.Mkdir(outDir, 0o700); err != nil {
-		return toStatus(fmt.Errorf("spool directory: %w", err))
+		return dir, fmt.Errorf("spool directory: %w", err)
 	}
 	outPath := filepath.Join(outDir, outName)
 
@@ -114,7 +121,7 @@ func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_Prep
 		return err
 	})
 	if err != nil {
-		return toStatus(err)
+		return dir, err
 	}
 	sendProgress := func(e pipeline.Event) error {
 		return st.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Progress{Progress: ProgressFromEvent(e)}})
@@ -124,35 +131,35 @@ wait:
 		select {
 		case e := <-events:
 			if err := sendProgress(e); err != nil {
-				return toStatus(err)
+				return dir, err
 			}
 		case <-j.done:
 			break wait
 		case <-ctx.Done():
-			return toStatus(ctx.Err())
+			return dir, ctx.Err()
 		}
 	}
 	for len(events) > 0 {
 		if err := sendProgress(<-events); err != nil {
-			return toStatus(err)
+			return dir, err
 		}
 	}
 	if j.err != nil {
-		return toStatus(j.err)
+		return dir, j.err
 	}
 	if rep == nil || len(rep.Files) == 0 {
-		return toStatus(errors.New("the pipeline reported no output file"))
+		return dir, errors.New("the pipeline reported no output file")
 	}
 	for i, f := range rep.Files {
 		rel, err := filepath.Rel(outDir, f)
 		if err != nil || !filepath.IsLocal(rel) {
-			return toStatus(fmt.Errorf("output file %q is outside the output directory", f))
+			return dir, fmt.Errorf("output file %q is outside the output directory", f)
 		}
 		if err := sendFile(st, f, filepath.ToSlash(rel), i == 0, s.cfg.ChunkSize); err != nil {
-			return toStatus(err)
+			return dir, err
 		}
 	}
-	return toStatus(st.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Summary{Summary: SummaryFromReport(rep, outDir)}}))
+	return dir, st.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Summary{Summary: SummaryFromReport(rep, outDir)}})
 }
 
 // checkOutputNames refuses output names that the file system or the save
