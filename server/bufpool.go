@@ -4,19 +4,40 @@ import (
 	"math/bits"
 	"sync"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/mem"
 )
 
-// The process's gRPC buffers come from streamPool, set as grpc's default pool
-// at init (grpc allows it only then): every gRPC client and server of the
-// process, the product's `preprocess --server` included, uses it. Why not
-// grpc's own: it clears every buffer it hands out again, and its largest tier
+// The process's gRPC buffers come from streamPool: set as grpc's default pool
+// at init (grpc allows it only then), it serves the codec's buffers of every
+// client and server of the process; the transport's buffers are set apart
+// (grpc reads its default before this init runs), by New for the server and
+// by ClientOptions for a client. Why not grpc's own: it clears every buffer it hands out again, and its largest tier
 // is 1 MiB, so each message of a 1 MiB chunk (a few bytes more) was a fresh
 // allocation, cleared. On machines where touching fresh memory is slow, that
 // cost more than the copy it served. streamPool's buffers are not cleared:
 // gRPC fills every byte it reads into one before it reads the buffer.
 func init() { experimental.SetDefaultBufferPool(streamPool) }
+
+// transportBuffer is the size of a connection's read and write buffers
+// (grpc's default is 32 KiB): a chunk of 1 MiB then takes 4 system calls
+// each way instead of 32.
+const transportBuffer = 256 << 10
+
+// transportOptions are the server's transport settings for the streams.
+func transportOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{experimental.BufferPool(streamPool),
+		grpc.ReadBufferSize(transportBuffer), grpc.WriteBufferSize(transportBuffer)}
+}
+
+// ClientOptions are the transport settings of a client that matches the
+// server's: the same buffer pool and buffer sizes. `quantprep preprocess
+// --server` dials with them.
+func ClientOptions() []grpc.DialOption {
+	return []grpc.DialOption{experimental.WithBufferPool(streamPool),
+		grpc.WithReadBufferSize(transportBuffer), grpc.WithWriteBufferSize(transportBuffer)}
+}
 
 var streamPool = newBufferPool()
 

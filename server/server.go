@@ -154,7 +154,7 @@ func New(cfg Config, log *zap.Logger, runner Runner, opts ...Option) (*Server, e
 	// The recv-size limit leaves room for a chunk of ChunkSize plus its framing,
 	// and never goes below gRPC's default.
 	maxRecv := maxRecvMsgSize(cfg)
-	s.grpc = grpc.NewServer(x.wrap(
+	s.grpc = grpc.NewServer(x.wrap(append(transportOptions(),
 		grpc.MaxRecvMsgSize(maxRecv),
 		// Stop then returns only after every handler has removed its temp files.
 		grpc.WaitForHandlers(true),
@@ -171,7 +171,7 @@ func New(cfg Config, log *zap.Logger, runner Runner, opts ...Option) (*Server, e
 			validator.StreamServerInterceptor(),
 			recovery.StreamServerInterceptor(recoverOpt),
 		),
-	)...)
+	)...)...)
 	s.svc = newPreprocessService(cfg, log, x.instrument(runner), s.pool)
 	quantprepv1.RegisterPreprocessServiceServer(s.grpc, s.svc)
 	s.health = health.NewServer()

@@ -47,7 +47,7 @@ func BenchmarkStream(b *testing.B) {
 			}
 			go srv.Serve(lis)
 			defer srv.Stop()
-			conn, err := client.Dial(lis.Addr().String(), client.DialOptions{})
+			conn, err := client.Dial(lis.Addr().String(), client.DialOptions{Extra: ClientOptions()})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -222,7 +222,7 @@ func (r *remote) applyEnv() error {
 
 // dial connects to the server; its mistakes are usage errors.
 func (r *remote) dial() (*grpc.ClientConn, error) {
-	o := client.DialOptions{}
+	o := client.DialOptions{Extra: server.ClientOptions()}
 	if r.tls || r.caFile != "" || r.certFile != "" || r.keyFile != "" || r.serverName != "" {
 		o.TLS = &client.TLSOptions{CAFile: r.caFile, CertFile: r.certFile, KeyFile: r.keyFile, ServerName: r.serverName}
 	}
