@@ -36,7 +36,8 @@ type guardedStream struct {
 	recvOnce sync.Once
 	recvd    chan recvResult
 	quit     chan struct{}
-	last     error // the receiver's final error, returned again
+	last     error          // the receiver's final error, returned again
+	prev     *pooledRequest // the message Recv returned last
 
 	sendOnce sync.Once
 	sendc    chan *quantprepv1.PreprocessResponse
@@ -45,7 +46,7 @@ type guardedStream struct {
 }
 
 type recvResult struct {
-	req *quantprepv1.PreprocessRequest
+	req *pooledRequest
 	err error
 }
 
@@ -55,17 +56,23 @@ func newGuardedStream(s quantprepv1.PreprocessService_PreprocessServer, idle, se
 }
 
 // Recv returns the next request message, or errIdle when none comes within
-// the idle timeout.
+// the idle timeout. A chunk's data is valid until the next Recv, which gives
+// its buffer back to the pool (streamCodec).
 func (g *guardedStream) Recv() (*quantprepv1.PreprocessRequest, error) {
+	if g.prev != nil {
+		g.prev.release()
+		g.prev = nil
+	}
 	if g.last != nil {
 		return nil, g.last
 	}
 	g.recvOnce.Do(func() {
 		go func() {
 			for {
-				req, err := g.PreprocessService_PreprocessServer.Recv()
+				pr := &pooledRequest{}
+				err := g.RecvMsg(pr)
 				select {
-				case g.recvd <- recvResult{req, err}:
+				case g.recvd <- recvResult{pr, err}:
 				case <-g.quit:
 					return
 				}
@@ -81,8 +88,10 @@ func (g *guardedStream) Recv() (*quantprepv1.PreprocessRequest, error) {
 	case r := <-g.recvd:
 		if r.err != nil {
 			g.last = r.err
+			return nil, r.err
 		}
-		return r.req, r.err
+		g.prev = r.req
+		return r.req.req, nil
 	case <-t.C:
 		g.last = fmt.Errorf("%w: no message for %v; the upload is abandoned (the server's idle_timeout)", errIdle, g.idle)
 		return nil, g.last

@@ -36,6 +36,15 @@ func (f *fakeStream) Recv() (*quantprepv1.PreprocessRequest, error) {
 	return r, nil
 }
 
+// RecvMsg serves guardedStream, which receives into a *pooledRequest.
+func (f *fakeStream) RecvMsg(m any) error {
+	r, err := f.Recv()
+	if err == nil {
+		m.(*pooledRequest).req = r
+	}
+	return err
+}
+
 func (f *fakeStream) Send(r *quantprepv1.PreprocessResponse) error {
 	f.sent = append(f.sent, r)
 	return nil

@@ -216,8 +216,13 @@ func (s *infoStream) RecvMsg(m any) error {
 	if err != nil {
 		return err
 	}
-	req, ok := m.(*quantprepv1.PreprocessRequest)
-	if !ok {
+	var req *quantprepv1.PreprocessRequest
+	switch m := m.(type) {
+	case *quantprepv1.PreprocessRequest:
+		req = m
+	case *pooledRequest: // the service's own receive loop (streamCodec)
+		req = m.req
+	default:
 		return nil
 	}
 	var n int

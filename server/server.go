@@ -156,6 +156,7 @@ func New(cfg Config, log *zap.Logger, runner Runner, opts ...Option) (*Server, e
 	maxRecv := maxRecvMsgSize(cfg)
 	s.grpc = grpc.NewServer(x.wrap(append(transportOptions(),
 		grpc.MaxRecvMsgSize(maxRecv),
+		grpc.ForceServerCodecV2(newStreamCodec()),
 		// Stop then returns only after every handler has removed its temp files.
 		grpc.WaitForHandlers(true),
 		grpc.StatsHandler(&connTagger{}),
