@@ -53,10 +53,12 @@ type bufferPool struct {
 
 const (
 	minLargeShift = 16
-	maxShift      = 26 // 64 MiB: larger buffers are allocated and dropped
-	// largeKept bounds the idle buffers kept per large size: a few streams'
-	// worth of messages in flight.
-	largeKept = 16
+	maxShift      = 24 // 16 MiB: larger buffers are allocated and dropped
+	// largeKept bounds the idle buffers kept per large class: a few streams'
+	// messages in flight. At the default limits (messages up to 4 MiB) the
+	// pool keeps at most 8*(64 KiB+...+4 MiB), under 64 MiB, whatever the
+	// clients send.
+	largeKept = 8
 )
 
 func newBufferPool() *bufferPool {

@@ -3,8 +3,9 @@ package server
 import "testing"
 
 // TestBufferPool checks lengths and capacity classes, that a large buffer put
-// back is the one handed out next (warm memory, kept across collections), and
-// that buffers the pool did not make are not kept.
+// back is the one handed out next (warm memory, kept across collections), that
+// idle large buffers are bounded in number, and that buffers of no class are
+// not kept.
 func TestBufferPool(t *testing.T) {
 	p := newBufferPool()
 	for _, c := range []struct{ n, wantCap int }{
@@ -22,6 +23,13 @@ func TestBufferPool(t *testing.T) {
 	p.Put(b)
 	if again := p.Get(1<<20 + 100); &(*again)[:1][0] != &(*b)[:1][0] || len(*again) != 1<<20+100 {
 		t.Error("a large buffer put back was not reused")
+	}
+	for range largeKept + 3 {
+		b := make([]byte, 1<<20)
+		p.Put(&b)
+	}
+	if n := len(p.large[20]); n != largeKept {
+		t.Errorf("%d idle buffers of 1 MiB kept, want the bound %d", n, largeKept)
 	}
 	odd := make([]byte, 3<<16)
 	p.Put(&odd)
