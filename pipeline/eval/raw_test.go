@@ -2,6 +2,7 @@ package eval
 
 import (
 	"bytes"
+	"io"
 	"math/rand"
 	"testing"
 
@@ -111,6 +112,7 @@ func TestTranspose2DMatchesGather(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	for _, c := range []struct{ rows, cols, width int }{
 		{2, 2, 4}, {33, 17, 4}, {31, 65, 2}, {100, 3, 8}, {7, 40000, 1}, {40000, 5, 4}, {64, 64, 3},
+		{37, 41, 8}, {45, 23, 1}, {13, 9, 16}, {4, 4, 2}, {3, 5, 4}, {5, 3, 4}, {2, 300000, 4}, {300000, 2, 2},
 	} {
 		src := make([]byte, c.rows*c.cols*c.width)
 		rng.Read(src)
@@ -129,5 +131,36 @@ func TestTranspose2DMatchesGather(t *testing.T) {
 		if !bytes.Equal(b.Bytes(), want) {
 			t.Errorf("%+v: transpose differs", c)
 		}
+	}
+}
+
+// BenchmarkPermuteRaw times the raw transpose that constant folding runs on
+// every MatMul weight of a torch export (a Linear's weight is stored
+// out x in and transposed in the graph), for GPT-2 large's weight shapes,
+// into a writer that discards: the permutation's own cost, without the file.
+func BenchmarkPermuteRaw(b *testing.B) {
+	for _, c := range []struct {
+		name       string
+		rows, cols int // the stored weight's dims
+		width      int
+	}{
+		{"qkv_3840x1280_f32", 3840, 1280, 4},
+		{"fc_5120x1280_f32", 5120, 1280, 4},
+		{"out_1280x5120_f32", 1280, 5120, 4},
+		{"head_50257x1280_f32", 50257, 1280, 4},
+		{"fc_5120x1280_f16", 5120, 1280, 2},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			src := make([]byte, c.rows*c.cols*c.width)
+			rand.New(rand.NewSource(1)).Read(src)
+			mv := Movement{Dims: []int64{int64(c.cols), int64(c.rows)}, Steps: []int64{1, int64(c.cols)}}
+			b.SetBytes(int64(len(src)))
+			b.ResetTimer()
+			for range b.N {
+				if err := PermuteRaw(io.Discard, src, c.width, mv); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
