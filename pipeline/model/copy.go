@@ -61,13 +61,24 @@ func (s *saver) closeSources() {
 	s.srcFiles = nil
 }
 
-// copyData writes the bytes of ds to w at its current offset. From a file it
-// goes through os.File.ReadFrom, which copies inside the kernel
-// (copy_file_range, else splice or sendfile) where the system allows and
-// falls back to a buffered copy elsewhere.
-func (s *saver) copyData(w *os.File, ds dataSource, tensorName string) error {
+// copyData writes the bytes of ds to w at its current offset, telling wb
+// (which may be nil) as they land. From a file it goes through
+// os.File.ReadFrom, which copies inside the kernel (copy_file_range, else
+// splice or sendfile) where the system allows and falls back to a buffered
+// copy elsewhere.
+func (s *saver) copyData(w *os.File, wb *writeback, ds dataSource, tensorName string) error {
+	var base int64
+	if wb != nil {
+		var err error
+		if base, err = w.Seek(0, io.SeekCurrent); err != nil {
+			return err
+		}
+	}
 	if ds.gen != nil {
 		cw := &countingWriter{w: w}
+		if wb != nil {
+			cw.after = func(n int64) { wb.wrote(base + n) }
+		}
 		if err := ds.gen(cw); err != nil {
 			return err
 		}
@@ -78,6 +89,9 @@ func (s *saver) copyData(w *os.File, ds dataSource, tensorName string) error {
 	}
 	if ds.f == nil && ds.path == "" {
 		_, err := w.Write(ds.mem)
+		if err == nil {
+			wb.wrote(base + ds.n)
+		}
 		return err
 	}
 	f, err := s.openSource(ds, tensorName)
@@ -92,6 +106,9 @@ func (s *saver) copyData(w *os.File, ds dataSource, tensorName string) error {
 	}
 	if err == nil && n != ds.n {
 		err = fmt.Errorf("%s ended after %d of %d bytes", filepath.Base(f.Name()), n, ds.n)
+	}
+	if err == nil {
+		wb.wrote(base + n)
 	}
 	return err
 }

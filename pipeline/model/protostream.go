@@ -140,7 +140,7 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 			if err := w.Flush(); err != nil {
 				return fmt.Errorf("save %s: %w", s.base, err)
 			}
-			if err := s.copyData(f, ds, tp.GetName()); err != nil {
+			if err := s.copyData(f, s.model.wb, ds, tp.GetName()); err != nil {
 				return fmt.Errorf("save %s: tensor %q: %w", s.base, tp.GetName(), err)
 			}
 			written += ds.n

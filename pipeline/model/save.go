@@ -158,6 +158,7 @@ type outFile struct {
 	tmp      string // temporary file being written, until renamed
 	backup   string // hard link to the file that final replaced, until success
 	f        *os.File
+	wb       *writeback // starts f's write-out while it is written
 	size     int64
 }
 
@@ -322,7 +323,7 @@ func (s *saver) layout() error {
 		if f.f, err = createTemp(f.final); err != nil {
 			return err
 		}
-		f.tmp = f.f.Name()
+		f.tmp, f.wb = f.f.Name(), &writeback{f: f.f}
 	}
 	return nil
 }
@@ -340,7 +341,7 @@ func (s *saver) writeData() error {
 		if it.src != "" || it.gen != nil {
 			ds = it.source()
 		}
-		if err := s.copyData(it.out.f, ds, it.tp.GetName()); err != nil {
+		if err := s.copyData(it.out.f, it.out.wb, ds, it.tp.GetName()); err != nil {
 			return fmt.Errorf("save %s: tensor %q: %w", filepath.Base(it.out.final), it.tp.GetName(), err)
 		}
 	}
@@ -429,7 +430,7 @@ func (s *saver) writeModel() error {
 	if err != nil {
 		return err
 	}
-	s.model.f, s.model.tmp = f, f.Name()
+	s.model.f, s.model.tmp, s.model.wb = f, f.Name(), &writeback{f: f}
 	if err := s.streamModel(f, readLater); err != nil {
 		return err
 	}

@@ -179,15 +179,20 @@ func (m *Model) spillFile(n int64, write func(io.Writer) error) (string, error) 
 	return f.Name(), nil
 }
 
-// countingWriter counts the bytes written through it.
+// countingWriter counts the bytes written through it, and calls after (if
+// set) with the count after each write.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w     io.Writer
+	n     int64
+	after func(n int64)
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if c.after != nil {
+		c.after(c.n)
+	}
 	return n, err
 }
 
