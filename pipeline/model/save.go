@@ -323,7 +323,7 @@ func (s *saver) layout() error {
 		if f.f, err = createTemp(f.final); err != nil {
 			return err
 		}
-		f.tmp, f.wb = f.f.Name(), &writeback{f: f.f}
+		f.tmp, f.wb = f.f.Name(), s.writeback(f.f)
 	}
 	return nil
 }
@@ -430,7 +430,7 @@ func (s *saver) writeModel() error {
 	if err != nil {
 		return err
 	}
-	s.model.f, s.model.tmp, s.model.wb = f, f.Name(), &writeback{f: f}
+	s.model.f, s.model.tmp, s.model.wb = f, f.Name(), s.writeback(f)
 	if err := s.streamModel(f, readLater); err != nil {
 		return err
 	}

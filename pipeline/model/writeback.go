@@ -22,6 +22,15 @@ type writeback struct {
 	started int64 // f's bytes from 0 whose write-out has been started
 }
 
+// writeback returns f's writeback, or nil for a scratch output: nothing syncs
+// it, so starting its disk writes would only spend the disk's time.
+func (s *saver) writeback(f *os.File) *writeback {
+	if isScratch(s.ctx) {
+		return nil
+	}
+	return &writeback{f: f}
+}
+
 // wrote tells w that its file now holds end bytes; once writebackStep of
 // them wait, their write-out starts (asynchronously).
 func (w *writeback) wrote(end int64) {
