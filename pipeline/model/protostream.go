@@ -43,7 +43,7 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 		n, err := w.Write(b)
 		written += int64(n)
 		if err != nil {
-			return fmt.Errorf("save %s: %w", s.base, err)
+			return fmt.Errorf("%s: %w", s.base, err)
 		}
 		return nil
 	}
@@ -98,7 +98,7 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 	}
 	for i, tp := range g.GetInitializer() {
 		if err := s.ctx.Err(); err != nil {
-			return fmt.Errorf("save: %w", err)
+			return err
 		}
 		if err := put(protowire.AppendVarint(protowire.AppendTag(nil, graphInitializerField, protowire.BytesType), uint64(sizes[i]))); err != nil {
 			return err
@@ -129,7 +129,7 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 			}
 			hdr := protowire.AppendVarint(protowire.AppendTag(nil, tensorRawDataField, protowire.BytesType), uint64(ds.n))
 			if got := int64(len(hb)+len(hdr)+len(tb)) + ds.n; got != sizes[i] {
-				return fmt.Errorf("save %s: tensor %q serialized to %d bytes, %d expected (a bug)", s.base, tp.GetName(), got, sizes[i])
+				return fmt.Errorf("%s: tensor %q serialized to %d bytes, %d expected (a bug)", s.base, tp.GetName(), got, sizes[i])
 			}
 			if err := put(hb); err != nil {
 				return err
@@ -138,10 +138,10 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 				return err
 			}
 			if err := w.Flush(); err != nil {
-				return fmt.Errorf("save %s: %w", s.base, err)
+				return fmt.Errorf("%s: %w", s.base, err)
 			}
 			if err := s.copyData(f, s.model.wb, ds, tp.GetName()); err != nil {
-				return fmt.Errorf("save %s: tensor %q: %w", s.base, tp.GetName(), err)
+				return fmt.Errorf("%s: tensor %q: %w", s.base, tp.GetName(), err)
 			}
 			written += ds.n
 			if err := put(tb); err != nil {
@@ -161,7 +161,7 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 			return fmt.Errorf("serialize tensor %q: %w", tp.GetName(), err)
 		}
 		if int64(len(b)) != sizes[i] {
-			return fmt.Errorf("save %s: tensor %q serialized to %d bytes, %d expected (a bug)", s.base, tp.GetName(), len(b), sizes[i])
+			return fmt.Errorf("%s: tensor %q serialized to %d bytes, %d expected (a bug)", s.base, tp.GetName(), len(b), sizes[i])
 		}
 		if err := put(b); err != nil {
 			return err
@@ -174,10 +174,10 @@ func (s *saver) streamModel(f *os.File, readLater map[*onnxpb.TensorProto]*item)
 		return err
 	}
 	if err := w.Flush(); err != nil {
-		return fmt.Errorf("save %s: %w", s.base, err)
+		return fmt.Errorf("%s: %w", s.base, err)
 	}
 	if written != total {
-		return fmt.Errorf("save %s: wrote %d bytes, %d expected (a bug)", s.base, written, total)
+		return fmt.Errorf("%s: wrote %d bytes, %d expected (a bug)", s.base, written, total)
 	}
 	return nil
 }

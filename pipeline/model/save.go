@@ -65,7 +65,7 @@ func (m *Model) Save(path string, opt SaveOptions) (files []string, err error) {
 // most one tensor's copy.
 func (m *Model) SaveContext(ctx context.Context, path string, opt SaveOptions) (files []string, err error) {
 	if path == "" {
-		return nil, errors.New("save: no output path")
+		return nil, errors.New("no output path")
 	}
 	s := &saver{ctx: ctx, m: m, opt: opt, path: path, dir: filepath.Dir(path), base: filepath.Base(path)}
 	defer s.closeSources()
@@ -95,7 +95,7 @@ func (m *Model) SaveContext(ctx context.Context, path string, opt SaveOptions) (
 		need += f.size
 	}
 	if err := m.reserve(need); err != nil {
-		return nil, fmt.Errorf("save %s: %w", s.base, err)
+		return nil, fmt.Errorf("%s: %w", s.base, err)
 	}
 	if err := s.writeData(); err != nil {
 		return nil, err
@@ -213,7 +213,7 @@ func (s *saver) plan() error {
 			}
 			if outStat != nil && it.src != "" {
 				if st, e := os.Stat(it.src); e == nil && os.SameFile(st, outStat) {
-					err = fmt.Errorf("save %s: it is the external data file of tensor %q; saving over it would destroy the data", s.base, v.tp.GetName())
+					err = fmt.Errorf("%s: it is the external data file of tensor %q; saving over it would destroy the data", s.base, v.tp.GetName())
 					return
 				}
 			}
@@ -335,19 +335,19 @@ func (s *saver) writeData() error {
 			continue
 		}
 		if err := s.ctx.Err(); err != nil {
-			return fmt.Errorf("save: %w", err)
+			return err
 		}
 		ds := s.m.sourceOf(it.raw)
 		if it.src != "" || it.gen != nil {
 			ds = it.source()
 		}
 		if err := s.copyData(it.out.f, it.out.wb, ds, it.tp.GetName()); err != nil {
-			return fmt.Errorf("save %s: tensor %q: %w", filepath.Base(it.out.final), it.tp.GetName(), err)
+			return fmt.Errorf("%s: tensor %q: %w", filepath.Base(it.out.final), it.tp.GetName(), err)
 		}
 	}
 	for _, f := range s.files {
 		if err := s.closeSynced(f.f); err != nil {
-			return fmt.Errorf("save %s: %w", filepath.Base(f.final), err)
+			return fmt.Errorf("%s: %w", filepath.Base(f.final), err)
 		}
 		f.f = nil
 	}
@@ -394,7 +394,7 @@ func (s *saver) writeModel() error {
 	}
 	for _, it := range s.items {
 		if err := s.ctx.Err(); err != nil {
-			return fmt.Errorf("save: %w", err)
+			return err
 		}
 		tp := it.tp
 		s.mutated = append(s.mutated, saved{tp: tp, raw: tp.RawData, floats: tp.FloatData, int32s: tp.Int32Data,
@@ -417,7 +417,7 @@ func (s *saver) writeModel() error {
 		}
 	}
 	if err := s.ctx.Err(); err != nil {
-		return fmt.Errorf("save: %w", err)
+		return err
 	}
 	readLater := map[*onnxpb.TensorProto]*item{}
 	for _, it := range s.items {
@@ -435,7 +435,7 @@ func (s *saver) writeModel() error {
 		return err
 	}
 	if err := s.closeSynced(f); err != nil {
-		return fmt.Errorf("save %s: %w", s.base, err)
+		return fmt.Errorf("%s: %w", s.base, err)
 	}
 	s.model.f = nil
 	return nil
@@ -446,7 +446,7 @@ func (s *saver) writeModel() error {
 // so that a failed rename can put back what was there.
 func (s *saver) commit() error {
 	if err := s.ctx.Err(); err != nil {
-		return fmt.Errorf("save: %w", err)
+		return err
 	}
 	all := append(append([]*outFile{}, s.files...), &s.model)
 	for i, f := range all {
@@ -471,7 +471,7 @@ func (s *saver) commit() error {
 					os.Remove(g.final)
 				}
 			}
-			return fmt.Errorf("save %s: %w", filepath.Base(f.final), err)
+			return fmt.Errorf("%s: %w", filepath.Base(f.final), err)
 		}
 		f.tmp = ""
 	}

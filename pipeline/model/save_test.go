@@ -382,7 +382,7 @@ func TestSaveErrorsLeaveNothing(t *testing.T) {
 				os.WriteFile(filepath.Join(dir, "m.onnx", "x"), nil, 0o644)
 				os.WriteFile(filepath.Join(dir, "m.onnx.data"), []byte("old data"), 0o644)
 			},
-			wantErr: "save m.onnx",
+			wantErr: "m.onnx: ",
 			keep:    map[string]string{"m.onnx.data": "old data", "m.onnx/x": ""},
 		},
 	}

@@ -53,17 +53,17 @@ func (s *saver) mkdirFor(file string) error {
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
 		if err := os.Mkdir(missing[i], 0o755); err != nil {
-			return fmt.Errorf("save: create directory for external data: %w", err)
+			return fmt.Errorf("create directory for external data: %w", err)
 		}
 		s.createdDir = append(s.createdDir, missing[i])
 	}
 	realDir, err := filepath.EvalSymlinks(s.dir)
 	if err != nil {
-		return fmt.Errorf("save: %w", err)
+		return err
 	}
 	realD, err := filepath.EvalSymlinks(d)
 	if err != nil {
-		return fmt.Errorf("save: %w", err)
+		return err
 	}
 	if rel, err := filepath.Rel(realDir, realD); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		rl, _ := filepath.Rel(s.dir, file)
@@ -131,7 +131,7 @@ func createTemp(final string) (*os.File, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("save %s: %w", filepath.Base(final), err)
+		return nil, fmt.Errorf("%s: %w", filepath.Base(final), err)
 	}
 	return f, nil
 }
