@@ -9,17 +9,28 @@ import (
 )
 
 // output collects the response's files under temporary names beside their
-// final paths; commit renames them into place, discard removes them.
+// final paths; commit syncs them and renames them into place, discard removes
+// them. The output is as durable as a local run's (pipeline/model's save):
+// no file is renamed into place before its bytes are on disk, and the disk
+// writes start while the response still arrives, so that the final sync waits
+// only for the last few megabytes.
 type output struct {
 	modelPath string
 	dir       string
 	files     map[string]*os.File // by location; "" is the model
+	written   map[string]int64    // bytes written, by location
+	started   map[string]int64    // bytes whose write-out has started
 	order     []string
 	current   string
 }
 
+// writebackStep is how many bytes a file gets between two starts of its
+// write-out, as in pipeline/model.
+const writebackStep = 64 << 20
+
 func newOutput(modelPath string) *output {
-	return &output{modelPath: modelPath, dir: filepath.Dir(modelPath), files: map[string]*os.File{}, current: "\x00"}
+	return &output{modelPath: modelPath, dir: filepath.Dir(modelPath), files: map[string]*os.File{},
+		written: map[string]int64{}, started: map[string]int64{}, current: "\x00"}
 }
 
 func (o *output) final(loc string) string {
@@ -65,6 +76,11 @@ func (o *output) write(loc string, data []byte) error {
 	if _, err := f.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", o.final(loc), err)
 	}
+	o.written[loc] += int64(len(data))
+	if n := o.written[loc] - o.started[loc]; n >= writebackStep {
+		startWriteback(f, o.started[loc], n)
+		o.started[loc] = o.written[loc]
+	}
 	return nil
 }
 
@@ -75,7 +91,11 @@ func (o *output) commit() error {
 		return fmt.Errorf("the server sent no output model")
 	}
 	for _, loc := range o.order {
-		if err := o.files[loc].Close(); err != nil {
+		f := o.files[loc]
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("write %s: %w", o.final(loc), err)
+		}
+		if err := f.Close(); err != nil {
 			return fmt.Errorf("write %s: %w", o.final(loc), err)
 		}
 	}
@@ -92,6 +112,17 @@ func (o *output) commit() error {
 			return fmt.Errorf("write %s: %w", o.final(loc), err)
 		}
 		delete(o.files, loc)
+	}
+	// Make the renames durable; a failure here changes nothing already done.
+	dirs := map[string]bool{}
+	for _, loc := range order {
+		dirs[filepath.Dir(o.final(loc))] = true
+	}
+	for d := range dirs {
+		if df, err := os.Open(d); err == nil {
+			df.Sync()
+			df.Close()
+		}
 	}
 	return nil
 }
