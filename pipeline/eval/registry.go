@@ -49,15 +49,11 @@ var families = [][]Op{elementwiseOps, logicOps, shapeOps, movementOps, generator
 var registry = opset.MustNew(families...)
 
 // forms returns one kernel row per version of since, each running k with the
-// row's version as form: where an operator's form changes (an attribute
-// becomes an input, ...), the row split picks the form a kernel sees, not the
-// node's opset.
+// row's version as form (see opset.Forms).
 func forms(name string, k func(c *Ctx, form int64) ([]*tensor.Tensor, error), since ...int64) []Op {
-	out := make([]Op, len(since))
-	for i, v := range since {
-		out[i] = Op{Name: name, Since: v, Rule: func(c *Ctx) ([]*tensor.Tensor, error) { return k(c, v) }}
-	}
-	return out
+	return opset.Forms("", name, func(v int64) Kernel {
+		return func(c *Ctx) ([]*tensor.Tensor, error) { return k(c, v) }
+	}, since...)
 }
 
 // same returns "unchanged since" markers: ONNX changed name's schema at each

@@ -40,15 +40,9 @@ var registry *opset.Registry[Rule]
 func init() { registry = opset.MustNew(families...) }
 
 // forms returns one rule row per version of since, each running f with the
-// row's version as form: where an operator's form changes (an attribute
-// becomes an input, ...), the row split picks the form a rule sees, not the
-// node's opset.
+// row's version as form (see opset.Forms).
 func forms(name string, f func(c *Context, form int64) error, since ...int64) []Op {
-	out := make([]Op, len(since))
-	for i, v := range since {
-		out[i] = Op{Name: name, Since: v, Rule: func(c *Context) error { return f(c, v) }}
-	}
-	return out
+	return opset.Forms("", name, func(v int64) Rule { return func(c *Context) error { return f(c, v) } }, since...)
 }
 
 // same returns "unchanged since" markers: ONNX changed name's schema at each

@@ -43,6 +43,18 @@ func Same[F any](domain, name, reason string, since ...int64) []Row[F] {
 	return out
 }
 
+// Forms returns one rule row of domain.name per version of since, the rule
+// of each made by bind from the row's version: where an operator's form
+// changes (an attribute becomes an input, ...), the row split picks the form
+// a rule sees, not the node's opset.
+func Forms[F any](domain, name string, bind func(form int64) F, since ...int64) []Row[F] {
+	out := make([]Row[F], len(since))
+	for i, v := range since {
+		out[i] = Row[F]{Domain: domain, Name: name, Since: v, Rule: bind(v)}
+	}
+	return out
+}
+
 // Key names one operator: its normalized domain ("" for the default one) and
 // its name.
 type Key struct{ Domain, Name string }

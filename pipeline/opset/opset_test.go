@@ -1,6 +1,7 @@
 package opset
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -89,6 +90,25 @@ func TestNotImported(t *testing.T) {
 	} {
 		if got := model.OpsetVersion(tt.domain, tt.imported); got != tt.want {
 			t.Errorf("OpsetVersion(%q, %d) = %d, want %d", tt.domain, tt.imported, got, tt.want)
+		}
+	}
+}
+
+// TestForms checks that each row of Forms binds its own version, not the
+// last one of the list, and that a node between two rows gets the older form.
+func TestForms(t *testing.T) {
+	bind := func(form int64) rule { return r(strconv.FormatInt(form, 10)) }
+	reg := MustNew(Forms("", "Split", bind, 1, 13, 18))
+	for _, tt := range []struct {
+		version int64
+		want    string
+	}{{1, "1"}, {12, "1"}, {13, "13"}, {17, "13"}, {18, "18"}, {25, "18"}} {
+		got := ""
+		if row, ok := reg.Lookup("", "Split", tt.version); ok {
+			got = row.Rule()
+		}
+		if got != tt.want {
+			t.Errorf("Split at %d: form %q, want %q", tt.version, got, tt.want)
 		}
 	}
 }
