@@ -262,15 +262,26 @@ func inferLoop(c *Context) error {
 	return nil
 }
 
-func inferScan(c *Context) error {
+// scanBody returns a Scan node's body and how many loop-carried states it
+// has: the inputs after the lead ones (sequence_lens before opset 9) that
+// are not scan inputs.
+func scanBody(c *Context, lead int) (*onnxpb.GraphProto, int, error) {
 	body := c.Attrs().Graph("body")
 	if body == nil {
-		return c.Failf("Scan without a body")
+		return nil, 0, c.Failf("Scan without a body")
 	}
 	nScan := int(c.Attrs().Int("num_scan_inputs", 0))
-	nState := c.NumInputs() - nScan
+	nState := c.NumInputs() - lead - nScan
 	if nScan <= 0 || nState < 0 {
-		return c.Failf("Scan with %d scan inputs of %d", nScan, c.NumInputs())
+		return nil, 0, c.Failf("Scan with %d scan inputs of %d", nScan, c.NumInputs())
+	}
+	return body, nState, nil
+}
+
+func inferScan(c *Context) error {
+	body, nState, err := scanBody(c, 0)
+	if err != nil {
+		return err
 	}
 	inAxes, _ := c.Attrs().Ints("scan_input_axes")
 	outAxes, _ := c.Attrs().Ints("scan_output_axes")
@@ -325,14 +336,9 @@ func inferScan(c *Context) error {
 // sequence_lens, every input has a batch axis 0, and scan inputs and outputs
 // have their sequence axis at 1 (or directions, which do not change shapes).
 func inferScan8(c *Context) error {
-	body := c.Attrs().Graph("body")
-	if body == nil {
-		return c.Failf("Scan without a body")
-	}
-	nScan := int(c.Attrs().Int("num_scan_inputs", 0))
-	nState := c.NumInputs() - 1 - nScan
-	if nScan <= 0 || nState < 0 {
-		return c.Failf("Scan with %d scan inputs of %d", nScan, c.NumInputs())
+	body, nState, err := scanBody(c, 1)
+	if err != nil {
+		return err
 	}
 	var in []*Type
 	batch, seq := sym.Unknown(), sym.Unknown()
