@@ -50,6 +50,41 @@ var movementOps = concatOps(
 	same("Transpose", whyNewTypes, 21, 23, 24, 25),
 )
 
+// concatShape is the shape of the Concat of shapes along the node's axis
+// attribute (def when absent), and that axis normalized: the dims along the
+// axis add up, the others must agree (an unknown one takes the other's).
+func concatShape(c *Context, shapes [][]sym.Dim, def int64) ([]sym.Dim, int, error) {
+	if len(shapes) == 0 {
+		return nil, 0, c.Failf("no inputs to concatenate")
+	}
+	r := len(shapes[0])
+	axis, err := tensor.NormAxis(c.Attrs().Int("axis", def), r)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := append([]sym.Dim(nil), shapes[0]...)
+	for _, sh := range shapes[1:] {
+		if len(sh) != r {
+			return nil, 0, c.Failf("inputs to concatenate have ranks %d and %d", r, len(sh))
+		}
+		for j := range sh {
+			if j == axis {
+				out[j] = sym.Add(out[j], sh[j])
+				continue
+			}
+			m, ok := sym.Merge(out[j], sh[j])
+			if !ok && out[j].IsKnown() && sh[j].IsKnown() {
+				return nil, 0, c.Failf("inputs to concatenate differ in dim %d: %v and %v", j, out[j], sh[j])
+			}
+			out[j] = m
+		}
+	}
+	for j := range out {
+		out[j] = c.orNew(out[j])
+	}
+	return out, axis, nil
+}
+
 func inferConcat(c *Context, form int64) error {
 	elem := firstElem(c)
 	var shapes [][]sym.Dim
@@ -64,38 +99,15 @@ func inferConcat(c *Context, form int64) error {
 		}
 		shapes = append(shapes, sh)
 	}
-	if len(shapes) == 0 {
-		return c.Failf("Concat without inputs")
-	}
-	r := len(shapes[0])
 	def := int64(0)
 	if form < 4 {
 		def = 1 // Concat-1's default axis
 	}
-	axis, err := tensor.NormAxis(c.Attrs().Int("axis", def), r)
+	out, axis, err := concatShape(c, shapes, def)
 	if err != nil {
 		return err
 	}
-	out := append([]sym.Dim(nil), shapes[0]...)
-	for _, sh := range shapes[1:] {
-		if len(sh) != r {
-			return c.Failf("Concat inputs have ranks %d and %d", r, len(sh))
-		}
-		for j := range sh {
-			if j == axis {
-				out[j] = sym.Add(out[j], sh[j])
-				continue
-			}
-			m, ok := sym.Merge(out[j], sh[j])
-			if !ok && out[j].IsKnown() && sh[j].IsKnown() {
-				return c.Failf("Concat inputs differ in dim %d: %v and %v", j, out[j], sh[j])
-			}
-			out[j] = m
-		}
-	}
-	for j := range out {
-		out[j] = c.orNew(out[j])
-	}
+	r := len(out)
 	c.SetTensor(0, elem, out)
 	if r > 1 {
 		concatValues(c, out, axis)
@@ -218,9 +230,7 @@ func gatherValues(c *Context, out []sym.Dim, axis int) {
 	}
 	copy(ist, ist2)
 	istr := strides(ist)
-	vals := make([]sym.Dim, 0, numel(ost))
-	bad := false
-	forEachIndex(ost, func(idx []int64) {
+	pickValues(c, v, ost, func(idx []int64) (int, bool) {
 		k := 0
 		for a := 0; a < axis; a++ {
 			k += int(idx[a]) * st[a]
@@ -234,12 +244,31 @@ func gatherValues(c *Context, out []sym.Dim, axis int) {
 			j += in[axis]
 		}
 		if j < 0 || j >= in[axis] {
-			bad = true
-			return
+			return 0, false
 		}
 		k += int(j) * st[axis]
 		for a := axis + 1; a < len(in); a++ {
 			k += int(idx[a-1+r]) * st[a]
+		}
+		return k, true
+	})
+}
+
+// pickValues sets the elements of output 0, of static shape out, each to the
+// element of v at the flat index that at returns for its multi-index. An
+// index out of range (at returns false) would fail at run time: then it sets
+// none.
+func pickValues(c *Context, v []sym.Dim, out []int64, at func(idx []int64) (int, bool)) {
+	vals := make([]sym.Dim, 0, numel(out))
+	bad := false
+	forEachIndex(out, func(idx []int64) {
+		if bad {
+			return
+		}
+		k, ok := at(idx)
+		if !ok {
+			bad = true
+			return
 		}
 		vals = append(vals, v[k])
 	})
@@ -510,23 +539,17 @@ func sliceValues(c *Context, out, starts, ends []sym.Dim, axes, steps []int64) {
 		first[ax], step[ax] = s0, steps[i]
 	}
 	st := strides(in)
-	vals := make([]sym.Dim, 0, numel(ost))
-	bad := false
-	forEachIndex(ost, func(idx []int64) {
+	pickValues(c, v, ost, func(idx []int64) (int, bool) {
 		k := 0
 		for a := range idx {
 			j := first[a] + idx[a]*step[a]
 			if j < 0 || j >= in[a] {
-				bad = true
-				return
+				return 0, false
 			}
 			k += int(j) * st[a]
 		}
-		vals = append(vals, v[k])
+		return k, true
 	})
-	if !bad {
-		c.SetValues(0, vals)
-	}
 }
 
 func inferTranspose(c *Context) error {
@@ -557,16 +580,14 @@ func inferTranspose(c *Context) error {
 	if v, in, ok := c.valuesND(0); ok {
 		ost, _ := staticShape(out)
 		st := strides(in)
-		vals := make([]sym.Dim, 0, len(v))
-		forEachIndex(ost, func(idx []int64) {
+		pickValues(c, v, ost, func(idx []int64) (int, bool) {
 			k := 0
 			for i, p := range perm {
 				ax, _ := tensor.NormAxis(p, len(in))
 				k += int(idx[i]) * st[ax]
 			}
-			vals = append(vals, v[k])
+			return k, true
 		})
-		c.SetValues(0, vals)
 	}
 	return nil
 }
