@@ -310,19 +310,9 @@ func inferQLinearConcat(c *Context) error {
 		}
 		shapes = append(shapes, sh)
 	}
-	if len(shapes) == 0 {
-		return c.Failf("QLinearConcat without inputs")
-	}
-	axis, err := tensor.NormAxis(c.Attrs().Int("axis", 0), len(shapes[0]))
+	out, _, err := concatShape(c, shapes, 0)
 	if err != nil {
 		return err
-	}
-	out := append([]sym.Dim{}, shapes[0]...)
-	for _, sh := range shapes[1:] {
-		if len(sh) != len(out) {
-			return c.Failf("QLinearConcat inputs of ranks %d and %d", len(out), len(sh))
-		}
-		out[axis] = sym.Add(out[axis], sh[axis])
 	}
 	c.SetTensor(0, elem, out)
 	return nil
