@@ -128,13 +128,10 @@ func apply2(c *Ctx, a, b *tensor.Tensor, out tensor.DType, f func(x, y float64) 
 
 func binaryArith(f func(x, y float64) float64, fi func(x, y int64) (int64, error)) Kernel {
 	return func(c *Ctx) ([]*tensor.Tensor, error) {
-		if err := need(c, 2); err != nil {
+		if err := needSameType(c, 2); err != nil {
 			return nil, err
 		}
 		a, b := c.In[0], c.In[1]
-		if a.DType != b.DType {
-			return nil, fmt.Errorf("input types differ: %s and %s", a.DType, b.DType)
-		}
 		r, err := apply2(c, a, b, a.DType, f, fi)
 		return []*tensor.Tensor{r}, err
 	}
@@ -145,14 +142,11 @@ func variadic(f func(x, y float64) float64, fi func(x, y int64) (int64, error)) 
 		if len(c.In) == 0 {
 			return nil, fmt.Errorf("no inputs")
 		}
-		if err := need(c, len(c.In)); err != nil {
+		if err := needSameType(c, len(c.In)); err != nil {
 			return nil, err
 		}
 		acc := c.In[0]
 		for _, t := range c.In[1:] {
-			if t.DType != acc.DType {
-				return nil, fmt.Errorf("input types differ: %s and %s", acc.DType, t.DType)
-			}
 			var err error
 			if acc, err = apply2(c, acc, t, acc.DType, f, fi); err != nil {
 				return nil, err

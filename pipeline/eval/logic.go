@@ -78,13 +78,10 @@ func cmp3(a, b *tensor.Tensor, i, j int64) (int, bool) {
 
 func compare(pred func(int) bool) Kernel {
 	return func(c *Ctx) ([]*tensor.Tensor, error) {
-		if err := need(c, 2); err != nil {
+		if err := needSameType(c, 2); err != nil {
 			return nil, err
 		}
 		a, b := c.In[0], c.In[1]
-		if a.DType != b.DType {
-			return nil, fmt.Errorf("input types differ: %s and %s", a.DType, b.DType)
-		}
 		dims, ia, ib, err := broadcast2(c, a, b)
 		if err != nil {
 			return nil, err

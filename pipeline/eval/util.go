@@ -28,6 +28,20 @@ func need(c *Ctx, n int) error {
 	return nil
 }
 
+// needSameType is need for operators whose inputs 0..n-1 must share one
+// element type (arithmetic, comparison).
+func needSameType(c *Ctx, n int) error {
+	if err := need(c, n); err != nil {
+		return err
+	}
+	for _, t := range c.In[1:n] {
+		if t.DType != c.In[0].DType {
+			return fmt.Errorf("input types differ: %s and %s", c.In[0].DType, t.DType)
+		}
+	}
+	return nil
+}
+
 // ints reads an integer tensor's values.
 func ints(t *tensor.Tensor) ([]int64, error) {
 	if t.I64 == nil && t.Len() != 0 || !t.DType.IsInt() {
