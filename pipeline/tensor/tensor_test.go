@@ -12,37 +12,22 @@ import (
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 )
 
-func le16(v ...uint16) []byte {
-	b := make([]byte, 2*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint16(b[2*i:], x)
+// le is v in little-endian bytes, as raw_data holds it (float32 as its IEEE
+// bits); the named instances keep the cases short.
+func le[T uint16 | uint32 | uint64 | float32](v ...T) []byte {
+	b, err := binary.Append(nil, binary.LittleEndian, v)
+	if err != nil {
+		panic(err) // fixed-size types: cannot fail
 	}
 	return b
 }
 
-func le32(v ...uint32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], x)
-	}
-	return b
-}
-
-func le64(v ...uint64) []byte {
-	b := make([]byte, 8*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(b[8*i:], x)
-	}
-	return b
-}
-
-func f32bits(v ...float32) []byte {
-	u := make([]uint32, len(v))
-	for i, x := range v {
-		u[i] = math.Float32bits(x)
-	}
-	return le32(u...)
-}
+var (
+	le16    = le[uint16]
+	le32    = le[uint32]
+	le64    = le[uint64]
+	f32bits = le[float32]
+)
 
 func ptr[T any](v T) *T { return &v }
 
