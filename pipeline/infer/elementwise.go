@@ -387,6 +387,23 @@ func broadcastInputs(c *Context, idx ...int) ([]sym.Dim, bool, error) {
 	return out, err == nil, err
 }
 
+// setBroadcast types output 0 as elem with the broadcast shape of inputs idx
+// and returns that shape. ok is false on an error, and when an input's shape
+// is unknown: then the output has only its element type and err is nil, so
+// that a rule can stop with `if !ok { return err }`.
+func setBroadcast(c *Context, elem tensor.DType, idx ...int) (sh []sym.Dim, ok bool, err error) {
+	sh, ok, err = broadcastInputs(c, idx...)
+	if err != nil {
+		return nil, false, err
+	}
+	if !ok {
+		c.SetElem(0, elem)
+		return nil, false, nil
+	}
+	c.SetTensor(0, elem, sh)
+	return sh, true, nil
+}
+
 func firstElem(c *Context) tensor.DType {
 	for i := 0; i < c.NumInputs(); i++ {
 		if e := c.Elem(i); e != 0 {
@@ -491,15 +508,10 @@ func inferVariadic(op string) func(*Context) error {
 			idx[i] = i
 		}
 		elem := firstElem(c)
-		sh, ok, err := broadcastInputs(c, idx...)
-		if err != nil {
+		sh, ok, err := setBroadcast(c, elem, idx...)
+		if !ok {
 			return err
 		}
-		if !ok {
-			c.SetElem(0, elem)
-			return nil
-		}
-		c.SetTensor(0, elem, sh)
 		if op != "" && c.NumInputs() == 2 && elem.IsInt() {
 			propagate2(c, sh, func(a, b sym.Dim) sym.Dim {
 				if op == "max" {

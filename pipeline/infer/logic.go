@@ -38,15 +38,10 @@ var logicOps = concatOps(
 
 func inferCompare(op string) func(*Context) error {
 	return func(c *Context) error {
-		sh, ok, err := broadcastInputs(c, 0, 1)
-		if err != nil {
+		sh, ok, err := setBroadcast(c, tensor.Bool, 0, 1)
+		if !ok {
 			return err
 		}
-		if !ok {
-			c.SetElem(0, tensor.Bool)
-			return nil
-		}
-		c.SetTensor(0, tensor.Bool, sh)
 		if op != "" {
 			propagate2(c, sh, func(a, b sym.Dim) sym.Dim {
 				d := sym.Sub(a, b)
@@ -105,15 +100,10 @@ func inferWhere(c *Context) error {
 	if elem == 0 {
 		elem = c.Elem(2)
 	}
-	sh, ok, err := broadcastInputs(c, 0, 1, 2)
-	if err != nil {
+	sh, ok, err := setBroadcast(c, elem, 0, 1, 2)
+	if !ok {
 		return err
 	}
-	if !ok {
-		c.SetElem(0, elem)
-		return nil
-	}
-	c.SetTensor(0, elem, sh)
 	if len(sh) > 1 {
 		propagateN(c, sh, []int{0, 1, 2}, func(a []sym.Dim) sym.Dim { return pickWhere(a[0], a[1], a[2]) })
 		return nil
