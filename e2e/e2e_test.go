@@ -57,6 +57,21 @@ func referenceFor(t *testing.T, name string) *reference {
 	return r
 }
 
+// checkAndRun passes the model at p through onnx.checker and runs it in ONNX
+// Runtime on ref's inputs, stopping the test if either refuses it, and
+// returns the outputs for the comparison with ref's.
+func checkAndRun(t *testing.T, p string, ref *reference) map[string]output {
+	t.Helper()
+	if err := onnxCheck(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := runORT(p, ref.ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // process runs the pipeline in-process on the named model with o and judges the
 // output with the oracles.
 func process(t *testing.T, name string, o pipeline.Options) {
@@ -78,19 +93,13 @@ func processFrom(t *testing.T, name, in string, o pipeline.Options) {
 	if err := checkFiles(dir, out, o, rep); err != nil {
 		t.Error(err)
 	}
-	if err := onnxCheck(out); err != nil {
-		t.Fatal(err)
-	}
+	got := checkAndRun(t, out, ref)
 	m, err := model.Load(out)
 	if err != nil {
 		t.Fatalf("load the output: %v", err)
 	}
 	if err := checkTag(m); err != nil {
 		t.Error(err)
-	}
-	got, err := runORT(out, ref.ins)
-	if err != nil {
-		t.Fatal(err)
 	}
 	diffs, err := compareOutputs(ref.outs, got)
 	if err != nil {

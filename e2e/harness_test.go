@@ -92,13 +92,7 @@ func TestHarnessCatchesBadOutputs(t *testing.T) {
 	t.Run("the original passes", func(t *testing.T) {
 		m := load(t)
 		p := save(t, m, "same.onnx")
-		if err := onnxCheck(p); err != nil {
-			t.Fatal(err)
-		}
-		got, err := runORT(p, ref.ins)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := checkAndRun(t, p, ref)
 		if _, err := compareOutputs(ref.outs, got); err != nil {
 			t.Errorf("an unchanged model differs: %v", err)
 		}
@@ -203,13 +197,7 @@ onnx.save_model(onnx.load(sys.argv[1]), sys.argv[2], save_as_external_data=True,
 				t.Errorf("the file check does not see all_tensors_to_one_file=%t", oneFile)
 			}
 			o.AllTensorsToOneFile = oneFile
-			if err := onnxCheck(p); err != nil {
-				t.Fatal(err)
-			}
-			got, err := runORT(p, ref.ins)
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := checkAndRun(t, p, ref)
 			if _, err := compareOutputs(ref.outs, got); err != nil {
 				t.Errorf("external data changes the outputs: %v", err)
 			}
