@@ -305,6 +305,27 @@ func inferScan(c *Context) error {
 		}
 		in = append(in, &t)
 	}
+	return scanOutputs(c, body, in, nState, func(i int, sh []sym.Dim) ([]sym.Dim, error) {
+		if i < nState {
+			return sh, nil
+		}
+		ax := int64(0)
+		if len(outAxes) > i-nState {
+			ax = outAxes[i-nState]
+		}
+		a, err := tensor.NormAxis(ax, len(sh)+1)
+		if err != nil {
+			return nil, err
+		}
+		return append(append(append([]sym.Dim{}, sh[:a]...), c.orNew(seq)), sh[a:]...), nil
+	})
+}
+
+// scanOutputs infers body on the per-iteration input types in and types the
+// node's outputs from the body's: the first nState, loop-carried states,
+// join their input's type, and stack adds to a ranked output's shape the
+// axes along which the scan gathers it.
+func scanOutputs(c *Context, body *onnxpb.GraphProto, in []*Type, nState int, stack func(i int, sh []sym.Dim) ([]sym.Dim, error)) error {
 	outs, err := c.inferSubgraph(body, in)
 	if err != nil {
 		return err
@@ -313,19 +334,12 @@ func inferScan(c *Context) error {
 	for i := 0; i < c.NumOutputs() && i < len(outs); i++ {
 		t := local(outs[i])
 		if i < nState {
-			c.SetType(i, c.joinTypes(*in[i], t))
-			continue
+			t = c.joinTypes(*in[i], t)
 		}
 		if t.Ranked {
-			ax := int64(0)
-			if len(outAxes) > i-nState {
-				ax = outAxes[i-nState]
-			}
-			a, err := tensor.NormAxis(ax, len(t.Shape)+1)
-			if err != nil {
+			if t.Shape, err = stack(i, t.Shape); err != nil {
 				return err
 			}
-			t.Shape = append(append(append([]sym.Dim{}, t.Shape[:a]...), c.orNew(seq)), t.Shape[a:]...)
 		}
 		c.SetType(i, t)
 	}
@@ -359,24 +373,11 @@ func inferScan8(c *Context) error {
 		}
 		in = append(in, &t)
 	}
-	outs, err := c.inferSubgraph(body, in)
-	if err != nil {
-		return err
-	}
-	local := c.localDims()
-	for i := 0; i < c.NumOutputs() && i < len(outs); i++ {
-		t := local(outs[i])
-		if i < nState {
-			t = c.joinTypes(*in[i], t)
+	return scanOutputs(c, body, in, nState, func(i int, sh []sym.Dim) ([]sym.Dim, error) {
+		lead := []sym.Dim{c.orNew(batch)}
+		if i >= nState {
+			lead = append(lead, c.orNew(seq))
 		}
-		if t.Ranked {
-			lead := []sym.Dim{c.orNew(batch)}
-			if i >= nState {
-				lead = append(lead, c.orNew(seq))
-			}
-			t.Shape = append(lead, t.Shape...)
-		}
-		c.SetType(i, t)
-	}
-	return nil
+		return append(lead, sh...), nil
+	})
 }
