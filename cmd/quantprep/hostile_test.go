@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
 	"github.com/quantprep/quantprep/client"
@@ -146,11 +144,7 @@ func TestShutdownBounded(t *testing.T) {
 			<-stuck // deaf to its context
 			return nil, errors.New("released")
 		}))
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, addr)
 	dir := t.TempDir()
 	in := writeTestModel(t, dir, 8)
 	go client.PreprocessFile(context.Background(), conn, in, filepath.Join(dir, "o.onnx"), &quantprepv1.Options{}, nil)
@@ -158,7 +152,7 @@ func TestShutdownBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
-	err = stopWithin(srv, ctx, time.Second, errc, zap.NewNop())
+	err := stopWithin(srv, ctx, time.Second, errc, zap.NewNop())
 	if d := time.Since(t0); d > 3*time.Second {
 		t.Errorf("serve took %v to stop", d)
 	}
@@ -215,19 +209,11 @@ func TestKilledServerRestart(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(tmp, "req-*"))
 		return m
 	}
-	dial := func(addr string) *grpc.ClientConn {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return conn
-	}
 
 	first, addr := start()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := quantprepv1.NewPreprocessServiceClient(dial(addr)).Preprocess(ctx)
+	stream, err := quantprepv1.NewPreprocessServiceClient(dial(t, addr)).Preprocess(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +238,7 @@ func TestKilledServerRestart(t *testing.T) {
 	in := writeTestModel(t, dir, 8)
 	octx, ocancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer ocancel()
-	if _, err := client.PreprocessFile(octx, dial(addr), in, filepath.Join(dir, "o.onnx"), &quantprepv1.Options{}, nil); err != nil {
+	if _, err := client.PreprocessFile(octx, dial(t, addr), in, filepath.Join(dir, "o.onnx"), &quantprepv1.Options{}, nil); err != nil {
 		t.Errorf("an honest request after the restart: %v", err)
 	}
 	second.Process.Signal(syscall.SIGTERM)

@@ -235,6 +235,18 @@ func TestOutputEqualsPipeline(t *testing.T) {
 	}
 }
 
+// dial connects to a test server at addr without TLS; the connection closes
+// when the test ends.
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // startServe runs serve on a loopback port for the test's duration and checks
 // that it stops cleanly when its context ends.
 func startServe(t *testing.T) string {
@@ -262,11 +274,7 @@ func startServe(t *testing.T) string {
 			t.Errorf("serve left %d entries in its temp dir", len(entries))
 		}
 	})
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, addr)
 	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health: %v %v", resp, err)

@@ -10,9 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -211,11 +209,7 @@ func TestOptionFlags(t *testing.T) {
 // options sent as they are, INVALID_ARGUMENT).
 func TestInvalidOptionsSameMessage(t *testing.T) {
 	addr := startServe(t)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dial(t, addr)
 	dir := t.TempDir()
 	in := writeTestModel(t, dir, 8)
 	out := filepath.Join(dir, "out.onnx")
