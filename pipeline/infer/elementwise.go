@@ -439,42 +439,49 @@ func inferBinaryOp(op string) func(*Context) error {
 		}
 		c.SetTensor(0, elem, sh)
 		if op != "" && elem.IsInt() {
-			propagate2(c, sh, func(a, b sym.Dim) sym.Dim {
-				switch op {
-				case "+":
-					return sym.Add(a, b)
-				case "-":
-					return sym.Sub(a, b)
-				case "*":
-					return sym.Mul(a, b)
-				case "/":
-					// Integer Div truncates toward zero; floor agrees when
-					// the signs agree, which known-positive dims ensure.
-					if x, ok := a.Value(); ok {
-						if y, ok := b.Value(); ok && y != 0 {
-							return sym.Int(x / y)
-						}
-					}
-					return sym.FloorDiv(a, b)
-				case "%":
-					if c.Attrs().Int("fmod", 0) != 0 {
-						if x, ok := a.Value(); ok {
-							if y, ok := b.Value(); ok && y != 0 {
-								return sym.Int(x % y)
-							}
-						}
-						return sym.Unknown()
-					}
-					return sym.Mod(a, b)
-				case "max":
-					return sym.Max(a, b)
-				case "min":
-					return sym.Min(a, b)
-				}
-				return sym.Unknown()
-			})
+			propagate2(c, sh, dimArith(c, op))
 		}
 		return nil
+	}
+}
+
+// dimArith is the integer arithmetic op ("+", "-", "*", "/", "%", "max",
+// "min") on tracked values, as ONNX computes it, for binary and variadic
+// operators alike; the result is unknown where it cannot be followed.
+func dimArith(c *Context, op string) func(a, b sym.Dim) sym.Dim {
+	return func(a, b sym.Dim) sym.Dim {
+		switch op {
+		case "+":
+			return sym.Add(a, b)
+		case "-":
+			return sym.Sub(a, b)
+		case "*":
+			return sym.Mul(a, b)
+		case "/":
+			// Integer Div truncates toward zero; floor agrees when
+			// the signs agree, which known-positive dims ensure.
+			if x, ok := a.Value(); ok {
+				if y, ok := b.Value(); ok && y != 0 {
+					return sym.Int(x / y)
+				}
+			}
+			return sym.FloorDiv(a, b)
+		case "%":
+			if c.Attrs().Int("fmod", 0) != 0 {
+				if x, ok := a.Value(); ok {
+					if y, ok := b.Value(); ok && y != 0 {
+						return sym.Int(x % y)
+					}
+				}
+				return sym.Unknown()
+			}
+			return sym.Mod(a, b)
+		case "max":
+			return sym.Max(a, b)
+		case "min":
+			return sym.Min(a, b)
+		}
+		return sym.Unknown()
 	}
 }
 
@@ -513,12 +520,7 @@ func inferVariadic(op string) func(*Context) error {
 			return err
 		}
 		if op != "" && c.NumInputs() == 2 && elem.IsInt() {
-			propagate2(c, sh, func(a, b sym.Dim) sym.Dim {
-				if op == "max" {
-					return sym.Max(a, b)
-				}
-				return sym.Min(a, b)
-			})
+			propagate2(c, sh, dimArith(c, op))
 		}
 		return nil
 	}
