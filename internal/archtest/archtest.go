@@ -65,6 +65,7 @@ var Outside = map[string]string{
 	"pipeline/sym":        StdlibOnly,
 	"internal/buildinfo":  StdlibOnly,
 	"internal/golden":     StdlibOnly,
+	"internal/float16":    StdlibOnly,
 	"api/quantprep":       "the service API: nothing in pipeline may use it",
 	"client":              "may use only api/...",
 	"internal/archtest":   Top,

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/internal/float16"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -706,9 +707,9 @@ func (p *parser) tensorData(t *onnxpb.TensorProto, tp *onnxpb.TypeProto, at toke
 				return err
 			}
 			if et == onnxpb.TensorProto_FLOAT16 {
-				t.Int32Data = append(t.Int32Data, int32(f32ToF16(float32(v))))
+				t.Int32Data = append(t.Int32Data, int32(float16.FromFloat32(float32(v))))
 			} else {
-				t.Int32Data = append(t.Int32Data, int32(f32ToBF16(float32(v))))
+				t.Int32Data = append(t.Int32Data, int32(float16.BFloat16FromFloat32(float32(v))))
 			}
 		case onnxpb.TensorProto_INT8, onnxpb.TensorProto_INT16, onnxpb.TensorProto_INT32,
 			onnxpb.TensorProto_UINT8, onnxpb.TensorProto_UINT16, onnxpb.TensorProto_BOOL:

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/internal/float16"
 )
 
 // DefaultMaxElements is the largest tensor PrintModel and PrintGraph print in
@@ -553,9 +554,9 @@ func tensorElems(t *onnxpb.TensorProto) (int, func([]byte, int) []byte, bool) {
 			return len(t.DoubleData), func(b []byte, i int) []byte { return appendFloat(b, t.DoubleData[i], 64) }, true
 		}
 	case onnxpb.TensorProto_FLOAT16, onnxpb.TensorProto_BFLOAT16:
-		conv := f16ToF32
+		conv := float16.ToFloat32
 		if et == onnxpb.TensorProto_BFLOAT16 {
-			conv = bf16ToF32
+			conv = float16.BFloat16ToFloat32
 		}
 		rawElem = func(b []byte, i int) []byte {
 			return appendFloat(b, float64(conv(binary.LittleEndian.Uint16(raw[2*i:]))), 32)

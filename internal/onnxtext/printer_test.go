@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/internal/float16"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -135,13 +136,13 @@ func TestPrintRoundTripProtos(t *testing.T) {
 func TestFloat16Conversions(t *testing.T) {
 	for i := 0; i < 1<<16; i++ {
 		h := uint16(i)
-		if f := f16ToF32(h); !math.IsNaN(float64(f)) {
-			if back := f32ToF16(f); back != h {
+		if f := float16.ToFloat32(h); !math.IsNaN(float64(f)) {
+			if back := float16.FromFloat32(f); back != h {
 				t.Fatalf("float16 %#04x -> %v -> %#04x", h, f, back)
 			}
 		}
-		if f := bf16ToF32(h); !math.IsNaN(float64(f)) {
-			if back := f32ToBF16(f); back != h {
+		if f := float16.BFloat16ToFloat32(h); !math.IsNaN(float64(f)) {
+			if back := float16.BFloat16FromFloat32(f); back != h {
 				t.Fatalf("bfloat16 %#04x -> %v -> %#04x", h, f, back)
 			}
 		}
@@ -159,8 +160,8 @@ func TestFloat16Conversions(t *testing.T) {
 		{float32(math.Inf(-1)), 0xfc00},
 	}
 	for _, tc := range tests {
-		if got := f32ToF16(tc.in); got != tc.want {
-			t.Errorf("f32ToF16(%v) = %#04x, want %#04x", tc.in, got, tc.want)
+		if got := float16.FromFloat32(tc.in); got != tc.want {
+			t.Errorf("float16.FromFloat32(%v) = %#04x, want %#04x", tc.in, got, tc.want)
 		}
 	}
 }

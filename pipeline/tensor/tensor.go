@@ -7,6 +7,7 @@ import (
 	"math"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/internal/float16"
 )
 
 // Tensor is a decoded dense tensor. Its values sit in the one slice that its
@@ -307,68 +308,13 @@ func (t *Tensor) Proto(name string) *onnxpb.TensorProto {
 func int32Ptr(v int32) *int32 { return &v }
 
 // HalfToFloat converts IEEE 754 half-precision bits to float32.
-func HalfToFloat(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0 && frac == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal: normalize
-		e := uint32(127 - 15 + 1)
-		for frac&0x400 == 0 {
-			frac <<= 1
-			e--
-		}
-		frac &= 0x3ff
-		return math.Float32frombits(sign | e<<23 | frac<<13)
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
-}
+func HalfToFloat(h uint16) float32 { return float16.ToFloat32(h) }
 
 // FloatToHalf converts float32 to IEEE 754 half-precision bits, rounding to nearest even.
-func FloatToHalf(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23&0xff) - 127 + 15
-	frac := b & 0x7fffff
-	switch {
-	case b&0x7fffffff > 0x7f800000: // NaN
-		return sign | 0x7e00
-	case exp >= 0x1f:
-		return sign | 0x7c00
-	case exp <= 0:
-		if exp < -10 {
-			return sign
-		}
-		frac |= 0x800000
-		shift := uint32(14 - exp)
-		half := uint32(1) << (shift - 1)
-		r := frac >> shift
-		rem := frac & (1<<shift - 1)
-		if rem > half || (rem == half && r&1 == 1) {
-			r++
-		}
-		return sign | uint16(r)
-	}
-	r := uint32(exp)<<10 | frac>>13
-	rem := frac & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && r&1 == 1) {
-		r++
-	}
-	return sign | uint16(r)
-}
+func FloatToHalf(f float32) uint16 { return float16.FromFloat32(f) }
 
 // FloatToBFloat16 converts float32 to bfloat16 bits, rounding to nearest even.
-func FloatToBFloat16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 {
-		return uint16(b>>16) | 0x40
-	}
-	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
-}
+func FloatToBFloat16(f float32) uint16 { return float16.BFloat16FromFloat32(f) }
 
 // NormAxis maps an axis of a tensor of rank rank, which counts from the end
 // when negative, into [0, rank).
