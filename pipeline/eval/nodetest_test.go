@@ -12,19 +12,18 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
+	"github.com/quantprep/quantprep/pipeline/opset/opsettest"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
-
-// nodeTestDir holds ONNX's backend node tests (Debian's libonnx-testdata).
-const nodeTestDir = "/usr/share/libonnx-testdata/data/node"
 
 // TestBackendNodeTests runs every kernel on ONNX's backend node tests of its
 // operator (single-node models) and compares with the expected outputs. It is
 // an external oracle: skipped where the test data is not installed.
 func TestBackendNodeTests(t *testing.T) {
+	nodeTestDir := opsettest.NeedBackend(t, "node")
 	dirs, err := os.ReadDir(nodeTestDir)
 	if err != nil {
-		t.Skipf("ONNX backend node tests not installed (%v)", err)
+		t.Fatal(err)
 	}
 	ran := 0
 	for _, d := range dirs {

@@ -15,11 +15,9 @@ import (
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/opset/opsettest"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
-
-// backendDataDir holds ONNX's backend tests (Debian's libonnx-testdata, ONNX 1.12).
-const backendDataDir = "/usr/share/libonnx-testdata/data"
 
 // backendSuites are the suites scored, in the scoreboard's order.
 var backendSuites = []string{"node", "pytorch-converted", "pytorch-operator", "simple"}
@@ -62,19 +60,14 @@ func TestBackendNodeTests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	if _, err := os.Stat(filepath.Join(backendDataDir, "node")); err != nil {
-		if os.Getenv("QUANTPREP_REQUIRE_ORACLES") == "1" {
-			t.Fatalf("no backend tests under %s (install libonnx-testdata): %v", backendDataDir, err)
-		}
-		t.Skipf("no backend tests under %s (install libonnx-testdata)", backendDataDir)
-	}
+	opsettest.NeedBackend(t, "node")
 	recorded, order, err := readNodeTests(nodeTestsFile)
 	if err != nil && !*update {
 		t.Fatal(err)
 	}
 	var got []nodeCase
 	for _, suite := range backendSuites {
-		dirs, _ := filepath.Glob(filepath.Join(backendDataDir, suite, "*", "model.onnx"))
+		dirs, _ := filepath.Glob(filepath.Join(opsettest.BackendDir, suite, "*", "model.onnx"))
 		sort.Strings(dirs)
 		for _, p := range dirs {
 			dir := filepath.Dir(p)

@@ -12,11 +12,9 @@ import (
 
 	onnxpb "github.com/quantprep/quantprep/api/onnx"
 	"github.com/quantprep/quantprep/pipeline/model"
+	"github.com/quantprep/quantprep/pipeline/opset/opsettest"
 	"github.com/quantprep/quantprep/pipeline/tensor"
 )
-
-// nodeTestDir holds ONNX's backend node tests (Debian's libonnx-testdata).
-const nodeTestDir = "/usr/share/libonnx-testdata/data/node"
 
 // TestBackendNodeModels optimizes every model of ONNX's backend node tests
 // (932 small models, many with Constant nodes, subgraphs, sequences and
@@ -26,9 +24,10 @@ const nodeTestDir = "/usr/share/libonnx-testdata/data/node"
 // inputs, the outputs must keep their values. Skipped where the test data is
 // not installed.
 func TestBackendNodeModels(t *testing.T) {
+	nodeTestDir := opsettest.NeedBackend(t, "node")
 	dirs, err := os.ReadDir(nodeTestDir)
 	if err != nil {
-		t.Skipf("ONNX backend node tests not installed (%v)", err)
+		t.Fatal(err)
 	}
 	checked := 0
 	for _, d := range dirs {

@@ -10,9 +10,12 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/quantprep/quantprep/pipeline/model"
 	"github.com/quantprep/quantprep/pipeline/opset"
@@ -130,4 +133,24 @@ func contains(vs []int64, v int64) bool {
 		}
 	}
 	return false
+}
+
+// BackendDir is where Debian's libonnx-testdata installs ONNX's backend tests
+// (ONNX 1.12): node/, simple/, pytorch-converted/, pytorch-operator/.
+const BackendDir = "/usr/share/libonnx-testdata/data"
+
+// NeedBackend returns the directory of the backend test suite suite ("node",
+// ...), or skips t where the test data is not installed; with
+// QUANTPREP_REQUIRE_ORACLES=1 (CI, which installs it) it fails t instead, so
+// that an external oracle cannot go missing unnoticed.
+func NeedBackend(t testing.TB, suite string) string {
+	t.Helper()
+	dir := filepath.Join(BackendDir, suite)
+	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("QUANTPREP_REQUIRE_ORACLES") == "1" {
+			t.Fatalf("no backend tests under %s (install libonnx-testdata): %v", BackendDir, err)
+		}
+		t.Skipf("no backend tests under %s (install libonnx-testdata)", BackendDir)
+	}
+	return dir
 }
