@@ -2,6 +2,7 @@ package eval
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 
 	"github.com/quantprep/quantprep/pipeline/opset"
@@ -45,22 +46,9 @@ func cmp3(a, b *tensor.Tensor, i, j int64) (int, bool) {
 	case a.I64 != nil && b.I64 != nil:
 		x, y := a.I64[i], b.I64[j]
 		if a.DType == tensor.Uint64 {
-			ux, uy := uint64(x), uint64(y)
-			switch {
-			case ux < uy:
-				return -1, true
-			case ux > uy:
-				return 1, true
-			}
-			return 0, true
+			return cmp.Compare(uint64(x), uint64(y)), true
 		}
-		switch {
-		case x < y:
-			return -1, true
-		case x > y:
-			return 1, true
-		}
-		return 0, true
+		return cmp.Compare(x, y), true
 	case a.Str != nil || b.Str != nil:
 		return bytes.Compare(a.Str[i], b.Str[j]), true
 	}
