@@ -90,6 +90,10 @@ func (r *Reader) parse(s string) Dim {
 		return Symbol(s)
 	}
 	d, ok := n.eval()
+	if ok && d.IsFloat() {
+		// A dim is an integer: the float text must be an integral value.
+		d, ok = asInt(d)
+	}
 	if !ok || d.String() != s {
 		// Not our canonical text: an exporter's name.
 		return Symbol(s)
@@ -297,11 +301,123 @@ func (p *parser) name() string {
 	return ""
 }
 
+// asInt reads a float value in an integer place: the integer of an integral
+// float value (what FloatToInt made and printed); other values do not read.
+func asInt(d Dim) (Dim, bool) {
+	if !d.IsFloat() {
+		return d, true
+	}
+	if !integral(d) {
+		return Dim{}, false
+	}
+	i := FloatToInt(d)
+	return i, !i.unknown
+}
+
+// asFloat reads an argument of a float function of the precision: a float
+// value of it, or an integer constant (a float constant that is an integer
+// prints as one); it must be exact in the precision.
+func asFloat(d Dim, prec int) (Dim, bool) {
+	if d.IsFloat() {
+		return d, d.FloatPrec() == prec
+	}
+	v, ok := d.Value()
+	if !ok || float64(v) != round(float64(v), prec) {
+		return Dim{}, false
+	}
+	f := FloatConst(float64(v), prec)
+	return f, !f.unknown
+}
+
+// floatFunc maps a float function's name to its op and precision.
+func floatFunc(name string) (op string, prec int, ok bool) {
+	for _, p := range []int{F32, F64} {
+		suf := strconv.Itoa(p)
+		switch name {
+		case "f" + suf:
+			return "fcast", p, true
+		case "fsqrt" + suf:
+			return "fsqrt", p, true
+		case "fmul" + suf:
+			return "*", p, true
+		case "fdiv" + suf:
+			return "/", p, true
+		case "fadd" + suf:
+			return "+", p, true
+		case "fsub" + suf:
+			return "-", p, true
+		case "fmin" + suf:
+			return "min", p, true
+		case "fmax" + suf:
+			return "max", p, true
+		}
+	}
+	return "", 0, false
+}
+
+func (n *node) evalFloat(op string, prec int) (Dim, bool) {
+	args := make([]Dim, len(n.kids))
+	for i, k := range n.kids {
+		d, ok := k.eval()
+		if !ok {
+			return Dim{}, false
+		}
+		args[i] = d
+	}
+	switch op {
+	case "fcast":
+		if len(args) != 1 || args[0].IsFloat() {
+			return Dim{}, false
+		}
+		d := IntToFloat(args[0], prec)
+		return d, !d.unknown
+	case "fsqrt":
+		if len(args) != 1 {
+			return Dim{}, false
+		}
+		a, ok := asFloat(args[0], prec)
+		if !ok {
+			return Dim{}, false
+		}
+		d := FloatSqrt(a)
+		return d, !d.unknown
+	}
+	if len(args) != 2 {
+		return Dim{}, false
+	}
+	a, ok1 := asFloat(args[0], prec)
+	b, ok2 := asFloat(args[1], prec)
+	if !ok1 || !ok2 {
+		return Dim{}, false
+	}
+	d := FloatBinary(op, a, b)
+	return d, !d.unknown
+}
+
 func (n *node) eval() (Dim, bool) {
+	if op, prec, ok := floatFunc(n.op); ok {
+		return n.evalFloat(op, prec)
+	}
+	if (n.op == "floor" || n.op == "ceiling") && len(n.kids) == 1 && n.kids[0].op != "/" && n.kids[0].op != "//" {
+		// floor and ceiling of a float value.
+		d, ok := n.kids[0].eval()
+		if !ok || !d.IsFloat() {
+			return Dim{}, false
+		}
+		if n.op == "floor" {
+			d = FloatFloor(d)
+		} else {
+			d = FloatCeil(d)
+		}
+		return d, !d.unknown
+	}
 	args := make([]Dim, len(n.kids))
 	if n.op != "floor" && n.op != "ceil" {
 		for i, k := range n.kids {
 			d, ok := k.eval()
+			if ok {
+				d, ok = asInt(d)
+			}
 			if !ok {
 				return Dim{}, false
 			}
@@ -355,6 +471,12 @@ func (n *node) eval() (Dim, bool) {
 		if k.op == "/" || k.op == "//" {
 			a, ok1 := k.kids[0].eval()
 			b, ok2 := k.kids[1].eval()
+			if ok1 {
+				a, ok1 = asInt(a)
+			}
+			if ok2 {
+				b, ok2 = asInt(b)
+			}
 			if !ok1 || !ok2 {
 				return Dim{}, false
 			}

@@ -25,12 +25,15 @@ type term struct {
 	key string
 }
 
-// atom is a symbol (op == "") or an opaque function of dims.
+// atom is a symbol (op == ""), an opaque function of dims, a float value
+// (prec != 0, see float.go) or the integer of a float value (op "int").
 type atom struct {
-	op   string // "", "floor", "mod", "max", "min"
+	op   string // "", "floor", "mod", "max", "min", "int", or a float op
 	name string
 	args []Dim
 	key  string
+	f    float64 // the value of an "fconst"
+	prec uint8   // F32 or F64 for a float value, else 0
 }
 
 // Int returns the known dim n.
@@ -106,7 +109,7 @@ func Equal(a, b Dim) bool {
 
 // Add returns a+b.
 func Add(a, b Dim) Dim {
-	if a.unknown || b.unknown {
+	if a.unknown || b.unknown || isFloatArg(a, b) {
 		return Unknown()
 	}
 	if len(b.ts) == 0 {
@@ -148,6 +151,9 @@ func scale(a Dim, k int64) Dim {
 	if a.unknown {
 		return a
 	}
+	if a.IsFloat() {
+		return Unknown()
+	}
 	if k == 0 {
 		return Int(0)
 	}
@@ -161,6 +167,9 @@ func scale(a Dim, k int64) Dim {
 
 // Mul returns a*b.
 func Mul(a, b Dim) Dim {
+	if isFloatArg(a, b) {
+		return Unknown()
+	}
 	if a.unknown || b.unknown {
 		// 0 times anything is 0 even when the other factor is unknown.
 		if a.IsKnown() && a.c == 0 || b.IsKnown() && b.c == 0 {
@@ -294,7 +303,7 @@ func removeAtoms(f, g []*atom) ([]*atom, bool) {
 
 // FloorDiv returns floor(a/b). Division by a known zero gives an unknown.
 func FloorDiv(a, b Dim) Dim {
-	if a.unknown || b.unknown {
+	if a.unknown || b.unknown || isFloatArg(a, b) {
 		return Unknown()
 	}
 	if b.IsKnown() {
@@ -327,7 +336,7 @@ func CeilDiv(a, b Dim) Dim {
 
 // Mod returns a mod b with the sign of b (Python's %).
 func Mod(a, b Dim) Dim {
-	if a.unknown || b.unknown {
+	if a.unknown || b.unknown || isFloatArg(a, b) {
 		return Unknown()
 	}
 	if b.IsKnown() {
@@ -354,6 +363,10 @@ func minmax(op string, a, b Dim) Dim {
 	if a.unknown || b.unknown {
 		return Unknown()
 	}
+	if isFloatArg(a, b) {
+		// Min and Max of float values (ReduceMax over a float tensor).
+		return FloatBinary(op, a, b)
+	}
 	if Equal(a, b) {
 		return a
 	}
@@ -375,6 +388,17 @@ func minmax(op string, a, b Dim) Dim {
 			return a
 		}
 		return b
+	} else if diff.NonNegative() {
+		// a >= b: Min(n, n+m) = n for dims.
+		if op == "max" {
+			return a
+		}
+		return b
+	} else if Neg(diff).NonNegative() {
+		if op == "max" {
+			return b
+		}
+		return a
 	}
 	// max(a, min(a, x)) = a and min(a, max(a, x)) = a.
 	other := "min"
@@ -402,30 +426,124 @@ func absorbs(a, b Dim, other string) bool {
 	return at.op == other && (Equal(at.args[0], a) || Equal(at.args[1], a))
 }
 
-// NonNegative reports whether d is known to be >= 0: a known non-negative
-// value, or a sum with positive coefficients of products of symbols and
-// floor, Max and Min atoms of such sums (dims are never negative).
+// NonNegative reports whether d is known to be >= 0 (see lowerBound).
 func (d Dim) NonNegative() bool {
-	if d.unknown || d.c < 0 {
+	lb, ok := d.lowerBound()
+	if ok && lb >= 0 {
+		return true
+	}
+	return d.shiftedNonNegative()
+}
+
+// shiftedNonNegative proves d >= 0 when its atoms have lower bounds below 0:
+// each such atom a >= l is written l + a' with a' >= 0 and d expanded in the
+// a'. The size of a strided convolution, g = floor((x-1)/2)+1 with
+// floor((x-1)/2) >= -1, squared expands to f*f+f*2+1, which termwise proves
+// nothing; in f' = f+1 it is f'*f'.
+func (d Dim) shiftedNonNegative() bool {
+	if d.unknown || d.IsFloat() || len(d.ts) > 32 {
 		return false
 	}
+	shifted := false
+	out := Int(d.c)
+	for _, t := range d.ts {
+		if t.k < 0 && len(t.f) == 1 {
+			return false // nothing below bounds it
+		}
+		p := Int(t.k)
+		for _, a := range t.f {
+			x := Dim{ts: []term{{k: 1, f: []*atom{a}, key: a.key}}}
+			l, ok := a.lowerBound()
+			if !ok {
+				return false
+			}
+			if l < 0 {
+				shifted = true
+				x = Add(Symbol("\x00"+a.key), Int(l))
+			}
+			p = Mul(p, x)
+		}
+		out = Add(out, p)
+	}
+	if !shifted {
+		return false
+	}
+	lb, ok := out.lowerBound()
+	return ok && lb >= 0
+}
+
+// lowerBound returns an integer that d is known to be at least: symbols are
+// dims (>= 0); floor(a/b) by a known b > 0 is at least floor(lb(a)/b), and
+// by a dim b is >= 0 when a is; Mod by a positive divisor, Max, Min and the
+// integers of non-negative float values are bounded by their arguments; a
+// term with a negative coefficient has no lower bound. So the size of a
+// strided convolution, floor((x-1)/2)+1, is known to be >= 0.
+func (d Dim) lowerBound() (int64, bool) {
+	if d.unknown || d.IsFloat() {
+		return 0, false
+	}
+	lb := d.c
 	for _, t := range d.ts {
 		if t.k < 0 {
-			return false
+			return 0, false
 		}
+		if len(t.f) == 1 {
+			l, ok := t.f[0].lowerBound()
+			if !ok || l < -(1<<40) || l > 1<<40 {
+				return 0, false
+			}
+			lb += t.k * l
+			continue
+		}
+		// A product: >= 0 when every factor is.
 		for _, a := range t.f {
-			switch a.op {
-			case "":
-			case "floor", "max", "min", "mod":
-				if !a.args[0].NonNegative() || !a.args[1].NonNegative() {
-					return false
-				}
-			default:
-				return false
+			if l, ok := a.lowerBound(); !ok || l < 0 {
+				return 0, false
 			}
 		}
 	}
-	return true
+	return lb, true
+}
+
+func (a *atom) lowerBound() (int64, bool) {
+	switch a.op {
+	case "":
+		return 0, true
+	case "int":
+		return 0, floatNonNeg(a.args[0])
+	case "floor":
+		la, ok := a.args[0].lowerBound()
+		if !ok {
+			return 0, false
+		}
+		if b, known := a.args[1].Value(); known {
+			if b <= 0 {
+				return 0, false
+			}
+			return floorDiv(la, b), true
+		}
+		return 0, la >= 0 && a.args[1].NonNegative()
+	case "mod":
+		if b, known := a.args[1].Value(); known {
+			return 0, b > 0
+		}
+		return 0, a.args[0].NonNegative() && a.args[1].NonNegative()
+	case "max":
+		l0, ok0 := a.args[0].lowerBound()
+		l1, ok1 := a.args[1].lowerBound()
+		switch {
+		case ok0 && ok1:
+			return max(l0, l1), true
+		case ok0:
+			return l0, true
+		}
+		return l1, ok1
+	case "min":
+		l0, ok0 := a.args[0].lowerBound()
+		l1, ok1 := a.args[1].lowerBound()
+		return min(l0, l1), ok0 && ok1
+	}
+	return 0, false
 }
 
 func fn(op string, a, b Dim) Dim {
@@ -486,7 +604,13 @@ func (d Dim) String() string {
 }
 
 func (a *atom) String() string {
+	if a.prec != 0 {
+		return a.floatString()
+	}
 	switch a.op {
+	case "int":
+		// An integral float value: its text is the integer's.
+		return a.args[0].String()
 	case "":
 		return a.name
 	case "floor":
@@ -542,6 +666,12 @@ func (d Dim) Subst(f func(name string) (Dim, bool)) Dim {
 	if d.unknown || len(d.ts) == 0 {
 		return d
 	}
+	if d.IsFloat() {
+		if x := substFloat(d.fatom(), f); !Equal(x, d) {
+			return x
+		}
+		return d
+	}
 	out := Int(d.c)
 	changed := false
 	for _, t := range d.ts {
@@ -557,7 +687,15 @@ func (d Dim) Subst(f func(name string) (Dim, bool)) Dim {
 				} else {
 					x = Dim{ts: []term{{k: 1, f: []*atom{a}, key: a.key}}}
 				}
+			case "int":
+				x = substFloat(a, f)
+				changed = changed || !Equal(x, Dim{ts: []term{{k: 1, f: []*atom{a}, key: a.key}}})
 			default:
+				if a.prec != 0 {
+					x = substFloat(a, f)
+					changed = changed || !Equal(x, Dim{ts: []term{{k: 1, f: []*atom{a}, key: a.key}}})
+					break
+				}
 				l, r := a.args[0].Subst(f), a.args[1].Subst(f)
 				if !Equal(l, a.args[0]) || !Equal(r, a.args[1]) {
 					changed = true
