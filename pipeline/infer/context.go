@@ -142,6 +142,9 @@ func (c *Context) Values(i int) ([]sym.Dim, bool) {
 			}
 		}
 	}
+	if v.vals == nil && v.tp != nil {
+		v.vals = floatConstValues(c.e, v)
+	}
 	if v.vals == nil {
 		return nil, false
 	}
@@ -185,6 +188,18 @@ func (c *Context) Floats(i int) ([]float64, bool) {
 		out := make([]float64, len(v))
 		for j, x := range v {
 			out[j] = float64(x)
+		}
+		return out, true
+	}
+	// Float values that shape arithmetic made constant (values.go).
+	if vs, ok := c.Values(i); ok && len(vs) > 0 {
+		out := make([]float64, len(vs))
+		for j, d := range vs {
+			f, ok := d.FloatValue()
+			if !ok {
+				return nil, false
+			}
+			out[j] = f
 		}
 		return out, true
 	}
@@ -249,6 +264,11 @@ func (c *Context) SetType(i int, t Type) {
 	if t.Kind == KindTensor && t.Ranked {
 		sh := make([]sym.Dim, len(t.Shape))
 		for j, d := range t.Shape {
+			if d.IsFloat() {
+				// A float value read where a size belongs (a float
+				// OneHot depth): no rule converts it, so it is unknown.
+				d = c.NewDim()
+			}
 			sh[j] = c.allow(d)
 		}
 		t.Shape = sh

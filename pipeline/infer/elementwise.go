@@ -31,8 +31,8 @@ var elementwiseOps = concatOps(
 	// later versions differ in types and attributes, not in output shape
 	// (the markers below say so version by version).
 	each("", 1, inferUnary,
-		"Ceil", "Elu", "Exp", "Floor", "HardSigmoid", "Hardmax", "LeakyRelu", "Log", "LogSoftmax",
-		"Reciprocal", "Relu", "Selu", "Sigmoid", "Softmax", "Softplus", "Softsign", "Sqrt", "Tanh",
+		"Elu", "Exp", "HardSigmoid", "Hardmax", "LeakyRelu", "Log", "LogSoftmax",
+		"Relu", "Selu", "Sigmoid", "Softmax", "Softplus", "Softsign", "Tanh",
 		"LpNormalization", "LRN"),
 	each("", 7, inferUnary,
 		"Acos", "Asin", "Atan", "Cos", "Sin", "Tan"),
@@ -57,6 +57,13 @@ var elementwiseOps = concatOps(
 	each("", 20, inferUnaryBool, "RegexFullMatch"),
 	[]Op{
 		{Name: "Identity", Since: 1, Rule: inferIdentity},
+		// Float shape arithmetic (values.go): rounding as the runtime rounds.
+		{Name: "Floor", Since: 1, Rule: inferFloatMap(sym.FloatFloor)},
+		{Name: "Ceil", Since: 1, Rule: inferFloatMap(sym.FloatCeil)},
+		{Name: "Sqrt", Since: 1, Rule: inferFloatMap(sym.FloatSqrt)},
+		{Name: "Reciprocal", Since: 1, Rule: inferFloatMap(func(d sym.Dim) sym.Dim {
+			return sym.FloatBinary("/", sym.FloatConst(1, d.FloatPrec()), d)
+		})},
 		{Name: "Abs", Since: 1, Rule: inferMapValues(func(d sym.Dim) sym.Dim {
 			if d.NonNegative() {
 				return d
@@ -229,6 +236,15 @@ func inferMapValues(f func(sym.Dim) sym.Dim) func(*Context) error {
 	}
 }
 
+// inferFloatMap is a unary operator whose float values map one by one.
+func inferFloatMap(f func(sym.Dim) sym.Dim) func(*Context) error {
+	return func(c *Context) error {
+		c.SetType(0, c.Type(0))
+		mapFloatValues(c, c.Elem(0), f)
+		return nil
+	}
+}
+
 // mapKnown applies f to a known value; anything else is unknown.
 func mapKnown(d sym.Dim, f func(int64) int64) sym.Dim {
 	if x, ok := d.Value(); ok {
@@ -321,7 +337,30 @@ func inferBitCast(c *Context) error {
 }
 
 func castValues(c *Context, to tensor.DType) {
+	if prec := floatPrec(to); prec != 0 {
+		// Integer or float values to a float type.
+		from := c.Elem(0)
+		if !from.IsInt() && floatPrec(from) == 0 || from == tensor.Bool {
+			return
+		}
+		mapFloatValues(c, to, func(d sym.Dim) sym.Dim {
+			if d.IsFloat() {
+				return sym.FloatToFloat(d, prec)
+			}
+			return sym.IntToFloat(d, prec)
+		})
+		return
+	}
 	if !to.IsInt() {
+		return
+	}
+	if v, ok := c.Values(0); ok && floatPrec(c.Elem(0)) != 0 && to != tensor.Bool {
+		// Float values to an integer type: truncation.
+		out := make([]sym.Dim, len(v))
+		for i, d := range v {
+			out[i] = sym.FloatToInt(d)
+		}
+		c.SetValues(0, out)
 		return
 	}
 	if v, ok := c.Values(0); ok && c.Elem(0).IsInt() {
@@ -438,6 +477,10 @@ func inferBinaryOp(op string) func(*Context) error {
 			return nil
 		}
 		c.SetTensor(0, elem, sh)
+		if (op == "+" || op == "-" || op == "*" || op == "/") && floatValuesOut(elem, sh) {
+			propagate2(c, sh, func(a, b sym.Dim) sym.Dim { return sym.FloatBinary(op, a, b) })
+			return nil
+		}
 		if op != "" && elem.IsInt() {
 			propagate2(c, sh, dimArith(c, op))
 		}
@@ -518,6 +561,10 @@ func inferVariadic(op string) func(*Context) error {
 		sh, ok, err := setBroadcast(c, elem, idx...)
 		if !ok {
 			return err
+		}
+		if op != "" && c.NumInputs() == 2 && floatValuesOut(elem, sh) {
+			propagate2(c, sh, func(a, b sym.Dim) sym.Dim { return sym.FloatBinary(op, a, b) })
+			return nil
 		}
 		if op != "" && c.NumInputs() == 2 && elem.IsInt() {
 			propagate2(c, sh, dimArith(c, op))

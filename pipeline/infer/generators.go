@@ -251,7 +251,7 @@ func inferRange(c *Context) error {
 	start, ok1 := c.Values(0)
 	limit, ok2 := c.Values(1)
 	delta, ok3 := c.Values(2)
-	if !ok1 || !ok2 || !ok3 || len(start) != 1 || len(limit) != 1 || len(delta) != 1 {
+	if !ok1 || !ok2 || !ok3 || len(start) != 1 || len(limit) != 1 || len(delta) != 1 || floatPrec(elem) != 0 {
 		if f0, ok := c.Floats(0); ok && len(f0) == 1 {
 			if f1, ok := c.Floats(1); ok && len(f1) == 1 {
 				if f2, ok := c.Floats(2); ok && len(f2) == 1 && f2[0] != 0 {

@@ -3,10 +3,84 @@
 // pads reshaped to [-1, 2], flipped with a Slice of step -1, transposed and
 // flattened) keeps its values. Elements are row-major; a tensor's values are
 // usable with its shape when every dim of the shape is a known value.
+//
+// Small float32 and float64 tensors have values too: shape arithmetic in
+// floating point (a resize scale, ceil(h/32)*32) is carried out with the
+// runtime's rounding by sym's float values (sym/float.go), so that the sizes
+// it gives are exact expressions rather than fresh symbols.
 
 package infer
 
-import "github.com/quantprep/quantprep/pipeline/sym"
+import (
+	"github.com/quantprep/quantprep/pipeline/sym"
+	"github.com/quantprep/quantprep/pipeline/tensor"
+)
+
+// maxFloatValues bounds the float tensors whose elements are tracked: shape
+// arithmetic uses a few scalars, and weights must not be decoded into values.
+const maxFloatValues = 16
+
+// floatPrec is sym's precision for a float element type, 0 for others
+// (float16 and bfloat16 arithmetic is not modeled).
+func floatPrec(d tensor.DType) int {
+	switch d {
+	case tensor.Float:
+		return sym.F32
+	case tensor.Double:
+		return sym.F64
+	}
+	return 0
+}
+
+// floatConstValues returns the elements of a small float32 or float64
+// constant as float values, nil for any other tensor.
+func floatConstValues(e *engine, v *value) []sym.Dim {
+	prec := floatPrec(tensor.DType(v.tp.GetDataType()))
+	if prec == 0 || tensor.NumElements(v.tp.GetDims()) > maxFloatValues {
+		return nil
+	}
+	t, ok := e.decode(v)
+	if !ok || t.Len() > maxFloatValues {
+		return nil
+	}
+	out := make([]sym.Dim, t.Len())
+	for j := range out {
+		out[j] = sym.FloatConst(t.Float64At(j), prec)
+	}
+	return out
+}
+
+// floatValuesOut reports whether output values of element type elem and
+// static shape out are float values worth computing.
+func floatValuesOut(elem tensor.DType, out []sym.Dim) bool {
+	if floatPrec(elem) == 0 {
+		return false
+	}
+	st, ok := staticShape(out)
+	if !ok {
+		return false
+	}
+	n := numel(st)
+	return n >= 0 && n <= maxFloatValues
+}
+
+// mapFloatValues sets output 0 (of element type elem, the shape of input 0)
+// to f of input 0's values.
+func mapFloatValues(c *Context, elem tensor.DType, f func(sym.Dim) sym.Dim) {
+	sh, ok := c.Shape(0)
+	if !ok || !floatValuesOut(elem, sh) {
+		return
+	}
+	v, ok := c.Values(0)
+	if !ok {
+		return
+	}
+	out := make([]sym.Dim, len(v))
+	for i, d := range v {
+		out[i] = f(d)
+	}
+	c.SetValues(0, out)
+}
 
 // staticShape returns sh as integers when every dim is a known value.
 func staticShape(sh []sym.Dim) ([]int64, bool) {
