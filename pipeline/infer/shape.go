@@ -130,13 +130,22 @@ func inferReshape(c *Context, form int64) error {
 	if neg >= 0 {
 		out[neg] = sym.Unknown()
 		if inOK {
+			// Dims that the input and the output share cancel before the
+			// division: [1, 3, h, w] to [1, -1, 1, h, w] is 3 even when h and w
+			// are expressions whose expanded product no monomial divides.
+			rest := append([]sym.Dim(nil), in...)
 			others := sym.Int(1)
 			for i, d := range out {
-				if i != neg {
-					others = sym.Mul(others, d)
+				if i == neg {
+					continue
 				}
+				if j := indexEqual(rest, d); j >= 0 && d.IsSymbolic() {
+					rest = append(rest[:j], rest[j+1:]...)
+					continue
+				}
+				others = sym.Mul(others, d)
 			}
-			total := prod(in)
+			total := prod(rest)
 			if v, ok := others.Value(); ok && v == 0 {
 				out[neg] = sym.Unknown()
 			} else if q := sym.FloorDiv(total, others); !q.IsUnknown() && sym.Equal(sym.Mul(q, others), total) {
@@ -150,6 +159,16 @@ func inferReshape(c *Context, form int64) error {
 		c.SetValues(0, vals)
 	}
 	return nil
+}
+
+// indexEqual returns the index of the first dim of ds equal to d, or -1.
+func indexEqual(ds []sym.Dim, d sym.Dim) int {
+	for i, x := range ds {
+		if sym.Equal(x, d) {
+			return i
+		}
+	}
+	return -1
 }
 
 func inferFlatten(c *Context) error {

@@ -263,6 +263,13 @@ func exactDiv(a, b Dim) (Dim, bool) {
 	if Equal(a, b) {
 		return Int(1), true
 	}
+	// a an integer multiple of b: the anchors of all levels over the
+	// positions of all levels, 9*(x+y+...)/(x+y+...).
+	if len(a.ts) == len(b.ts) && len(b.ts) > 0 && a.ts[0].key == b.ts[0].key && a.ts[0].k%b.ts[0].k == 0 {
+		if k := a.ts[0].k / b.ts[0].k; Equal(a, scale(b, k)) {
+			return Int(k), true
+		}
+	}
 	if b.c != 0 || len(b.ts) != 1 || a.c != 0 {
 		return Dim{}, false
 	}
