@@ -387,6 +387,120 @@ def compare(tools, cache, inp, out, dims, tol):
     return "fail", last_line(o if rc == 1 else err)
 
 
+_FLOAT_FUNCS = None
+
+
+def float_functions():
+    """sympy definitions of the float functions that quantprep writes in dims computed
+    with float arithmetic (pipeline/sym/float.go): f32(d) rounds the integer d to
+    float32, fmul32/fdiv32/fadd32/fsub32 round a product, quotient, sum or difference
+    to float32, fsqrt32 a square root, fmin32/fmax32 pick one (64: float64). They
+    evaluate with numpy's IEEE arithmetic at numbers, so that shape_truth checks such
+    dims against ONNX Runtime instead of counting them unverifiable."""
+    global _FLOAT_FUNCS
+    if _FLOAT_FUNCS is not None:
+        return _FLOAT_FUNCS
+    import sympy
+
+    def make(name, t, f, nargs):
+        def ev(cls, *args):
+            if len(args) == nargs and all(a.is_Number for a in args):
+                with np.errstate(all="ignore"):
+                    r = f(*[t(float(a)) for a in args])
+                if np.isfinite(r):
+                    return sympy.Rational(float(r))
+            return None
+        return type(name, (sympy.Function,), {"eval": classmethod(ev), "nargs": nargs})
+
+    funcs = {}
+    for bits, t in ((32, np.float32), (64, np.float64)):
+        def cast(a, t=t):
+            return t(a)
+        funcs["f%d" % bits] = make("f%d" % bits, lambda x, t=t: t(int(x)), lambda a: a, 1)
+        for name, f in (("fmul", lambda a, b: a * b), ("fdiv", lambda a, b: a / b),
+                        ("fadd", lambda a, b: a + b), ("fsub", lambda a, b: a - b),
+                        ("fmin", min), ("fmax", max)):
+            funcs["%s%d" % (name, bits)] = make("%s%d" % (name, bits), t, f, 2)
+        funcs["fsqrt%d" % bits] = make("fsqrt%d" % bits, t, np.sqrt, 1)
+    _FLOAT_FUNCS = funcs
+    return funcs
+
+
+# a dim_param that uses the float functions
+_FLOAT_CALL = re.compile(r"(?<![A-Za-z0-9_])f(?:mul|div|add|sub|min|max|sqrt)?(?:32|64)\(")
+
+
+def _exact(t):
+    """float_functions() on Python numbers: exact rationals in, exact rationals out."""
+    import fractions
+    import math
+
+    def rat(x):
+        if not np.isfinite(x):
+            raise ValueError("not finite")
+        return fractions.Fraction(float(x))
+
+    env = {"floor": math.floor, "ceiling": math.ceil, "Min": min, "Max": max, "Mod": lambda a, b: a % b}
+    for bits, ft in ((32, np.float32), (64, np.float64)):
+        env["f%d" % bits] = lambda d, ft=ft: rat(ft(int(d)))
+        for name, f in (("fmul", lambda a, b: a * b), ("fdiv", lambda a, b: a / b),
+                        ("fadd", lambda a, b: a + b), ("fsub", lambda a, b: a - b),
+                        ("fmin", min), ("fmax", max)):
+            env["%s%d" % (name, bits)] = lambda a, b, f=f, ft=ft: rat(f(ft(float(a)), ft(float(b))))
+        env["fsqrt%d" % bits] = lambda a, ft=ft: rat(np.sqrt(ft(float(a))))
+    return env
+
+
+class _FastDim:
+    """A dim_param with float functions, as shape_truth.py uses a sympy expression
+    (subs, then free_symbols and int): evaluated with Python's exact rationals and
+    numpy's IEEE floats, because sympy takes about a second on each of the
+    kilobyte-long sizes of a detection model. Integer literals are rationals, so
+    that a/b is exact and floor(a/b) is floor division, as sympy reads it."""
+
+    def __init__(self, sympy, text, locals):
+        import ast
+        tree = ast.parse(text, mode="eval")
+
+        class Rationals(ast.NodeTransformer):
+            def visit_Constant(self, node):
+                if isinstance(node.value, int):
+                    return ast.copy_location(ast.Call(ast.Name("_R", ast.Load()), [node], []), node)
+                return node
+        tree = ast.fix_missing_locations(Rationals().visit(tree))
+        self.code = compile(tree, "<dim>", "eval")
+        self.text, self.locals, self.sympy = text, locals, sympy
+
+    def subs(self, values):
+        import fractions
+        env = dict(_exact(None), _R=fractions.Fraction)
+        env.update({str(k): fractions.Fraction(int(v)) for k, v in values.items()})
+        try:
+            v = eval(self.code, {"__builtins__": {}}, env)
+        except NameError:
+            # a symbol without a value: sympy's answer (free symbols: unverifiable)
+            return self.sympy.sympify(self.text, locals={**float_functions(), **self.locals}).subs(values)
+        return self.sympy.Rational(v.numerator, v.denominator) if isinstance(v, fractions.Fraction) else self.sympy.Integer(v)
+
+
+class _SympyWithFloats:
+    """The sympy module for shape_truth.py, its sympify knowing float_functions()."""
+
+    def __init__(self, sympy):
+        self._sympy = sympy
+        self._cache = {}
+
+    def __getattr__(self, k):
+        return getattr(self._sympy, k)
+
+    def sympify(self, expr, locals=None, **kw):
+        if isinstance(expr, str) and _FLOAT_CALL.search(expr) and not kw:
+            if expr not in self._cache:
+                self._cache[expr] = _FastDim(self._sympy, expr, locals or {})
+            return self._cache[expr]
+        return self._sympy.sympify(expr, locals={**float_functions(), **(locals or {})}, **kw)
+
+
 def truth(tools, work, inp, out, dims):
     """shape_truth.py's verdict, its run of the input replaced by the cached one."""
     real = real_dims(tools, work, inp, dims)
@@ -396,6 +510,7 @@ def truth(tools, work, inp, out, dims):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     mod.actual_dims = lambda orig, d: real
+    mod.sympy = _SympyWithFloats(mod.sympy)
     argv, buf = sys.argv, io.StringIO()
     sys.argv = ["shape_truth.py", inp, out, json.dumps(dims)]
     try:
@@ -420,6 +535,12 @@ def atoms(param, known):
     expression (exporters' names such as 'Squeeze/a/b_dim_0' are opaque)."""
     if param in known:
         return set()
+    if _FLOAT_CALL.search(param):
+        # sympy is slow on these: the names that are not calls are the symbols
+        names = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*(?![A-Za-z_0-9]*\s*\()", param))
+        if re.fullmatch(r"[A-Za-z_0-9()+\-*/, ]*", param):
+            return {n for n in names if n not in known}
+        return {param}
     try:
         import sympy
         alias = {k: "qpd%d" % i for i, k in enumerate(sorted(known, key=len, reverse=True))}
