@@ -82,7 +82,7 @@ func PreprocessFile(ctx context.Context, conn grpc.ClientConnInterface, inPath, 
 		upErr <- err
 	}()
 
-	out := newOutput(outPath)
+	out := newOutput(outPath, opts.GetFsync())
 	defer out.discard()
 	var sum *quantprepv1.Summary
 	for sum == nil {

@@ -9,13 +9,14 @@ import (
 )
 
 // output collects the response's files under temporary names beside their
-// final paths; commit syncs them and renames them into place, discard removes
-// them. The output is as durable as a local run's (pipeline/model's save):
-// no file is renamed into place before its bytes are on disk, and the disk
-// writes start while the response still arrives, so that the final sync waits
-// only for the last few megabytes.
+// final paths; commit renames them into place, discard removes them. With
+// sync (the fsync option) the output is as durable as a local run's
+// (pipeline/model's save): no file is renamed into place before its bytes are
+// on disk, and the disk writes start while the response still arrives, so
+// that the final sync waits only for the last few megabytes.
 type output struct {
 	modelPath string
+	sync      bool
 	dir       string
 	files     map[string]*os.File // by location; "" is the model
 	written   map[string]int64    // bytes written, by location
@@ -28,8 +29,8 @@ type output struct {
 // write-out, as in pipeline/model.
 const writebackStep = 64 << 20
 
-func newOutput(modelPath string) *output {
-	return &output{modelPath: modelPath, dir: filepath.Dir(modelPath), files: map[string]*os.File{},
+func newOutput(modelPath string, sync bool) *output {
+	return &output{modelPath: modelPath, sync: sync, dir: filepath.Dir(modelPath), files: map[string]*os.File{},
 		written: map[string]int64{}, started: map[string]int64{}, current: "\x00"}
 }
 
@@ -77,7 +78,7 @@ func (o *output) write(loc string, data []byte) error {
 		return fmt.Errorf("write %s: %w", o.final(loc), err)
 	}
 	o.written[loc] += int64(len(data))
-	if n := o.written[loc] - o.started[loc]; n >= writebackStep {
+	if n := o.written[loc] - o.started[loc]; o.sync && n >= writebackStep {
 		startWriteback(f, o.started[loc], n)
 		o.started[loc] = o.written[loc]
 	}
@@ -92,8 +93,10 @@ func (o *output) commit() error {
 	}
 	for _, loc := range o.order {
 		f := o.files[loc]
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("write %s: %w", o.final(loc), err)
+		if o.sync {
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("write %s: %w", o.final(loc), err)
+			}
 		}
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("write %s: %w", o.final(loc), err)
@@ -112,6 +115,9 @@ func (o *output) commit() error {
 			return fmt.Errorf("write %s: %w", o.final(loc), err)
 		}
 		delete(o.files, loc)
+	}
+	if !o.sync {
+		return nil
 	}
 	// Make the renames durable; a failure here changes nothing already done.
 	dirs := map[string]bool{}

@@ -33,6 +33,7 @@ type Options struct {
 
 	StrictShapes       bool
 	DisabledOptimizers []string
+	Fsync              bool
 
 	Budgets Budgets
 }
@@ -187,6 +188,9 @@ var Table = []Option{
 	{Name: "strict_shapes", Kind: Bool, Own: true, def: false,
 		Doc:   "fail when an inferred shape conflicts with one already in the model, instead of warning and keeping the existing one",
 		field: func(o *Options) any { return &o.StrictShapes }},
+	{Name: "fsync", Kind: Bool, Own: true, def: false,
+		Doc:   "sync each output file to disk before renaming it into place, so that the output survives a power loss (the reference does not; it costs about the time the disk takes to write the model)",
+		field: func(o *Options) any { return &o.Fsync }},
 	{Name: "disabled_optimizers", Kind: List, Own: true,
 		Doc:   "optimizer passes and rewrite rules not to run, by ONNX Runtime's names (as its InferenceSession's disabled_optimizers); an unknown name is refused with the list of known ones",
 		field: func(o *Options) any { return &o.DisabledOptimizers },

@@ -244,6 +244,7 @@ func RunModel(ctx context.Context, m *model.Model, outPath string, o Options, pr
 		AllTensorsToOneFile: o.AllTensorsToOneFile,
 		Location:            o.ExternalDataLocation,
 		SizeThreshold:       o.ExternalDataSizeThreshold,
+		Sync:                o.Fsync,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("save: %w", err)

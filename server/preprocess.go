@@ -109,8 +109,10 @@ func (s *preprocessService) preprocess(stream quantprepv1.PreprocessService_Prep
 			return err
 		}
 		defer release()
-		// The output is read back once and removed: no fsync (WithScratchOutput).
-		runCtx := model.WithScratchOutput(model.WithDiskBudget(ctx, disk))
+		// The output is a spool file, read back once and removed: syncing it
+		// would buy nothing. The client syncs its own copy when asked (fsync).
+		opts.Fsync = false
+		runCtx := model.WithDiskBudget(ctx, disk)
 		r, err := s.runner.Run(runCtx, up.modelPath, outPath, opts, func(e pipeline.Event) {
 			select {
 			case events <- e:

@@ -40,20 +40,5 @@ func (m *Model) reserve(n int64) error {
 	return m.budget.Reserve(n)
 }
 
-type scratchKey struct{}
-
-// WithScratchOutput returns a context under which Save does not flush what it
-// writes to disk (fsync): for an output that is read back once and removed,
-// as the server's spooled output is, durability costs time and buys nothing.
-// A save still writes under temporary names and renames them into place.
-func WithScratchOutput(ctx context.Context) context.Context {
-	return context.WithValue(ctx, scratchKey{}, true)
-}
-
 // syncFile is (*os.File).Sync; tests count its calls.
 var syncFile = (*os.File).Sync
-
-func isScratch(ctx context.Context) bool {
-	v, _ := ctx.Value(scratchKey{}).(bool)
-	return v
-}

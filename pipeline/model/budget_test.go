@@ -78,25 +78,25 @@ func TestDiskBudget(t *testing.T) {
 	}
 }
 
-// TestScratchOutput checks that a save under WithScratchOutput flushes no
-// file to disk, and that every other save flushes each file it writes.
-func TestScratchOutput(t *testing.T) {
+// TestSaveSync checks that a save with SaveOptions.Sync flushes each file it
+// writes to disk, and that one without flushes none.
+func TestSaveSync(t *testing.T) {
 	calls := 0
 	defer func(f func(*os.File) error) { syncFile = f }(syncFile)
 	syncFile = func(f *os.File) error { calls++; return f.Sync() }
 	for _, c := range []struct {
 		name    string
-		ctx     context.Context
+		sync    bool
 		minSync int
 	}{
-		{"durable", context.Background(), 2},
-		{"scratch", WithScratchOutput(context.Background()), 0},
+		{"sync", true, 2},
+		{"no sync", false, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			calls = 0
 			m, _ := spillModel(t, 300)
 			defer m.Close()
-			files, err := m.SaveContext(c.ctx, filepath.Join(t.TempDir(), "m.onnx"), SaveOptions{ExternalData: true, AllTensorsToOneFile: true, SizeThreshold: 16})
+			files, err := m.SaveContext(context.Background(), filepath.Join(t.TempDir(), "m.onnx"), SaveOptions{ExternalData: true, AllTensorsToOneFile: true, SizeThreshold: 16, Sync: c.sync})
 			if err != nil {
 				t.Fatal(err)
 			}

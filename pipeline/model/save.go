@@ -32,6 +32,11 @@ type SaveOptions struct {
 	// SizeThreshold: initializers with at least this many bytes of data go to
 	// external data; smaller ones stay inline.
 	SizeThreshold int64
+	// Sync flushes every file to disk (fsync) before it is renamed into place,
+	// and the directories after, so that the output survives a power loss.
+	// Without it a save still writes under temporary names and renames them
+	// into place: a crash of the process never leaves a half-written output.
+	Sync bool
 }
 
 // MaxInlineSize is protobuf's limit on one serialized message: 2 GiB - 1.
@@ -354,10 +359,10 @@ func (s *saver) writeData() error {
 	return nil
 }
 
-// closeSynced flushes f to disk and closes it, so that a rename never exposes
-// a file whose contents are not durable; a scratch output is only closed.
+// closeSynced closes f, flushing it to disk first under SaveOptions.Sync, so
+// that a rename never exposes a file whose contents are not durable.
 func (s *saver) closeSynced(f *os.File) error {
-	if isScratch(s.ctx) {
+	if !s.opt.Sync {
 		return f.Close()
 	}
 	err := syncFile(f)
@@ -482,7 +487,7 @@ func (s *saver) commit() error {
 		}
 	}
 	// Make the renames durable; a failure here changes nothing already done.
-	if isScratch(s.ctx) {
+	if !s.opt.Sync {
 		return nil
 	}
 	dirs := map[string]bool{}

@@ -22,10 +22,10 @@ type writeback struct {
 	started int64 // f's bytes from 0 whose write-out has been started
 }
 
-// writeback returns f's writeback, or nil for a scratch output: nothing syncs
-// it, so starting its disk writes would only spend the disk's time.
+// writeback returns f's writeback, or nil when the save does not sync: then
+// starting its disk writes early would only spend the disk's time.
 func (s *saver) writeback(f *os.File) *writeback {
-	if isScratch(s.ctx) {
+	if !s.opt.Sync {
 		return nil
 	}
 	return &writeback{f: f}

@@ -376,8 +376,14 @@ type Options struct {
 	// the others rely on, is refused with INVALID_ARGUMENT, which lists the
 	// names known.
 	DisabledOptimizers []string `protobuf:"bytes,20,rep,name=disabled_optimizers,json=disabledOptimizers,proto3" json:"disabled_optimizers,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Fsync, quantprep's own option: sync every output file to disk before it
+	// is renamed into place, so that the output survives a power loss, not
+	// only a crash of the process (a temporary name and a rename give that
+	// much always). The reference tool does not sync. With a server, the
+	// client syncs the files it writes; the server's own copy is a spool file.
+	Fsync         bool `protobuf:"varint,21,opt,name=fsync,proto3" json:"fsync,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Options) Reset() {
@@ -548,6 +554,13 @@ func (x *Options) GetDisabledOptimizers() []string {
 		return x.DisabledOptimizers
 	}
 	return nil
+}
+
+func (x *Options) GetFsync() bool {
+	if x != nil {
+		return x.Fsync
+	}
+	return false
 }
 
 // Chunk is a piece of a file.
@@ -1219,7 +1232,7 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\vmodel_chunk\x18\x02 \x01(\v2\x13.quantprep.v1.ChunkH\x00R\n" +
 	"modelChunk\x12Q\n" +
 	"\x13external_data_chunk\x18\x03 \x01(\v2\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11externalDataChunkB\t\n" +
-	"\apayload\"\xfd\x06\n" +
+	"\apayload\"\x93\a\n" +
 	"\aOptions\x12\x1d\n" +
 	"\n" +
 	"model_name\x18\x01 \x01(\tR\tmodelName\x12\x1f\n" +
@@ -1244,7 +1257,8 @@ const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\x0fmax_node_visits\x18\x11 \x01(\x03R\rmaxNodeVisits\x12\x1b\n" +
 	"\tmax_nodes\x18\x12 \x01(\x03R\bmaxNodes\x12&\n" +
 	"\x0fmax_dense_bytes\x18\x13 \x01(\x03R\rmaxDenseBytes\x12/\n" +
-	"\x13disabled_optimizers\x18\x14 \x03(\tR\x12disabledOptimizersB\n" +
+	"\x13disabled_optimizers\x18\x14 \x03(\tR\x12disabledOptimizers\x12\x14\n" +
+	"\x05fsync\x18\x15 \x01(\bR\x05fsyncB\n" +
 	"\n" +
 	"\b_int_maxB\x1f\n" +
 	"\x1d_external_data_size_threshold\"\x1b\n" +
