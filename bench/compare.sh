@@ -4,7 +4,13 @@
 # each, with the same flags. Prints each run, then the median wall time of
 # each tool, the ratio, and the peaks of resident and of anonymous memory.
 #
-#   bench/compare.sh [-n RUNS] MODEL [FLAG...]
+#   bench/compare.sh [-n RUNS] [--remote] MODEL [FLAG...]
+#
+# With --remote the peer is not the reference but quantprep's own remote path:
+# `quantprep serve` on 127.0.0.1 (started here, one server for all runs) and
+# `quantprep preprocess --server`, alternating with local runs of the same
+# binary; the ratio is remote / local, and the server's peak RSS and anonymous
+# memory are printed at the end (its outputs are spool files it removes).
 #
 # FLAGs are quant_pre_process's (quantprep has the same names), for example
 # --save_as_external_data --all_tensors_to_one_file. Outputs are written to a
@@ -31,10 +37,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-/usr/bin/python3}
 runs=3
+remote=0
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     -n) runs=$2; shift 2 ;;
+    --remote) remote=1; shift ;;
     -h|--help) usage ;;
     *) break ;;
   esac
@@ -43,7 +51,7 @@ done
 model=$1; shift
 [[ -f $model ]] || { echo "compare.sh: $model: no such file" >&2; exit 2; }
 skip_ref=${SKIP_REF:-0}
-if [[ $skip_ref != 1 ]]; then
+if [[ $skip_ref != 1 && $remote != 1 ]]; then
   [[ -n ${REF:-} && -x ${REF:-} ]] || { echo "compare.sh: set REF to the reference's ref_preprocess.sh" >&2; exit 2; }
 fi
 
@@ -109,30 +117,52 @@ size=$("$python" "$root/bench/model_info.py" "$model" 2>/dev/null | cut -d" " -f
 [[ -n $size ]] || size=$(stat -c %s "$model")
 echo "model: $model ($((size / 1000000)) MB with its external data), flags: ${*:-(defaults)}, $runs runs each, alternating"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+tools=(reference quantprep)
+[[ $skip_ref == 1 ]] && tools=(quantprep)
+spid=""
+if [[ $remote == 1 ]]; then
+  tools=(local remote)
+  port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/spool"
+  "$bin" serve --listen "127.0.0.1:$port" --temp_dir "$work/spool" --log_level warn 2>"$work/server.err" &
+  spid=$!
+  trap 'kill -TERM $spid 2>/dev/null; wait $spid 2>/dev/null; [[ ${KEEP:-0} == 1 || -n ${BENCH_DIR:-} ]] || rm -rf "$work"' EXIT
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  echo "server: quantprep serve on 127.0.0.1:$port (pid $spid)"
+fi
 printf '%-10s %4s %8s %12s %13s  %s\n' tool run wall_s peak_rss_mb peak_anon_mb status
 results=$work/results.tsv
 : >"$results"
 for i in $(seq "$runs"); do
-  for tool in reference quantprep; do
-    [[ $tool == reference && $skip_ref == 1 ]] && continue
+  for tool in "${tools[@]}"; do
     out=$work/out.$tool
     rm -rf "$out"; mkdir -p "$out"
     log=$work/$tool.$i
-    if [[ $tool == reference ]]; then
-      r=$(measure "$log" "$REF" "$model" "$out/model.onnx" "$@")
-    else
-      r=$(measure "$log" "$bin" preprocess --input "$model" --output "$out/model.onnx" "$@")
-    fi
+    case $tool in
+      reference) r=$(measure "$log" "$REF" "$model" "$out/model.onnx" "$@") ;;
+      remote) r=$(measure "$log" "$bin" preprocess --server "127.0.0.1:$port" --input "$model" --output "$out/model.onnx" "$@") ;;
+      *) r=$(measure "$log" "$bin" preprocess --input "$model" --output "$out/model.onnx" "$@") ;;
+    esac
     read -r wall rss anon rc <<<"$r"
     status=ok
     [[ $rc == 0 ]] || status="failed (exit $rc): $(tail -1 "$log.err" | cut -c1-150)"
+    # The remote output must be the local one, byte for byte (outside the timing).
+    if [[ $tool == remote && $rc == 0 ]]; then
+      if diff -rq "$work/out.local" "$out" >/dev/null; then status="ok, same bytes as local"; else status="DIFFERS from the local output"; fi
+    fi
     printf '%-10s %4s %8s %12s %13s  %s\n' "$tool" "$i" "$wall" "$rss" "$anon" "$status"
     printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$wall" "$rss" "$anon" "$rc" >>"$results"
-    rm -rf "$out"
+    [[ $tool == local ]] || rm -rf "$out" "$work/out.local"
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$python" - "$results" "$size" <<'EOF'
+if [[ -n $spid ]]; then
+  echo "server: peak RSS $(awk '/VmHWM/ {printf "%d MB", $2*1024/1e6}' /proc/$spid/status), anonymous now $(awk '/RssAnon/ {printf "%d MB", $2*1024/1e6}' /proc/$spid/status)"
+fi
+"$python" - "$results" "$size" "${tools[@]}" <<'EOF'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 size = int(sys.argv[2]) / 1e6
@@ -140,7 +170,8 @@ med = {}
 print()
 print("| tool | runs ok | median wall | min - max | peak RSS | peak anon | peak anon / model size |")
 print("|---|---|---|---|---|---|---|")
-for tool in ("reference", "quantprep"):
+tools = sys.argv[3:]
+for tool in tools:
     ok = [r for r in rows if r[0] == tool and r[4].strip() == "0"]
     if not ok:
         if any(r[0] == tool for r in rows):
@@ -151,7 +182,10 @@ for tool in ("reference", "quantprep"):
     rss, anon = max(int(r[2]) for r in ok), max(int(r[3]) for r in ok)
     print("| %s | %d | %.2f s | %.2f - %.2f s | %d MB | %d MB | %.2fx |" % (
         tool, len(ok), med[tool], min(walls), max(walls), rss, anon, anon / size))
-if len(med) == 2:
+if len(med) == 2 and "reference" in med:
     print()
     print("quantprep is %.1fx faster than the reference (median wall times)" % (med["reference"] / med["quantprep"]))
+elif len(med) == 2:
+    print()
+    print("the remote run takes %.2fx the local run's time (median wall times)" % (med["remote"] / med["local"]))
 EOF
