@@ -595,10 +595,19 @@ func inferTranspose(c *Context) error {
 func inferExpand(c *Context) error {
 	elem := c.Elem(0)
 	target, ok := c.Values(1)
+	for _, d := range target {
+		// ONNX Runtime refuses these at run time; sizing a slice by one panics.
+		if v, known := d.Value(); known && v < 0 {
+			return c.Failf("Expand shape has a negative dim, %d", v)
+		}
+	}
 	sh, ok0 := c.Shape(0)
 	if !ok || !ok0 {
 		if n, ok := c.Shape(1); ok && ok0 && len(n) == 1 {
 			if r, ok := n[0].Value(); ok {
+				if r > maxValues {
+					return c.Failf("Expand shape of %d dims", r)
+				}
 				// Runtime shape: a dim of the input other than 1 is forced,
 				// since the target can only broadcast to it.
 				out := make([]sym.Dim, max(int(r), len(sh)))
