@@ -4,13 +4,16 @@
 # each, with the same flags. Prints each run, then the median wall time of
 # each tool, the ratio, and the peaks of resident and of anonymous memory.
 #
-#   bench/compare.sh [-n RUNS] [--remote] MODEL [FLAG...]
+#   bench/compare.sh [-n RUNS] [--remote | --shared] MODEL [FLAG...]
 #
 # With --remote the peer is not the reference but quantprep's own remote path:
 # `quantprep serve` on 127.0.0.1 (started here, one server for all runs) and
 # `quantprep preprocess --server`, alternating with local runs of the same
 # binary; the ratio is remote / local, and the server's peak RSS and anonymous
 # memory are printed at the end (its outputs are spool files it removes).
+# --shared is --remote through a shared directory (serve --shared_dir and
+# preprocess --shared_dir, a directory beside the outputs): the sidecar's way,
+# where no byte of the model crosses the connection.
 #
 # FLAGs are quant_pre_process's (quantprep has the same names), for example
 # --save_as_external_data --all_tensors_to_one_file. Outputs are written to a
@@ -38,11 +41,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-/usr/bin/python3}
 runs=3
 remote=0
+shared=0
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case $1 in
     -n) runs=$2; shift 2 ;;
     --remote) remote=1; shift ;;
+    --shared) remote=1; shared=1; shift ;;
     -h|--help) usage ;;
     *) break ;;
   esac
@@ -123,8 +128,10 @@ spid=""
 if [[ $remote == 1 ]]; then
   tools=(local remote)
   port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mkdir -p "$work/spool"
-  "$bin" serve --listen "127.0.0.1:$port" --temp_dir "$work/spool" --log_level warn 2>"$work/server.err" &
+  mkdir -p "$work/spool" "$work/shared"
+  sflags=()
+  [[ $shared == 1 ]] && sflags=(--shared_dir "$work/shared")
+  "$bin" serve --listen "127.0.0.1:$port" --temp_dir "$work/spool" "${sflags[@]}" --log_level warn 2>"$work/server.err" &
   spid=$!
   trap 'kill -TERM $spid 2>/dev/null; wait $spid 2>/dev/null; [[ ${KEEP:-0} == 1 || -n ${BENCH_DIR:-} ]] || rm -rf "$work"' EXIT
   for _ in $(seq 100); do
@@ -143,7 +150,7 @@ for i in $(seq "$runs"); do
     log=$work/$tool.$i
     case $tool in
       reference) r=$(measure "$log" "$REF" "$model" "$out/model.onnx" "$@") ;;
-      remote) r=$(measure "$log" "$bin" preprocess --server "127.0.0.1:$port" --input "$model" --output "$out/model.onnx" "$@") ;;
+      remote) r=$(measure "$log" "$bin" preprocess --server "127.0.0.1:$port" "${sflags[@]}" --input "$model" --output "$out/model.onnx" "$@") ;;
       *) r=$(measure "$log" "$bin" preprocess --input "$model" --output "$out/model.onnx" "$@") ;;
     esac
     read -r wall rss anon rc <<<"$r"

@@ -200,6 +200,10 @@ func probeServer(t *testing.T, bin string, c corev1.Container) {
 	env := containerEnv(t, c)
 	env["QUANTPREP_LISTEN"] = addr
 	env[tempDirEnv] = t.TempDir()
+	// Mounted volumes stand for themselves here, as the temp dir does.
+	if _, ok := env["QUANTPREP_SHARED_DIR"]; ok {
+		env["QUANTPREP_SHARED_DIR"] = t.TempDir()
+	}
 	metricsAddr := ""
 	if _, ok := env["QUANTPREP_METRICS_LISTEN"]; ok {
 		ml, err := net.Listen("tcp", "127.0.0.1:0")

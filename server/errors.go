@@ -57,7 +57,7 @@ func codeOf(err error) codes.Code {
 		return codes.ResourceExhausted
 	case errors.Is(err, errShutdown):
 		return codes.Unavailable
-	case errors.Is(err, model.ErrUnsupported), errors.Is(err, model.ErrTooLarge):
+	case errors.Is(err, model.ErrUnsupported), errors.Is(err, model.ErrTooLarge), errors.Is(err, errNoShared):
 		return codes.FailedPrecondition
 	}
 	return codes.Internal

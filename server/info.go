@@ -22,6 +22,7 @@ func (s *preprocessService) ServerInfo(context.Context, *quantprepv1.ServerInfoR
 		MaxUploadBytes:         s.cfg.MaxUploadBytes,
 		MaxRequestMessageBytes: int64(maxRecvMsgSize(s.cfg)),
 		ResponseChunkBytes:     int64(s.cfg.ChunkSize),
+		SharedDir:              s.cfg.SharedDir != "",
 	}, nil
 }
 

@@ -37,7 +37,7 @@ type preprocessService struct {
 // error becomes a status (toStatus), with the spool's paths scrubbed from it.
 func (s *preprocessService) Preprocess(stream quantprepv1.PreprocessService_PreprocessServer) error {
 	dir, err := s.preprocess(stream)
-	return scrubPaths(toStatus(err), dir, s.cfg.TempDir)
+	return scrubPaths(toStatus(err), dir, s.cfg.TempDir, s.cfg.SharedDir)
 }
 
 // preprocess does Preprocess's work and returns its spool directory with the
@@ -73,10 +73,11 @@ func (s *preprocessService) preprocess(stream quantprepv1.PreprocessService_Prep
 		}
 	}()
 
-	up, err := receive(st, filepath.Join(dir, "in"), s.cfg.MaxUploadBytes, disk)
+	up, err := receive(st, filepath.Join(dir, "in"), s.cfg.SharedDir, s.cfg.MaxUploadBytes, disk)
 	if err != nil {
 		return dir, err
 	}
+	defer up.close()
 	opts, err := RequestOptions(up.opts, s.cfg.Budgets)
 	if err != nil {
 		return dir, err
@@ -100,6 +101,11 @@ func (s *preprocessService) preprocess(stream quantprepv1.PreprocessService_Prep
 		// Everything that reads the model runs here, on a worker, never on
 		// the request's goroutine: a model crafted to be costly to parse
 		// costs a worker, not the server.
+		if up.shared != nil {
+			if err := up.takeExternal(); err != nil {
+				return err
+			}
+		}
 		if err := up.checkReferences(); err != nil {
 			return err
 		}
@@ -109,9 +115,13 @@ func (s *preprocessService) preprocess(stream quantprepv1.PreprocessService_Prep
 			return err
 		}
 		defer release()
-		// The output is a spool file, read back once and removed: syncing it
-		// would buy nothing. The client syncs its own copy when asked (fsync).
-		opts.Fsync = false
+		// An uploaded request's output is a spool file, read back once and
+		// removed: syncing it would buy nothing. The client syncs its own copy
+		// when asked (fsync). A shared request's output is the spool file
+		// itself, linked into the shared volume: it is synced when asked.
+		if up.shared == nil {
+			opts.Fsync = false
+		}
 		runCtx := model.WithDiskBudget(ctx, disk)
 		r, err := s.runner.Run(runCtx, up.modelPath, outPath, opts, func(e pipeline.Event) {
 			select {
@@ -152,6 +162,12 @@ wait:
 	if rep == nil || len(rep.Files) == 0 {
 		return dir, errors.New("the pipeline reported no output file")
 	}
+	if up.shared != nil {
+		if err := sendShared(up.root, up.shared, outDir, rep.Files, opts.Fsync); err != nil {
+			return dir, err
+		}
+		return dir, st.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Summary{Summary: SummaryFromReport(rep, outDir)}})
+	}
 	for i, f := range rep.Files {
 		rel, err := filepath.Rel(outDir, f)
 		if err != nil || !filepath.IsLocal(rel) {
@@ -191,6 +207,18 @@ type upload struct {
 	modelBytes    int64
 	externalBytes int64
 	received      map[string]bool // external data files, cleaned slash paths
+	// For a shared_model request: what it names, the shared directory, and
+	// the spool that counts what is copied from there (shared.go).
+	shared *quantprepv1.SharedModel
+	root   *os.Root
+	sp     *spool
+}
+
+// close releases what the upload holds open.
+func (up *upload) close() {
+	if up != nil && up.root != nil {
+		up.root.Close()
+	}
 }
 
 // checkReferences compares the external data files that the model names
@@ -238,9 +266,11 @@ type recvStream interface {
 }
 
 // receive reads the request stream into inDir: the options, the model file,
-// then each external-data file, checking order, names and the size limit.
+// then each external-data file, checking order, names and the size limit; or
+// the options and a shared_model, whose file it takes from sharedDir (the
+// server's Config.SharedDir; "" refuses them).
 // It does not read what it spools: the model is parsed on a worker.
-func receive(stream recvStream, inDir string, limit int64, disk *requestDisk) (*upload, error) {
+func receive(stream recvStream, inDir, sharedDir string, limit int64, disk *requestDisk) (_ *upload, err error) {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: empty request stream: the first message must be options", errProtocol)
@@ -268,6 +298,11 @@ func receive(stream recvStream, inDir string, limit int64, disk *requestDisk) (*
 		return nil, fmt.Errorf("spool directory: %w", err)
 	}
 	up := &upload{opts: opts, modelPath: filepath.Join(inDir, name), received: map[string]bool{}}
+	defer func() {
+		if err != nil {
+			up.close()
+		}
+	}()
 	sp := &spool{limit: limit, disk: disk}
 	defer sp.closeFile()
 	if err := sp.open(up.modelPath); err != nil {
@@ -285,7 +320,23 @@ func receive(stream recvStream, inDir string, limit int64, disk *requestDisk) (*
 		switch p := req.GetPayload().(type) {
 		case *quantprepv1.PreprocessRequest_Options:
 			return nil, fmt.Errorf("%w: options may only be the first message", errProtocol)
+		case *quantprepv1.PreprocessRequest_SharedModel:
+			if up.modelBytes > 0 || current != "" || up.shared != nil {
+				return nil, fmt.Errorf("%w: shared_model must come right after the options, instead of chunks", errProtocol)
+			}
+			if up.root, err = openShared(sharedDir); err != nil {
+				return nil, err
+			}
+			// The model's spool file is the shared one's link, under its name.
+			sp.closeFile()
+			os.Remove(up.modelPath)
+			if err := up.receiveShared(p.SharedModel, inDir, sp); err != nil {
+				return nil, err
+			}
 		case *quantprepv1.PreprocessRequest_ModelChunk:
+			if up.shared != nil {
+				return nil, fmt.Errorf("%w: model chunk after shared_model", errProtocol)
+			}
 			if current != "" {
 				return nil, fmt.Errorf("%w: model chunk after external data: the model must come first", errProtocol)
 			}
@@ -295,6 +346,9 @@ func receive(stream recvStream, inDir string, limit int64, disk *requestDisk) (*
 			}
 		case *quantprepv1.PreprocessRequest_ExternalDataChunk:
 			c := p.ExternalDataChunk
+			if up.shared != nil {
+				return nil, fmt.Errorf("%w: external data chunk after shared_model: the server reads external data beside the shared model", errProtocol)
+			}
 			if err := quantprepv1.CheckLocation(c.GetLocation()); err != nil {
 				return nil, fmt.Errorf("%w: external_data_chunk.location: %v", errProtocol, err)
 			}
@@ -338,7 +392,7 @@ func receive(stream recvStream, inDir string, limit int64, disk *requestDisk) (*
 	if err := sp.closeFile(); err != nil {
 		return nil, err
 	}
-	if up.modelBytes == 0 {
+	if up.modelBytes == 0 && up.shared == nil {
 		return nil, fmt.Errorf("%w: no model uploaded", errProtocol)
 	}
 	return up, nil

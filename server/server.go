@@ -40,6 +40,11 @@ type Config struct {
 	// TempDir is where each request's upload and output are spooled, in a
 	// directory of its own that is removed when the request ends. Default os.TempDir().
 	TempDir string
+	// SharedDir, if set, is a directory in a volume the server shares with its
+	// clients (a sidecar's): requests may then name their model there
+	// (shared_model) instead of uploading it, and get their output written
+	// there. Empty: such requests get FAILED_PRECONDITION.
+	SharedDir string
 	// MaxUploadBytes bounds the model and external data of one request together.
 	MaxUploadBytes int64
 	// Workers is the number of pipeline runs at once. Default runtime.NumCPU().
@@ -130,6 +135,13 @@ func New(cfg Config, log *zap.Logger, runner Runner, opts ...Option) (*Server, e
 	}
 	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	if cfg.SharedDir != "" {
+		r, err := os.OpenRoot(cfg.SharedDir)
+		if err != nil {
+			return nil, fmt.Errorf("shared dir: %w", err)
+		}
+		r.Close()
 	}
 	cfg.Limits = cfg.Limits.withDefaults(cfg) // the disk budget's default needs the dir
 	var err error

@@ -181,7 +181,7 @@ func readTree(t *testing.T, dir string) map[string][]byte {
 }
 
 func TestOutputEqualsPipeline(t *testing.T) {
-	addr := startServe(t)
+	addr, shared := startServeShared(t)
 	skip := []string{"--skip_optimization", "True", "--skip_onnx_shape", "True", "--skip_symbolic_shape", "True"}
 	tests := []struct {
 		name  string
@@ -191,6 +191,8 @@ func TestOutputEqualsPipeline(t *testing.T) {
 		{"inline remote", []string{"--server", addr}},
 		{"external data in process", []string{"--save_as_external_data", "--external_data_size_threshold", "16"}},
 		{"external data remote", []string{"--save_as_external_data", "--external_data_size_threshold", "16", "--server", addr}},
+		{"inline through a shared directory", []string{"--server", addr, "--shared_dir", shared}},
+		{"external data through a shared directory", []string{"--save_as_external_data", "--external_data_size_threshold", "16", "--server", addr, "--shared_dir", shared}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,12 +253,20 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 // that it stops cleanly when its context ends.
 func startServe(t *testing.T) string {
 	t.Helper()
+	addr, _ := startServeShared(t)
+	return addr
+}
+
+// startServeShared is startServe with a shared directory (serve --shared_dir),
+// which it returns; it must be empty again when the test ends.
+func startServeShared(t *testing.T) (string, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	tmp := t.TempDir()
+	tmp, shared := t.TempDir(), t.TempDir()
 	go func() {
-		done <- serve(ctx, "127.0.0.1:0", server.Config{TempDir: tmp, Workers: 1}, 5*time.Second, zap.NewNop(), func(a net.Addr) { ready <- a })
+		done <- serve(ctx, "127.0.0.1:0", server.Config{TempDir: tmp, SharedDir: shared, Workers: 1}, 5*time.Second, zap.NewNop(), func(a net.Addr) { ready <- a })
 	}()
 	var addr string
 	select {
@@ -273,13 +283,16 @@ func startServe(t *testing.T) string {
 		if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
 			t.Errorf("serve left %d entries in its temp dir", len(entries))
 		}
+		if entries, _ := os.ReadDir(shared); len(entries) > 0 {
+			t.Errorf("%d entries left in the shared dir", len(entries))
+		}
 	})
 	conn := dial(t, addr)
 	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health: %v %v", resp, err)
 	}
-	return addr
+	return addr, shared
 }
 
 func TestServeEnv(t *testing.T) {

@@ -173,10 +173,12 @@ type remote struct {
 	caFile, certFile, keyFile string
 	serverName                string
 	timeout                   time.Duration
+	sharedDir                 string
 	fs                        *pflag.FlagSet
 }
 
-func (r *remote) register(fl *pflag.FlagSet) {
+// register adds the flags to fl; with shared, --shared_dir too (preprocess's).
+func (r *remote) register(fl *pflag.FlagSet, shared bool) {
 	r.fs = pflag.NewFlagSet("remote", pflag.ContinueOnError)
 	r.fs.StringVar(&r.server, "server", "", "run on the quantprep server at this gRPC target (HOST:PORT, dns:///HOST:PORT for every address, unix:PATH) instead of in this process")
 	r.fs.BoolVar(&r.tls, "tls", false, "dial the server with TLS (implied by the other --tls_ flags); the system's CAs unless --tls_ca_file")
@@ -185,6 +187,9 @@ func (r *remote) register(fl *pflag.FlagSet) {
 	r.fs.StringVar(&r.keyFile, "tls_key_file", "", "the PEM key of --tls_cert_file")
 	r.fs.StringVar(&r.serverName, "tls_server_name", "", "the name to check the server's certificate against (default: the target's host)")
 	r.fs.DurationVar(&r.timeout, "timeout", 0, "give up after this long, e.g. 10m (default: no limit)")
+	if shared {
+		r.fs.StringVar(&r.sharedDir, "shared_dir", "", "with --server: a volume this client shares with the server (the server's --shared_dir, as mounted here); the model and the output pass through it, not the connection")
+	}
 	r.fs.VisitAll(func(f *pflag.Flag) { f.Usage += fmt.Sprintf(" [$%s]", remoteEnv(f.Name)) })
 	fl.AddFlagSet(r.fs)
 }

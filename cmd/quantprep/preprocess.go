@@ -89,7 +89,7 @@ quantprep server.`,
 	fl.StringVar(&f.output, "output", "", "path of the output model (required)")
 	f.opts = pipeline.DefaultOptions()
 	addOptionFlags(fl, &f.opts, allOptions, "; with --server, the server's")
-	f.remote.register(fl)
+	f.remote.register(fl, true)
 	fl.BoolVar(&f.json, "json", false, "print the summary as JSON on stdout")
 	return cmd
 }
@@ -118,6 +118,9 @@ func preprocessRemote(ctx context.Context, r *remote, in, out string, opts *quan
 		return nil, err
 	}
 	defer conn.Close()
+	if r.sharedDir != "" {
+		return client.PreprocessShared(ctx, conn, r.sharedDir, in, out, opts, show.event)
+	}
 	return client.PreprocessFile(ctx, conn, in, out, opts, show.event)
 }
 

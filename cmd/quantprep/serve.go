@@ -84,6 +84,7 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	fl.IntVar(&f.cfg.MaxStreams, "max_streams", 0, "requests open at once, uploading, queued or running (default: 2*(workers+queue_size))")
 	fl.Var(&f.maxUpload, "max_upload_bytes", "largest upload, model and external data together (1Gi, 512Mi, 1.5GiB, 1GB, ...)")
 	fl.StringVar(&f.cfg.TempDir, "temp_dir", "", "where uploads are spooled (default: the system's temp dir)")
+	fl.StringVar(&f.cfg.SharedDir, "shared_dir", "", "a directory in a volume shared with clients (a sidecar's): requests may name their model there and get their output there, instead of streaming both (preprocess --shared_dir)")
 	fl.Var(&f.chunkSize, "chunk_size", "largest data chunk of a response message")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown_timeout", f.shutdownTimeout, "on SIGTERM, how long running requests may finish before they are cancelled")
 	fl.StringVar(&f.logLevel, "log_level", f.logLevel, "debug, info, warn or error")

@@ -50,6 +50,6 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	r.register(cmd.Flags())
+	r.register(cmd.Flags(), false)
 	return cmd
 }

@@ -74,7 +74,7 @@ func (x Progress_Phase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Progress_Phase.Descriptor instead.
 func (Progress_Phase) EnumDescriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{7, 0}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{8, 0}
 }
 
 // ServerInfoRequest asks for the server's version and limits; it has no fields.
@@ -128,8 +128,11 @@ type ServerInfoResponse struct {
 	MaxRequestMessageBytes int64 `protobuf:"varint,4,opt,name=max_request_message_bytes,json=maxRequestMessageBytes,proto3" json:"max_request_message_bytes,omitempty"`
 	// ResponseChunkBytes bounds the data of one response chunk.
 	ResponseChunkBytes int64 `protobuf:"varint,5,opt,name=response_chunk_bytes,json=responseChunkBytes,proto3" json:"response_chunk_bytes,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// SharedDir is true when the server takes `shared_model` requests (it runs
+	// with --shared_dir).
+	SharedDir     bool `protobuf:"varint,6,opt,name=shared_dir,json=sharedDir,proto3" json:"shared_dir,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServerInfoResponse) Reset() {
@@ -197,6 +200,13 @@ func (x *ServerInfoResponse) GetResponseChunkBytes() int64 {
 	return 0
 }
 
+func (x *ServerInfoResponse) GetSharedDir() bool {
+	if x != nil {
+		return x.SharedDir
+	}
+	return false
+}
+
 // PreprocessRequest is one message of the upload stream.
 type PreprocessRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -205,6 +215,7 @@ type PreprocessRequest struct {
 	//	*PreprocessRequest_Options
 	//	*PreprocessRequest_ModelChunk
 	//	*PreprocessRequest_ExternalDataChunk
+	//	*PreprocessRequest_SharedModel
 	Payload       isPreprocessRequest_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -274,6 +285,15 @@ func (x *PreprocessRequest) GetExternalDataChunk() *ExternalDataChunk {
 	return nil
 }
 
+func (x *PreprocessRequest) GetSharedModel() *SharedModel {
+	if x != nil {
+		if x, ok := x.Payload.(*PreprocessRequest_SharedModel); ok {
+			return x.SharedModel
+		}
+	}
+	return nil
+}
+
 type isPreprocessRequest_Payload interface {
 	isPreprocessRequest_Payload()
 }
@@ -294,11 +314,85 @@ type PreprocessRequest_ExternalDataChunk struct {
 	ExternalDataChunk *ExternalDataChunk `protobuf:"bytes,3,opt,name=external_data_chunk,json=externalDataChunk,proto3,oneof"`
 }
 
+type PreprocessRequest_SharedModel struct {
+	// SharedModel names the model in the server's shared directory instead of
+	// sending it; it follows the options and is the last message.
+	SharedModel *SharedModel `protobuf:"bytes,4,opt,name=shared_model,json=sharedModel,proto3,oneof"`
+}
+
 func (*PreprocessRequest_Options) isPreprocessRequest_Payload() {}
 
 func (*PreprocessRequest_ModelChunk) isPreprocessRequest_Payload() {}
 
 func (*PreprocessRequest_ExternalDataChunk) isPreprocessRequest_Payload() {}
+
+func (*PreprocessRequest_SharedModel) isPreprocessRequest_Payload() {}
+
+// SharedModel names a model in the volume that client and server share: the
+// server's --shared_dir, seen by the client wherever it mounts it. Both paths are
+// relative to that directory, "/"-separated, with no ".." (a path that leads out
+// of the directory, by its name or through a symbolic link, is INVALID_ARGUMENT).
+// The server must be able to read the model and to create output_dir (the client
+// and the server run as one user, or share a group); it reads the model while the
+// run lasts, so the client must not change it until the answer arrives.
+type SharedModel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Path is the model file; its external data files are read beside it, as
+	// their locations say. The options' model_name is ignored.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// OutputDir is a directory that does not exist yet, whose parent does: the
+	// server creates it (group-writable) and writes the output model, named by the
+	// options' output_name (default: the model's base name), and its external data
+	// files into it; the summary's files name them, relative to it. If the run
+	// fails, the server removes it.
+	OutputDir     string `protobuf:"bytes,2,opt,name=output_dir,json=outputDir,proto3" json:"output_dir,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SharedModel) Reset() {
+	*x = SharedModel{}
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SharedModel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SharedModel) ProtoMessage() {}
+
+func (x *SharedModel) ProtoReflect() protoreflect.Message {
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SharedModel.ProtoReflect.Descriptor instead.
+func (*SharedModel) Descriptor() ([]byte, []int) {
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SharedModel) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SharedModel) GetOutputDir() string {
+	if x != nil {
+		return x.OutputDir
+	}
+	return ""
+}
 
 // Options mirrors the flags of ONNX Runtime's quant_pre_process, with the same
 // names and defaults, and quantprep's own; fields whose default is not the
@@ -388,7 +482,7 @@ type Options struct {
 
 func (x *Options) Reset() {
 	*x = Options{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[3]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +494,7 @@ func (x *Options) String() string {
 func (*Options) ProtoMessage() {}
 
 func (x *Options) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[3]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +507,7 @@ func (x *Options) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Options.ProtoReflect.Descriptor instead.
 func (*Options) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{3}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Options) GetModelName() string {
@@ -575,7 +669,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[4]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +681,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[4]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +694,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{4}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -625,7 +719,7 @@ type ExternalDataChunk struct {
 
 func (x *ExternalDataChunk) Reset() {
 	*x = ExternalDataChunk{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[5]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +731,7 @@ func (x *ExternalDataChunk) String() string {
 func (*ExternalDataChunk) ProtoMessage() {}
 
 func (x *ExternalDataChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[5]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +744,7 @@ func (x *ExternalDataChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExternalDataChunk.ProtoReflect.Descriptor instead.
 func (*ExternalDataChunk) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{5}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExternalDataChunk) GetLocation() string {
@@ -683,7 +777,7 @@ type PreprocessResponse struct {
 
 func (x *PreprocessResponse) Reset() {
 	*x = PreprocessResponse{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[6]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +789,7 @@ func (x *PreprocessResponse) String() string {
 func (*PreprocessResponse) ProtoMessage() {}
 
 func (x *PreprocessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[6]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +802,7 @@ func (x *PreprocessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreprocessResponse.ProtoReflect.Descriptor instead.
 func (*PreprocessResponse) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{6}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PreprocessResponse) GetPayload() isPreprocessResponse_Payload {
@@ -805,7 +899,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[7]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +911,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[7]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +924,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{7}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Progress) GetStep() string {
@@ -901,7 +995,7 @@ type StepSummary struct {
 
 func (x *StepSummary) Reset() {
 	*x = StepSummary{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[8]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1007,7 @@ func (x *StepSummary) String() string {
 func (*StepSummary) ProtoMessage() {}
 
 func (x *StepSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[8]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1020,7 @@ func (x *StepSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepSummary.ProtoReflect.Descriptor instead.
 func (*StepSummary) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{8}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StepSummary) GetName() string {
@@ -1021,7 +1115,7 @@ type OutputFile struct {
 
 func (x *OutputFile) Reset() {
 	*x = OutputFile{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[9]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1127,7 @@ func (x *OutputFile) String() string {
 func (*OutputFile) ProtoMessage() {}
 
 func (x *OutputFile) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[9]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1140,7 @@ func (x *OutputFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutputFile.ProtoReflect.Descriptor instead.
 func (*OutputFile) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{9}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OutputFile) GetName() string {
@@ -1102,7 +1196,7 @@ type Summary struct {
 
 func (x *Summary) Reset() {
 	*x = Summary{}
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[10]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1208,7 @@ func (x *Summary) String() string {
 func (*Summary) ProtoMessage() {}
 
 func (x *Summary) ProtoReflect() protoreflect.Message {
-	mi := &file_quantprep_v1_quantprep_proto_msgTypes[10]
+	mi := &file_quantprep_v1_quantprep_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1221,7 @@ func (x *Summary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Summary.ProtoReflect.Descriptor instead.
 func (*Summary) Descriptor() ([]byte, []int) {
-	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{10}
+	return file_quantprep_v1_quantprep_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Summary) GetSteps() []*StepSummary {
@@ -1219,20 +1313,27 @@ var File_quantprep_v1_quantprep_proto protoreflect.FileDescriptor
 const file_quantprep_v1_quantprep_proto_rawDesc = "" +
 	"\n" +
 	"\x1cquantprep/v1/quantprep.proto\x12\fquantprep.v1\"\x13\n" +
-	"\x11ServerInfoRequest\"\xe4\x01\n" +
+	"\x11ServerInfoRequest\"\x83\x02\n" +
 	"\x12ServerInfoResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1d\n" +
 	"\n" +
 	"go_version\x18\x02 \x01(\tR\tgoVersion\x12(\n" +
 	"\x10max_upload_bytes\x18\x03 \x01(\x03R\x0emaxUploadBytes\x129\n" +
 	"\x19max_request_message_bytes\x18\x04 \x01(\x03R\x16maxRequestMessageBytes\x120\n" +
-	"\x14response_chunk_bytes\x18\x05 \x01(\x03R\x12responseChunkBytes\"\xdc\x01\n" +
+	"\x14response_chunk_bytes\x18\x05 \x01(\x03R\x12responseChunkBytes\x12\x1d\n" +
+	"\n" +
+	"shared_dir\x18\x06 \x01(\bR\tsharedDir\"\x9c\x02\n" +
 	"\x11PreprocessRequest\x121\n" +
 	"\aoptions\x18\x01 \x01(\v2\x15.quantprep.v1.OptionsH\x00R\aoptions\x126\n" +
 	"\vmodel_chunk\x18\x02 \x01(\v2\x13.quantprep.v1.ChunkH\x00R\n" +
 	"modelChunk\x12Q\n" +
-	"\x13external_data_chunk\x18\x03 \x01(\v2\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11externalDataChunkB\t\n" +
-	"\apayload\"\x93\a\n" +
+	"\x13external_data_chunk\x18\x03 \x01(\v2\x1f.quantprep.v1.ExternalDataChunkH\x00R\x11externalDataChunk\x12>\n" +
+	"\fshared_model\x18\x04 \x01(\v2\x19.quantprep.v1.SharedModelH\x00R\vsharedModelB\t\n" +
+	"\apayload\"@\n" +
+	"\vSharedModel\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1d\n" +
+	"\n" +
+	"output_dir\x18\x02 \x01(\tR\toutputDir\"\x93\a\n" +
 	"\aOptions\x12\x1d\n" +
 	"\n" +
 	"model_name\x18\x01 \x01(\tR\tmodelName\x12\x1f\n" +
@@ -1345,45 +1446,47 @@ func file_quantprep_v1_quantprep_proto_rawDescGZIP() []byte {
 }
 
 var file_quantprep_v1_quantprep_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_quantprep_v1_quantprep_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_quantprep_v1_quantprep_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_quantprep_v1_quantprep_proto_goTypes = []any{
 	(Progress_Phase)(0),        // 0: quantprep.v1.Progress.Phase
 	(*ServerInfoRequest)(nil),  // 1: quantprep.v1.ServerInfoRequest
 	(*ServerInfoResponse)(nil), // 2: quantprep.v1.ServerInfoResponse
 	(*PreprocessRequest)(nil),  // 3: quantprep.v1.PreprocessRequest
-	(*Options)(nil),            // 4: quantprep.v1.Options
-	(*Chunk)(nil),              // 5: quantprep.v1.Chunk
-	(*ExternalDataChunk)(nil),  // 6: quantprep.v1.ExternalDataChunk
-	(*PreprocessResponse)(nil), // 7: quantprep.v1.PreprocessResponse
-	(*Progress)(nil),           // 8: quantprep.v1.Progress
-	(*StepSummary)(nil),        // 9: quantprep.v1.StepSummary
-	(*OutputFile)(nil),         // 10: quantprep.v1.OutputFile
-	(*Summary)(nil),            // 11: quantprep.v1.Summary
-	nil,                        // 12: quantprep.v1.StepSummary.CountsEntry
-	nil,                        // 13: quantprep.v1.StepSummary.PassWallTimeMicrosEntry
+	(*SharedModel)(nil),        // 4: quantprep.v1.SharedModel
+	(*Options)(nil),            // 5: quantprep.v1.Options
+	(*Chunk)(nil),              // 6: quantprep.v1.Chunk
+	(*ExternalDataChunk)(nil),  // 7: quantprep.v1.ExternalDataChunk
+	(*PreprocessResponse)(nil), // 8: quantprep.v1.PreprocessResponse
+	(*Progress)(nil),           // 9: quantprep.v1.Progress
+	(*StepSummary)(nil),        // 10: quantprep.v1.StepSummary
+	(*OutputFile)(nil),         // 11: quantprep.v1.OutputFile
+	(*Summary)(nil),            // 12: quantprep.v1.Summary
+	nil,                        // 13: quantprep.v1.StepSummary.CountsEntry
+	nil,                        // 14: quantprep.v1.StepSummary.PassWallTimeMicrosEntry
 }
 var file_quantprep_v1_quantprep_proto_depIdxs = []int32{
-	4,  // 0: quantprep.v1.PreprocessRequest.options:type_name -> quantprep.v1.Options
-	5,  // 1: quantprep.v1.PreprocessRequest.model_chunk:type_name -> quantprep.v1.Chunk
-	6,  // 2: quantprep.v1.PreprocessRequest.external_data_chunk:type_name -> quantprep.v1.ExternalDataChunk
-	8,  // 3: quantprep.v1.PreprocessResponse.progress:type_name -> quantprep.v1.Progress
-	5,  // 4: quantprep.v1.PreprocessResponse.model_chunk:type_name -> quantprep.v1.Chunk
-	6,  // 5: quantprep.v1.PreprocessResponse.external_data_chunk:type_name -> quantprep.v1.ExternalDataChunk
-	11, // 6: quantprep.v1.PreprocessResponse.summary:type_name -> quantprep.v1.Summary
-	0,  // 7: quantprep.v1.Progress.phase:type_name -> quantprep.v1.Progress.Phase
-	12, // 8: quantprep.v1.StepSummary.counts:type_name -> quantprep.v1.StepSummary.CountsEntry
-	13, // 9: quantprep.v1.StepSummary.pass_wall_time_micros:type_name -> quantprep.v1.StepSummary.PassWallTimeMicrosEntry
-	9,  // 10: quantprep.v1.Summary.steps:type_name -> quantprep.v1.StepSummary
-	10, // 11: quantprep.v1.Summary.files:type_name -> quantprep.v1.OutputFile
-	3,  // 12: quantprep.v1.PreprocessService.Preprocess:input_type -> quantprep.v1.PreprocessRequest
-	1,  // 13: quantprep.v1.PreprocessService.ServerInfo:input_type -> quantprep.v1.ServerInfoRequest
-	7,  // 14: quantprep.v1.PreprocessService.Preprocess:output_type -> quantprep.v1.PreprocessResponse
-	2,  // 15: quantprep.v1.PreprocessService.ServerInfo:output_type -> quantprep.v1.ServerInfoResponse
-	14, // [14:16] is the sub-list for method output_type
-	12, // [12:14] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 0: quantprep.v1.PreprocessRequest.options:type_name -> quantprep.v1.Options
+	6,  // 1: quantprep.v1.PreprocessRequest.model_chunk:type_name -> quantprep.v1.Chunk
+	7,  // 2: quantprep.v1.PreprocessRequest.external_data_chunk:type_name -> quantprep.v1.ExternalDataChunk
+	4,  // 3: quantprep.v1.PreprocessRequest.shared_model:type_name -> quantprep.v1.SharedModel
+	9,  // 4: quantprep.v1.PreprocessResponse.progress:type_name -> quantprep.v1.Progress
+	6,  // 5: quantprep.v1.PreprocessResponse.model_chunk:type_name -> quantprep.v1.Chunk
+	7,  // 6: quantprep.v1.PreprocessResponse.external_data_chunk:type_name -> quantprep.v1.ExternalDataChunk
+	12, // 7: quantprep.v1.PreprocessResponse.summary:type_name -> quantprep.v1.Summary
+	0,  // 8: quantprep.v1.Progress.phase:type_name -> quantprep.v1.Progress.Phase
+	13, // 9: quantprep.v1.StepSummary.counts:type_name -> quantprep.v1.StepSummary.CountsEntry
+	14, // 10: quantprep.v1.StepSummary.pass_wall_time_micros:type_name -> quantprep.v1.StepSummary.PassWallTimeMicrosEntry
+	10, // 11: quantprep.v1.Summary.steps:type_name -> quantprep.v1.StepSummary
+	11, // 12: quantprep.v1.Summary.files:type_name -> quantprep.v1.OutputFile
+	3,  // 13: quantprep.v1.PreprocessService.Preprocess:input_type -> quantprep.v1.PreprocessRequest
+	1,  // 14: quantprep.v1.PreprocessService.ServerInfo:input_type -> quantprep.v1.ServerInfoRequest
+	8,  // 15: quantprep.v1.PreprocessService.Preprocess:output_type -> quantprep.v1.PreprocessResponse
+	2,  // 16: quantprep.v1.PreprocessService.ServerInfo:output_type -> quantprep.v1.ServerInfoResponse
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_quantprep_v1_quantprep_proto_init() }
@@ -1395,9 +1498,10 @@ func file_quantprep_v1_quantprep_proto_init() {
 		(*PreprocessRequest_Options)(nil),
 		(*PreprocessRequest_ModelChunk)(nil),
 		(*PreprocessRequest_ExternalDataChunk)(nil),
+		(*PreprocessRequest_SharedModel)(nil),
 	}
-	file_quantprep_v1_quantprep_proto_msgTypes[3].OneofWrappers = []any{}
-	file_quantprep_v1_quantprep_proto_msgTypes[6].OneofWrappers = []any{
+	file_quantprep_v1_quantprep_proto_msgTypes[4].OneofWrappers = []any{}
+	file_quantprep_v1_quantprep_proto_msgTypes[7].OneofWrappers = []any{
 		(*PreprocessResponse_Progress)(nil),
 		(*PreprocessResponse_ModelChunk)(nil),
 		(*PreprocessResponse_ExternalDataChunk)(nil),
@@ -1409,7 +1513,7 @@ func file_quantprep_v1_quantprep_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quantprep_v1_quantprep_proto_rawDesc), len(file_quantprep_v1_quantprep_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -70,6 +70,13 @@ type PreprocessServiceClient interface {
 	// each external file as `external_data_chunk` messages (consecutive chunks of one
 	// file carry the same location). The client then closes its side.
 	//
+	// Or, when client and server share a volume (a sidecar; the server runs with
+	// --shared_dir): `options`, then one `shared_model` naming the model in that
+	// volume, and the client closes its side. No byte of the model or of the output
+	// crosses the connection: the server reads the model and its external data where
+	// they are and writes the output files into a new directory of the volume; the
+	// answer is the progress events and the summary only.
+	//
 	// It answers with `progress` events while the pipeline runs, then the output
 	// model as `model_chunk` messages, each output external-data file as
 	// `external_data_chunk` messages, and last a `summary`. Response chunks are at
@@ -154,6 +161,13 @@ type PreprocessServiceServer interface {
 	// file's bytes as `model_chunk` messages; then, for a model with external data,
 	// each external file as `external_data_chunk` messages (consecutive chunks of one
 	// file carry the same location). The client then closes its side.
+	//
+	// Or, when client and server share a volume (a sidecar; the server runs with
+	// --shared_dir): `options`, then one `shared_model` naming the model in that
+	// volume, and the client closes its side. No byte of the model or of the output
+	// crosses the connection: the server reads the model and its external data where
+	// they are and writes the output files into a new directory of the volume; the
+	// answer is the progress events and the summary only.
 	//
 	// It answers with `progress` events while the pipeline runs, then the output
 	// model as `model_chunk` messages, each output external-data file as

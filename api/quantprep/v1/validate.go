@@ -27,6 +27,8 @@ func (r *PreprocessRequest) Validate() error {
 		return nil
 	case *PreprocessRequest_ExternalDataChunk:
 		return p.ExternalDataChunk.Validate()
+	case *PreprocessRequest_SharedModel:
+		return p.SharedModel.Validate()
 	case nil:
 		return fmt.Errorf("payload: empty request message")
 	}
@@ -40,6 +42,22 @@ func (c *ExternalDataChunk) Validate() error {
 	}
 	if err := CheckLocation(c.GetLocation()); err != nil {
 		return fmt.Errorf("external_data_chunk.location: %w", err)
+	}
+	return nil
+}
+
+// Validate checks that both paths are plain relative paths inside the shared
+// directory; whether they lead out of it through a symbolic link only the server
+// can tell.
+func (m *SharedModel) Validate() error {
+	if m == nil {
+		return fmt.Errorf("shared_model: missing")
+	}
+	if err := CheckLocation(m.GetPath()); err != nil {
+		return fmt.Errorf("shared_model.path: %w", err)
+	}
+	if err := CheckLocation(m.GetOutputDir()); err != nil {
+		return fmt.Errorf("shared_model.output_dir: %w", err)
 	}
 	return nil
 }

@@ -103,6 +103,9 @@ def parser():
     g.add_argument("--server", default=None, help="HOST:PORT of a quantprep server (default: $QUANTPREP_SERVER)")
     g.add_argument("--binary", default=None, help="the quantprep binary when there is no server "
                                                   "(default: $QUANTPREP_BIN, else quantprep on PATH)")
+    g.add_argument("--shared_dir", default=None, help="with --server: a directory shared with the server (its "
+                                                      "--shared_dir, as mounted here); the model and the output pass "
+                                                      "through it (default: $QUANTPREP_SHARED_DIR)")
     g.add_argument("--timeout", type=float, default=None, help="seconds the run may take")
     g.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     g.add_argument("--tls", type=_bool, nargs="?", const=True, default=None, metavar="BOOL",
@@ -131,7 +134,7 @@ def main(argv=None):
             args.input, args.output, args.skip_optimization, args.skip_onnx_shape, args.skip_symbolic_shape,
             args.auto_merge, args.int_max, args.guess_output_rank, args.verbose, args.save_as_external_data,
             args.all_tensors_to_one_file, args.external_data_location, args.external_data_size_threshold,
-            server=args.server, binary=args.binary, progress=progress, timeout=args.timeout, tls=args.tls, tls_ca_file=args.tls_ca_file,
+            server=args.server, shared_dir=args.shared_dir, binary=args.binary, progress=progress, timeout=args.timeout, tls=args.tls, tls_ca_file=args.tls_ca_file,
             tls_client_cert_file=args.tls_client_cert_file, tls_client_key_file=args.tls_client_key_file,
             tls_server_name=args.tls_server_name, **own)
     except KeyboardInterrupt:

@@ -3,6 +3,8 @@
 import logging
 import os
 import random
+import shutil
+import tempfile
 import time
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
@@ -181,6 +183,7 @@ def quant_pre_process(
     *,
     input_model: Union[str, "os.PathLike[str]", bytes, Any, None] = None,
     server: Union[str, grpc.Channel, None] = None,
+    shared_dir: Union[str, "os.PathLike[str]", None] = None,
     progress: Optional[Callable[[Progress], None]] = None,
     transfer: Optional[Callable[[Transfer], None]] = None,
     timeout: Optional[float] = None,
@@ -214,7 +217,14 @@ def quant_pre_process(
     server: HOST:PORT of a quantprep server, or a grpc.Channel. Default:
         $QUANTPREP_SERVER; if that is unset or empty, or binary is given, the
         quantprep binary (binary, else $QUANTPREP_BIN, else `quantprep` on PATH)
-        runs the call in a subprocess.
+        runs the call in a subprocess; that subprocess gets a directory beside
+        the output to share with this process, so the model and the output
+        pass through the file system, not a socket.
+    shared_dir: with a server, a directory this process shares with it (the
+        server's --shared_dir, as mounted here: a sidecar's volume). The
+        model and the output then pass through it instead of the channel (no
+        byte is sent). Default: $QUANTPREP_SHARED_DIR. The server answers
+        FailedPreconditionError if it has none.
     **options: quantprep's own options, by name: every field of
         quantprep.v1.Options (option_names() lists them; the README's option
         table and `quantprep preprocess --help` say what each means), e.g.
@@ -267,6 +277,9 @@ def quant_pre_process(
 
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
+                if shared:
+                    return _client.preprocess_shared(channel, src, output_path, opts, shared, progress=on_progress,
+                                                     timeout=remaining, metadata=metadata)
                 return _client.preprocess(channel, src, output_path, opts, progress=on_progress, transfer=transfer,
                                           timeout=remaining, chunk_size=chunk_size, metadata=metadata)
             except (errors.ResourceExhaustedError, errors.UnavailableError) as e:
@@ -281,6 +294,9 @@ def quant_pre_process(
 
     if server is None and binary is None:
         server = os.environ.get("QUANTPREP_SERVER") or None
+    shared = None
+    if server:
+        shared = os.fspath(shared_dir) if shared_dir is not None else (os.environ.get("QUANTPREP_SHARED_DIR") or None)
     if isinstance(server, grpc.Channel):
         summary = run(server)
     elif server:
@@ -288,10 +304,18 @@ def quant_pre_process(
                           tls_server_name) as channel:
             summary = run(channel)
     else:
-        with LocalServer(binary) as local:
-            with grpc.insecure_channel(
-                    local.address, options=[("grpc.max_receive_message_length", _client.MAX_RECEIVE)]) as channel:
-                summary = run(channel)
+        # Beside the output, so that the output's rename into place never
+        # crosses file systems.
+        out_dir = os.path.dirname(os.path.abspath(output_path))
+        os.makedirs(out_dir, exist_ok=True)
+        shared = tempfile.mkdtemp(prefix=".quantprep-shared-", dir=out_dir)
+        try:
+            with LocalServer(binary, extra_args=["--shared_dir", shared]) as local:
+                with grpc.insecure_channel(
+                        local.address, options=[("grpc.max_receive_message_length", _client.MAX_RECEIVE)]) as channel:
+                    summary = run(channel)
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
     level = logging.WARNING if verbose and int(verbose) > 0 else logging.DEBUG
     for w in summary.warnings:
         logger.log(level, "%s", w)

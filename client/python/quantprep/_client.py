@@ -3,6 +3,7 @@ external-data files, and the download of the output files into place."""
 
 import os
 import posixpath
+import shutil
 import tempfile
 import threading
 
@@ -252,3 +253,112 @@ def _report_download(transfer, done, name, n):
     done[name] = done.get(name, 0) + n
     if transfer is not None:
         transfer(Transfer("download", name, done[name], None))
+
+
+def _place(src, dst):
+    """Makes dst, in the shared directory, the file at src: a hard link, or a
+    copy where they are on different file systems."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _move(src, dst, sync):
+    """Renames src to dst, or where they are on different file systems copies
+    it beside dst under a temporary name and renames that."""
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    try:
+        os.replace(src, dst)
+        return
+    except OSError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dst)), prefix="." + os.path.basename(dst) + ".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
+            shutil.copyfileobj(f, out, 1 << 20)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def preprocess_shared(channel, src, output_path, options, shared_dir, progress=None, timeout=None, metadata=None):
+    """Runs one Preprocess call through a directory shared with the server (its
+    --shared_dir, as mounted here): the model and its external data are
+    hard-linked there (copied across file systems; a model held in memory is
+    written there), the server reads them in place and writes the output there,
+    and the output is renamed to output_path and beside it, the model last. No
+    byte of the model or of the output crosses the channel. Nothing is left at
+    the output paths unless the call succeeds, nor in the shared directory."""
+    req = tempfile.mkdtemp(prefix=".quantprep-", dir=shared_dir)
+    try:
+        # mkdtemp makes it private; the server reads it and creates the output
+        # directory in it.
+        os.chmod(req, 0o775)
+        if src.path is not None:
+            _place(src.path, os.path.join(req, src.name))
+            for loc in src.locations:
+                _place(src.external_path(loc), os.path.join(req, *loc.split("/")))
+        else:
+            with open(os.path.join(req, src.name), "xb") as f:
+                f.write(src.data)
+        name = os.path.basename(req)
+        reqs = [pb.PreprocessRequest(options=options),
+                pb.PreprocessRequest(shared_model=pb.SharedModel(path=name + "/" + src.name, output_dir=name + "/out"))]
+        stub = pb_grpc.PreprocessServiceStub(channel)
+        call = stub.Preprocess(iter(reqs), timeout=timeout, metadata=metadata)
+        summary = None
+        try:
+            for resp in call:
+                kind = resp.WhichOneof("payload")
+                if summary is not None:
+                    raise errors.InternalError("the server sent %s after the summary" % kind)
+                if kind == "progress":
+                    if progress is not None:
+                        progress(Progress.from_proto(resp.progress))
+                elif kind == "summary":
+                    summary = resp.summary
+                else:
+                    raise errors.InternalError("the server sent %s for a shared request" % kind)
+        except grpc.RpcError as e:
+            raise errors.from_rpc_error(e) from None
+        finally:
+            call.cancel()  # a no-op once the call has ended
+        if summary is None:
+            raise errors.InternalError("the server closed the stream without a summary")
+        out_dir = os.path.join(req, "out")
+        model, external = None, []
+        for f in summary.files:
+            if not f.external_data:
+                if f.name != options.output_name or model is not None:
+                    raise errors.InternalError("the server named the output model %r, not %r" % (f.name, options.output_name))
+                model = f
+                continue
+            try:
+                check_location(f.name)
+            except ValueError as e:
+                raise errors.InternalError("the server sent a bad external data location: %s" % e) from None
+            external.append(f.name)
+        if model is None:
+            raise errors.InternalError("the server sent no output model")
+        base = os.path.dirname(os.path.abspath(output_path))
+        for loc in external:
+            dst = os.path.join(base, *posixpath.normpath(loc).split("/"))
+            if os.path.abspath(dst) == os.path.abspath(output_path):
+                raise errors.InternalError("the server sent external data named like the model, %r" % loc)
+            _move(os.path.join(out_dir, *loc.split("/")), dst, options.fsync)
+        _move(os.path.join(out_dir, model.name), output_path, options.fsync)
+        return Summary.from_proto(summary)
+    finally:
+        shutil.rmtree(req, ignore_errors=True)

@@ -28,12 +28,15 @@ EXTERNAL_KW = dict(save_as_external_data=True, all_tensors_to_one_file=True, ext
 
 _server = None
 _server_tmp = None
+_shared = None  # the server's --shared_dir
 
 
 def setUpModule():
-    global _server, _server_tmp
+    global _server, _server_tmp, _shared
     _server_tmp = tempfile.mkdtemp(prefix="quantprep-pytest-spool-")
-    _server = LocalServer(helpers.binary(), temp_dir=_server_tmp, extra_args=["--workers", "2", "--queue_size", "4"])
+    _shared = tempfile.mkdtemp(prefix="quantprep-pytest-shared-")
+    _server = LocalServer(helpers.binary(), temp_dir=_server_tmp,
+                          extra_args=["--workers", "2", "--queue_size", "4", "--shared_dir", _shared])
     _server.__enter__()
 
 
@@ -41,6 +44,7 @@ def tearDownModule():
     if _server is not None:
         _server.__exit__(None, None, None)
     shutil.rmtree(_server_tmp, ignore_errors=True)
+    shutil.rmtree(_shared, ignore_errors=True)
     helpers.cleanup_binary()
 
 
@@ -71,17 +75,22 @@ class Case(unittest.TestCase):
 
 class SameAsGoCLITest(Case):
     """The Python client's output is byte-identical to the Go CLI's, through a
-    server and through the binary path, inline and with external data."""
+    server (streamed, and through its shared directory) and through the binary
+    path, inline and with external data."""
 
     def run_all(self, src, flags, kw):
         self.go(src, self.path("go", "out.onnx"), *flags)
         s1 = quantprep.quant_pre_process(src, self.path("server", "out.onnx"), server=_server.address, **kw)
         self.assertSameFiles(self.path("go"), self.path("server"))
+        s3 = quantprep.quant_pre_process(src, self.path("shared", "out.onnx"), server=_server.address,
+                                         shared_dir=_shared, **kw)
+        self.assertSameFiles(self.path("go"), self.path("shared"))
+        self.assertEmptyDir(_shared)
         # No server: the binary named by QUANTPREP_BIN runs the call.
         with helpers.environ(QUANTPREP_SERVER=None, QUANTPREP_BIN=helpers.binary()):
             s2 = quantprep.quant_pre_process(Path(src), Path(self.path("binary", "out.onnx")), **kw)
         self.assertSameFiles(self.path("go"), self.path("binary"))
-        for s in (s1, s2):
+        for s in (s1, s2, s3):
             self.assertIsInstance(s, quantprep.Summary)
             self.assertEqual([f.name for f in s.files][0], "out.onnx")
             self.assertEqual(sorted(f.name for f in s.files),
@@ -107,9 +116,8 @@ class SameAsGoCLITest(Case):
         self.assertGreater(len(locs), 2)
         self.assertEqual(sorted(locs), sorted(n for n in os.listdir(self.path("in")) if n != "model.onnx"))
         self.run_all(src, [], {})
-        shutil.rmtree(self.path("go"))
-        shutil.rmtree(self.path("server"))
-        shutil.rmtree(self.path("binary"))
+        for d in ("go", "server", "shared", "binary"):
+            shutil.rmtree(self.path(d))
         self.run_all(src, EXTERNAL, EXTERNAL_KW)
 
     @unittest.skipUnless(helpers.have_onnx(), "onnx is not installed")
@@ -286,6 +294,29 @@ class ErrorsTest(Case):
         os.remove(self.path("in", "w.bin"))
         with self.assertRaisesRegex(FileNotFoundError, "w.bin"):
             quantprep.quant_pre_process(src, self.path("out", "o.onnx"), server=_server.address)
+
+    def test_shared_dir(self):
+        os.makedirs(self.path("shared"))
+        # A server without a shared directory says so.
+        with self.assertRaisesRegex(quantprep.FailedPreconditionError, "no shared directory"):
+            with LocalServer(helpers.binary()) as plain:
+                quantprep.quant_pre_process(MODELS / "cnn-tiny.onnx", self.path("out", "o.onnx"), server=plain.address,
+                                            shared_dir=self.path("shared"))
+        self.assertEmptyDir(self.path("out"))
+        self.assertEmptyDir(self.path("shared"))
+        # A shared directory that is not the server's: the server finds no model.
+        with self.assertRaisesRegex(quantprep.InvalidArgumentError, "no such file in the shared directory"):
+            quantprep.quant_pre_process(MODELS / "cnn-tiny.onnx", self.path("out", "o.onnx"), server=_server.address,
+                                        shared_dir=self.path("shared"))
+        self.assertEmptyDir(self.path("out"))
+        self.assertEmptyDir(self.path("shared"))
+        # A model held in memory is written into the shared directory.
+        with open(MODELS / "cnn-tiny.onnx", "rb") as f:
+            data = f.read()
+        self.go(MODELS / "cnn-tiny.onnx", self.path("go", "model.onnx"))
+        quantprep.quant_pre_process(data, self.path("mem", "model.onnx"), server=_server.address, shared_dir=_shared)
+        self.assertSameFiles(self.path("go"), self.path("mem"))
+        self.assertEmptyDir(_shared)
 
     def test_oversize_upload(self):
         with LocalServer(helpers.binary(), extra_args=["--max_upload_bytes", "64KiB"]) as small:

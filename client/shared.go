@@ -1,0 +1,227 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
+)
+
+// PreprocessShared is PreprocessFile for a client that shares a volume with the
+// server (a sidecar beside its application): sharedDir is that volume as this
+// process sees it, the server's --shared_dir wherever it is mounted here. The
+// model and its external data are hard-linked into a new directory of the
+// volume (copied where the model lives on another file system), the request
+// names them there, and the server reads them in place and writes its output
+// into that directory; the output files are then renamed to outPath and beside
+// it. No byte of the model or of the output crosses the connection. The
+// directory is removed on every way out; the output appears only once the
+// summary has arrived, the model last. The client and the server must run as
+// one user or share a group (the directory is group-writable), and the model
+// must not change until the call returns.
+func PreprocessShared(ctx context.Context, conn grpc.ClientConnInterface, sharedDir, inPath, outPath string, opts *quantprepv1.Options, onProgress func(*quantprepv1.Progress)) (*quantprepv1.Summary, error) {
+	modelFile, err := os.Open(inPath)
+	if err != nil {
+		return nil, fmt.Errorf("read model: %w", err)
+	}
+	locations, err := ExternalLocationsFrom(modelFile)
+	modelFile.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(inPath), err)
+	}
+	if opts == nil {
+		opts = &quantprepv1.Options{}
+	}
+	opts = proto.Clone(opts).(*quantprepv1.Options)
+	opts.ModelName = filepath.Base(inPath)
+	if opts.GetOutputName() == "" {
+		opts.OutputName = filepath.Base(outPath)
+	}
+	if err := (&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_Options{Options: opts}}).Validate(); err != nil {
+		return nil, err
+	}
+
+	req, err := os.MkdirTemp(sharedDir, ".quantprep-*")
+	if err != nil {
+		return nil, fmt.Errorf("shared directory: %w", err)
+	}
+	defer os.RemoveAll(req)
+	// MkdirTemp makes it private; the server reads it and creates the output
+	// directory in it.
+	if err := os.Chmod(req, 0o775); err != nil {
+		return nil, fmt.Errorf("shared directory: %w", err)
+	}
+	if err := placeShared(inPath, filepath.Join(req, opts.ModelName)); err != nil {
+		return nil, err
+	}
+	for _, loc := range locations {
+		if err := quantprepv1.CheckLocation(loc); err != nil {
+			return nil, fmt.Errorf("external data location: %w", err)
+		}
+		rel := filepath.FromSlash(path.Clean(loc))
+		if err := placeShared(filepath.Join(filepath.Dir(inPath), rel), filepath.Join(req, rel)); err != nil {
+			return nil, err
+		}
+	}
+	name := filepath.Base(req)
+	m := &quantprepv1.SharedModel{Path: name + "/" + opts.ModelName, OutputDir: name + "/out"}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := quantprepv1.NewPreprocessServiceClient(conn).Preprocess(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := stream.Send(&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_Options{Options: opts}}); err == nil {
+		if err = awaitAccept(stream, acceptWait); err == nil {
+			if err = stream.Send(&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_SharedModel{SharedModel: m}}); err == nil {
+				stream.CloseSend()
+			}
+		}
+	}
+	// A failed send shows as the status that Recv returns.
+	var sum *quantprepv1.Summary
+	for sum == nil {
+		resp, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the server closed the stream without a summary")
+			}
+			return nil, err
+		}
+		switch p := resp.GetPayload().(type) {
+		case *quantprepv1.PreprocessResponse_Progress:
+			if onProgress != nil {
+				onProgress(p.Progress)
+			}
+		case *quantprepv1.PreprocessResponse_Summary:
+			sum = p.Summary
+		default:
+			return nil, fmt.Errorf("the server sent %T for a shared request", p)
+		}
+	}
+	if err := moveShared(filepath.Join(req, "out"), outPath, opts.GetOutputName(), sum, opts.GetFsync()); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// placeShared makes dst, in the shared directory, the file at src: a hard link,
+// or a copy where they are on different file systems.
+func placeShared(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o775); err != nil {
+		return fmt.Errorf("shared directory: %w", err)
+	}
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", src, err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("shared directory: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s into the shared directory: %w", src, err)
+	}
+	return out.Close()
+}
+
+// moveShared moves the files the summary names from outDir to outPath (the
+// model) and beside it (external data), the model last so that it never
+// points to external data that is not there yet.
+func moveShared(outDir, outPath, outName string, sum *quantprepv1.Summary, sync bool) error {
+	var model *quantprepv1.OutputFile
+	var files []*quantprepv1.OutputFile
+	for _, f := range sum.GetFiles() {
+		switch {
+		case !f.GetExternalData():
+			if f.GetName() != outName || model != nil {
+				return fmt.Errorf("the server named the output model %q, not %q", f.GetName(), outName)
+			}
+			model = f
+		default:
+			if err := quantprepv1.CheckLocation(f.GetName()); err != nil {
+				return fmt.Errorf("server sent a bad external data location: %w", err)
+			}
+			files = append(files, f)
+		}
+	}
+	if model == nil {
+		return fmt.Errorf("the server sent no output model")
+	}
+	dirs := map[string]bool{}
+	for _, f := range append(files, model) {
+		src := filepath.Join(outDir, filepath.FromSlash(f.GetName()))
+		dst := outPath
+		if f != model {
+			dst = filepath.Join(filepath.Dir(outPath), filepath.FromSlash(path.Clean(f.GetName())))
+			if dst == outPath {
+				return fmt.Errorf("server sent external data named like the model, %q", f.GetName())
+			}
+		}
+		if err := moveFile(src, dst, sync); err != nil {
+			return err
+		}
+		dirs[filepath.Dir(dst)] = true
+	}
+	if sync {
+		for d := range dirs {
+			if df, err := os.Open(d); err == nil {
+				df.Sync()
+				df.Close()
+			}
+		}
+	}
+	return nil
+}
+
+// moveFile renames src to dst, or where they are on different file systems
+// copies it beside dst under a temporary name and renames that.
+func moveFile(src, dst string, sync bool) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	if os.Rename(src, dst) == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("read output: %w", err)
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	err = tmp.Chmod(0o644)
+	if err == nil {
+		_, err = io.Copy(tmp, in)
+	}
+	if err == nil && sync {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	return nil
+}
