@@ -55,12 +55,14 @@ func (s *preprocessService) preprocess(stream quantprepv1.PreprocessService_Prep
 	disk := newRequestDisk(s.cfg.RequestDiskQuota, s.disk, cancel)
 	st := newGuardedStream(stream, s.cfg.IdleTimeout, s.cfg.SendTimeout)
 	var j *job
+	var up *upload
 	defer func() {
 		cancel(nil)
 		// A worker may be writing into dir: wait for it unless the job never started.
 		if j != nil && !j.abandon() {
 			<-j.done
 		}
+		up.close() // after the worker, which may still read the shared directory
 		if rerr := os.RemoveAll(dir); rerr != nil {
 			requestLogger(ctx, s.log).Error("removing spool directory", zap.String("dir", dir), zap.Error(rerr))
 		}
@@ -73,11 +75,10 @@ func (s *preprocessService) preprocess(stream quantprepv1.PreprocessService_Prep
 		}
 	}()
 
-	up, err := receive(st, filepath.Join(dir, "in"), s.cfg.SharedDir, s.cfg.MaxUploadBytes, disk)
+	up, err = receive(st, filepath.Join(dir, "in"), s.cfg.SharedDir, s.cfg.MaxUploadBytes, disk)
 	if err != nil {
 		return dir, err
 	}
-	defer up.close()
 	opts, err := RequestOptions(up.opts, s.cfg.Budgets)
 	if err != nil {
 		return dir, err

@@ -111,6 +111,12 @@ func spoolShared(f *os.File, size int64, p string, sp *spool) error {
 // Its external data files follow on a worker (takeExternal), which reads the
 // model's structure to find them.
 func (up *upload) receiveShared(m *quantprepv1.SharedModel, inDir string, sp *spool) error {
+	if err := checkName("shared_model.path", m.GetPath()); err != nil {
+		return err
+	}
+	if err := checkName("shared_model.output_dir", m.GetOutputDir()); err != nil {
+		return err
+	}
 	f, size, err := sharedOpen(up.root, "shared_model.path", m.GetPath())
 	if err != nil {
 		return err

@@ -166,6 +166,8 @@ func TestSharedBadRequests(t *testing.T) {
 			codes.InvalidArgument, `external data file "ext/w.bin"`},
 		{"external data is a link out", false, 0, []*quantprepv1.PreprocessRequest{optsMsg(skipAll()), sharedMsg("extlink/m.onnx", "extlink/o")},
 			codes.InvalidArgument, `external data file "extlink/w.bin"`},
+		{"name too long", false, 0, []*quantprepv1.PreprocessRequest{optsMsg(skipAll()), sharedMsg("r/"+strings.Repeat("m", 300), "r/o")},
+			codes.InvalidArgument, "shared_model.path: a name of 300 bytes"},
 		{"over the limit", false, 100, []*quantprepv1.PreprocessRequest{optsMsg(skipAll()), sharedMsg("r/m.onnx", "r/o")},
 			codes.ResourceExhausted, "limit of 100 bytes"},
 	}
