@@ -15,7 +15,9 @@ var eliminateUnsqueeze = rule{
 	ops:  []string{"Unsqueeze"},
 	apply: func(g *graph, n *onnxpb.NodeProto) bool {
 		out := outputAt(n, 0)
-		if out == "" || g.producesGraphOutput(n) || g.usedBySubgraph(out) {
+		// A second output (a model ONNX Runtime refuses) would lose its
+		// producer: leave such a node alone.
+		if out == "" || len(n.GetOutput()) != 1 || g.producesGraphOutput(n) || g.usedBySubgraph(out) {
 			return false
 		}
 		x := g.constant(input(n, 0))
