@@ -8,10 +8,26 @@ import (
 	"github.com/quantprep/quantprep/pipeline/model"
 )
 
+// singleOutput are the operators that the rules and passes rewrite or look
+// through, each with one output in every ONNX version (onnx 1.12's schemas:
+// max_output 1). The rules take a node's output 0 for its value; a node that
+// declares more (ONNX Runtime refuses the model: "output size 2 not in range
+// [min=1, max=1]") would lose its other outputs' producer to them, so check
+// refuses it, as invalid input before the first pass.
+var singleOutput = map[string]bool{
+	"Add": true, "AveragePool": true, "Cast": true, "Clip": true, "Concat": true, "Constant": true,
+	"Conv": true, "DequantizeLinear": true, "Div": true, "Erf": true, "Expand": true, "Flatten": true,
+	"Gather": true, "Gemm": true, "Identity": true, "MatMul": true, "Mul": true, "Neg": true, "Not": true,
+	"Pad": true, "Pow": true, "ReduceMean": true, "Relu": true, "Reshape": true, "Round": true,
+	"Shape": true, "Slice": true, "Sqrt": true, "Squeeze": true, "Sub": true, "Sum": true,
+	"Transpose": true, "Unsqueeze": true, "Where": true,
+}
+
 // check verifies the invariants every pass must keep: nodes in topological
 // order, every input defined (by a graph input, an initializer or an earlier
-// node), every value defined once, every graph output defined, and no
-// value_info for a value that does not exist.
+// node), every value defined once, every graph output defined, no value_info
+// for a value that does not exist, and no node of a one-output operator with
+// more (singleOutput).
 func check(g *graph) error {
 	g.compact()
 	gp := g.g
@@ -28,6 +44,9 @@ func check(g *graph) error {
 			if !isDefined(in) {
 				return fmt.Errorf("%s: input %q is not defined before it", nodeDesc(n), in)
 			}
+		}
+		if singleOutput[n.GetOpType()] && model.IsDefaultDomain(n.GetDomain()) && len(n.GetOutput()) > 1 {
+			return fmt.Errorf("%s has %d outputs (%q), where the operator has one", nodeDesc(n), len(n.GetOutput()), n.GetOutput())
 		}
 		for _, a := range n.GetAttribute() {
 			for _, sg := range model.Subgraphs(a) {

@@ -12,7 +12,7 @@ var fuseNotWhere = rule{
 	apply: func(g *graph, where *onnxpb.NodeProto) bool {
 		cond := input(where, 0)
 		not := g.producerOf(cond)
-		if !isOp(not, "Not") || len(not.GetInput()) != 1 || len(not.GetOutput()) != 1 || g.isGraphOutput(cond) || g.usedBySubgraph(cond) {
+		if !isOp(not, "Not") || len(not.GetInput()) != 1 || g.isGraphOutput(cond) || g.usedBySubgraph(cond) {
 			return false
 		}
 		users := g.consumersOf(cond)

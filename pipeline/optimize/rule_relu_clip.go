@@ -17,7 +17,7 @@ var fuseReluClip = rule{
 	ops:  []string{"Relu"},
 	apply: func(g *graph, relu *onnxpb.NodeProto) bool {
 		out := outputAt(relu, 0)
-		if out == "" || len(relu.GetInput()) != 1 || len(relu.GetOutput()) != 1 || !g.singleUse(out) {
+		if out == "" || len(relu.GetInput()) != 1 || !g.singleUse(out) {
 			return false
 		}
 		clip := g.consumersOf(out)[0]

@@ -15,9 +15,7 @@ var eliminateUnsqueeze = rule{
 	ops:  []string{"Unsqueeze"},
 	apply: func(g *graph, n *onnxpb.NodeProto) bool {
 		out := outputAt(n, 0)
-		// A second output (a model ONNX Runtime refuses) would lose its
-		// producer: leave such a node alone.
-		if out == "" || len(n.GetOutput()) != 1 || g.producesGraphOutput(n) || g.usedBySubgraph(out) {
+		if out == "" || g.producesGraphOutput(n) || g.usedBySubgraph(out) {
 			return false
 		}
 		x := g.constant(input(n, 0))
