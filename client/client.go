@@ -86,11 +86,8 @@ func PreprocessFile(ctx context.Context, conn grpc.ClientConnInterface, inPath, 
 	defer out.discard()
 	var sum *quantprepv1.Summary
 	for sum == nil {
-		resp, err := stream.Recv()
+		resp, err := recv(stream)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("the server closed the stream without a summary")
-			}
 			cancel()
 			if uerr := <-upErr; uerr != nil && !isStreamErr(uerr) {
 				return nil, uerr
@@ -122,6 +119,16 @@ func PreprocessFile(ctx context.Context, conn grpc.ClientConnInterface, inPath, 
 		return nil, err
 	}
 	return sum, nil
+}
+
+// recv reads the next answer; a stream that ends before the summary is an
+// error.
+func recv(stream quantprepv1.PreprocessService_PreprocessClient) (*quantprepv1.PreprocessResponse, error) {
+	resp, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		err = errors.New("the server closed the stream without a summary")
+	}
+	return resp, err
 }
 
 // streamErr marks an upload that stopped because the stream broke; the

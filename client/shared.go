@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,11 +89,8 @@ func PreprocessShared(ctx context.Context, conn grpc.ClientConnInterface, shared
 	// A failed send shows as the status that Recv returns.
 	var sum *quantprepv1.Summary
 	for sum == nil {
-		resp, err := stream.Recv()
+		resp, err := recv(stream)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("the server closed the stream without a summary")
-			}
 			return nil, err
 		}
 		switch p := resp.GetPayload().(type) {
@@ -123,20 +119,10 @@ func placeShared(src, dst string) error {
 	if os.Link(src, dst) == nil {
 		return nil
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", src, err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("shared directory: %w", err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+	if err := copyInto(src, dst, false); err != nil {
 		return fmt.Errorf("copy %s into the shared directory: %w", src, err)
 	}
-	return out.Close()
+	return nil
 }
 
 // moveShared moves the files the summary names from outDir to outPath (the
@@ -189,7 +175,7 @@ func moveShared(outDir, outPath, outName string, sum *quantprepv1.Summary, sync 
 }
 
 // moveFile renames src to dst, or where they are on different file systems
-// copies it beside dst under a temporary name and renames that.
+// copies it.
 func moveFile(src, dst string, sync bool) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("write output: %w", err)
@@ -197,14 +183,23 @@ func moveFile(src, dst string, sync bool) error {
 	if os.Rename(src, dst) == nil {
 		return nil
 	}
+	if err := copyInto(src, dst, sync); err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	return nil
+}
+
+// copyInto copies src beside dst under a temporary name, synced with sync,
+// and renames the copy to dst: no one sees a half-written dst.
+func copyInto(src, dst string, sync bool) error {
 	in, err := os.Open(src)
 	if err != nil {
-		return fmt.Errorf("read output: %w", err)
+		return err
 	}
 	defer in.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return err
 	}
 	err = tmp.Chmod(0o644)
 	if err == nil {
@@ -221,7 +216,6 @@ func moveFile(src, dst string, sync bool) error {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", dst, err)
 	}
-	return nil
+	return err
 }

@@ -99,12 +99,13 @@ func skipAll() *quantprepv1.Options {
 	return &quantprepv1.Options{SkipOptimization: true, SkipOnnxShape: true, SkipSymbolicShape: true}
 }
 
-// readTree maps each file under dir (slash paths) to its bytes.
+// readTree maps each regular file under dir (slash paths) to its bytes; it
+// follows no link.
 func readTree(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
 		b, err := os.ReadFile(p)
@@ -116,6 +117,22 @@ func readTree(t *testing.T, dir string) map[string][]byte {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// sameOutputs checks that dir holds n files, byte for byte those of wantDir,
+// and returns them.
+func sameOutputs(t *testing.T, wantWhat, wantDir, what, dir string, n int) map[string][]byte {
+	t.Helper()
+	want, got := readTree(t, wantDir), readTree(t, dir)
+	if len(want) != n || len(got) != n {
+		t.Errorf("files: %s %d, %s %d, want %d", wantWhat, len(want), what, len(got), n)
+	}
+	for name, b := range want {
+		if !bytes.Equal(b, got[name]) {
+			t.Errorf("%s: %s output differs from the %s one (%d vs %d bytes)", name, what, wantWhat, len(got[name]), len(b))
+		}
+	}
+	return got
 }
 
 func TestRemoteMatchesInProcess(t *testing.T) {
@@ -166,15 +183,7 @@ func TestRemoteMatchesInProcess(t *testing.T) {
 				t.Fatalf("remote run: %v", err)
 			}
 
-			local, remote := readTree(t, localDir), readTree(t, remoteDir)
-			if len(local) != tt.files || len(remote) != tt.files {
-				t.Errorf("files: in-process %d, remote %d, want %d", len(local), len(remote), tt.files)
-			}
-			for name, b := range local {
-				if !bytes.Equal(b, remote[name]) {
-					t.Errorf("%s: remote output differs from in-process (%d vs %d bytes)", name, len(remote[name]), len(b))
-				}
-			}
+			remote := sameOutputs(t, "in-process", localDir, "remote", remoteDir, tt.files)
 			if strings.Join(localEvents, ",") != strings.Join(remoteEvents, ",") {
 				t.Errorf("progress: remote %v, in-process %v", remoteEvents, localEvents)
 			}

@@ -3,10 +3,10 @@ package server
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -61,15 +61,7 @@ func TestSharedMatchesStreamed(t *testing.T) {
 			if err != nil {
 				t.Fatalf("shared run: %v", err)
 			}
-			streamed, got := readTree(t, streamDir), readTree(t, sharedOut)
-			if len(got) != tt.files || len(streamed) != tt.files {
-				t.Errorf("files: shared %d, streamed %d, want %d", len(got), len(streamed), tt.files)
-			}
-			for name, b := range streamed {
-				if !bytes.Equal(b, got[name]) {
-					t.Errorf("%s: shared output differs from the streamed one (%d vs %d bytes)", name, len(got[name]), len(b))
-				}
-			}
+			sameOutputs(t, "streamed", streamDir, "shared", sharedOut, tt.files)
 			if events == 0 || len(sum.GetFiles()) != tt.files || sum.GetFiles()[0].GetName() != "out.onnx" {
 				t.Errorf("progress events %d, summary files %v", events, sum.GetFiles())
 			}
@@ -179,7 +171,7 @@ func TestSharedBadRequests(t *testing.T) {
 			if tt.noShared {
 				cfg.SharedDir = ""
 			}
-			wantShared, wantOutside := regularFiles(t, shared), regularFiles(t, outside)
+			wantShared, wantOutside := readTree(t, shared), readTree(t, outside)
 			env := startServer(t, cfg, nil)
 			err := call(context.Background(), env.conn, tt.reqs)
 			st := status.Convert(err)
@@ -199,7 +191,7 @@ func TestSharedBadRequests(t *testing.T) {
 // sameTree fails if the files under dir are not want, or a directory was added.
 func sameTree(t *testing.T, what, dir string, want map[string][]byte) {
 	t.Helper()
-	got := regularFiles(t, dir)
+	got := readTree(t, dir)
 	for name, b := range got {
 		if w, ok := want[name]; !ok || !bytes.Equal(w, b) {
 			t.Errorf("%s: %s was written", what, name)
@@ -217,22 +209,50 @@ func sameTree(t *testing.T, what, dir string, want map[string][]byte) {
 	}
 }
 
-// regularFiles is readTree without following links: the regular files under
-// dir, by slash path.
-func regularFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		files[filepath.ToSlash(rel)] = b
-		return err
-	})
+// Where the model, the spool, the shared directory and the output are not on
+// one file system, every link falls back to a copy, with the same result.
+func TestSharedAcrossFileSystems(t *testing.T) {
+	other, err := os.MkdirTemp("/dev/shm", "quantprep-test-")
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("no second file system to test on: %v", err)
 	}
-	return files
+	t.Cleanup(func() { os.RemoveAll(other) })
+	shared := t.TempDir()
+	if sameDevice(t, other, shared) {
+		t.Skip("/dev/shm is on the temp dir's file system")
+	}
+	spool := filepath.Join(other, "spool")
+	env := startServer(t, Config{SharedDir: shared, TempDir: spool}, nil)
+	inDir, streamDir, outDir := filepath.Join(other, "in"), t.TempDir(), filepath.Join(other, "out")
+	for _, d := range []string{inDir, outDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := writeModel(t, testModel(600), inDir, "model.onnx", "w.bin")
+	opts := skipAll()
+	opts.SaveAsExternalData, opts.AllTensorsToOneFile = true, true
+	if _, err := client.PreprocessFile(context.Background(), env.conn, in, filepath.Join(streamDir, "out.onnx"), opts, nil); err != nil {
+		t.Fatalf("streamed run: %v", err)
+	}
+	if _, err := client.PreprocessShared(context.Background(), env.conn, shared, in, filepath.Join(outDir, "out.onnx"), opts, nil); err != nil {
+		t.Fatalf("shared run: %v", err)
+	}
+	sameOutputs(t, "streamed", streamDir, "shared", outDir, 2)
+	if left, _ := os.ReadDir(shared); len(left) != 0 {
+		t.Errorf("shared directory not empty: %v", left)
+	}
+	env.assertNoSpool(t)
+}
+
+func sameDevice(t *testing.T, a, b string) bool {
+	t.Helper()
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	da, ok1 := sa.Sys().(*syscall.Stat_t)
+	db, ok2 := sb.Sys().(*syscall.Stat_t)
+	return !ok1 || !ok2 || da.Dev == db.Dev
 }

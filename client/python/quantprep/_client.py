@@ -201,6 +201,22 @@ class _Output:
         self.files = {}
 
 
+def _answers(call, progress):
+    """Yields (kind, message) for each message of the answer but the progress
+    events, which go to progress; nothing may follow the summary."""
+    done = False
+    for resp in call:
+        kind = resp.WhichOneof("payload")
+        if done:
+            raise errors.InternalError("the server sent %s after the summary" % kind)
+        if kind == "progress":
+            if progress is not None:
+                progress(Progress.from_proto(resp.progress))
+            continue
+        done = kind == "summary"
+        yield kind, resp
+
+
 def preprocess(channel, src, output_path, options, progress=None, transfer=None, timeout=None,
                chunk_size=CHUNK_SIZE, metadata=None):
     """Runs one Preprocess call on channel: uploads src, writes the output model
@@ -216,14 +232,8 @@ def preprocess(channel, src, output_path, options, progress=None, transfer=None,
     done = {}
     try:
         try:
-            for resp in call:
-                kind = resp.WhichOneof("payload")
-                if summary is not None:
-                    raise errors.InternalError("the server sent %s after the summary" % kind)
-                if kind == "progress":
-                    if progress is not None:
-                        progress(Progress.from_proto(resp.progress))
-                elif kind == "model_chunk":
+            for kind, resp in _answers(call, progress):
+                if kind == "model_chunk":
                     out.write("", resp.model_chunk.data)
                     _report_download(transfer, done, os.path.basename(output_path), len(resp.model_chunk.data))
                 elif kind == "external_data_chunk":
@@ -320,14 +330,8 @@ def preprocess_shared(channel, src, output_path, options, shared_dir, progress=N
         call = stub.Preprocess(iter(reqs), timeout=timeout, metadata=metadata)
         summary = None
         try:
-            for resp in call:
-                kind = resp.WhichOneof("payload")
-                if summary is not None:
-                    raise errors.InternalError("the server sent %s after the summary" % kind)
-                if kind == "progress":
-                    if progress is not None:
-                        progress(Progress.from_proto(resp.progress))
-                elif kind == "summary":
+            for kind, resp in _answers(call, progress):
+                if kind == "summary":
                     summary = resp.summary
                 else:
                     raise errors.InternalError("the server sent %s for a shared request" % kind)
