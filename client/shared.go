@@ -58,16 +58,16 @@ func PreprocessShared(ctx context.Context, conn grpc.ClientConnInterface, shared
 	if err := os.Chmod(req, 0o775); err != nil {
 		return nil, fmt.Errorf("shared directory: %w", err)
 	}
-	if err := placeShared(inPath, filepath.Join(req, opts.ModelName)); err != nil {
-		return nil, err
+	if err := putFile(inPath, filepath.Join(req, opts.ModelName), true, false); err != nil {
+		return nil, fmt.Errorf("place the model in the shared directory: %w", err)
 	}
 	for _, loc := range locations {
 		if err := quantprepv1.CheckLocation(loc); err != nil {
 			return nil, fmt.Errorf("external data location: %w", err)
 		}
 		rel := filepath.FromSlash(path.Clean(loc))
-		if err := placeShared(filepath.Join(filepath.Dir(inPath), rel), filepath.Join(req, rel)); err != nil {
-			return nil, err
+		if err := putFile(filepath.Join(filepath.Dir(inPath), rel), filepath.Join(req, rel), true, false); err != nil {
+			return nil, fmt.Errorf("place external data %q in the shared directory: %w", loc, err)
 		}
 	}
 	name := filepath.Base(req)
@@ -110,19 +110,23 @@ func PreprocessShared(ctx context.Context, conn grpc.ClientConnInterface, shared
 	return sum, nil
 }
 
-// placeShared makes dst, in the shared directory, the file at src: a hard link,
-// or a copy where they are on different file systems.
-func placeShared(src, dst string) error {
+// putFile makes dst the file at src without copying where one file system
+// allows, a hard link with link and a rename without, and copies it otherwise
+// (copyInto).
+func putFile(src, dst string, link, sync bool) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o775); err != nil {
-		return fmt.Errorf("shared directory: %w", err)
+		return err
 	}
-	if os.Link(src, dst) == nil {
+	var err error
+	if link {
+		err = os.Link(src, dst)
+	} else {
+		err = os.Rename(src, dst)
+	}
+	if err == nil {
 		return nil
 	}
-	if err := copyInto(src, dst, false); err != nil {
-		return fmt.Errorf("copy %s into the shared directory: %w", src, err)
-	}
-	return nil
+	return copyInto(src, dst, sync)
 }
 
 // moveShared moves the files the summary names from outDir to outPath (the
@@ -158,8 +162,8 @@ func moveShared(outDir, outPath, outName string, sum *quantprepv1.Summary, sync 
 				return fmt.Errorf("server sent external data named like the model, %q", f.GetName())
 			}
 		}
-		if err := moveFile(src, dst, sync); err != nil {
-			return err
+		if err := putFile(src, dst, false, sync); err != nil {
+			return fmt.Errorf("write %s: %w", dst, err)
 		}
 		dirs[filepath.Dir(dst)] = true
 	}
@@ -170,21 +174,6 @@ func moveShared(outDir, outPath, outName string, sum *quantprepv1.Summary, sync 
 				df.Close()
 			}
 		}
-	}
-	return nil
-}
-
-// moveFile renames src to dst, or where they are on different file systems
-// copies it.
-func moveFile(src, dst string, sync bool) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	if os.Rename(src, dst) == nil {
-		return nil
-	}
-	if err := copyInto(src, dst, sync); err != nil {
-		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	return nil
 }

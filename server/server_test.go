@@ -99,6 +99,13 @@ func skipAll() *quantprepv1.Options {
 	return &quantprepv1.Options{SkipOptimization: true, SkipOnnxShape: true, SkipSymbolicShape: true}
 }
 
+// withOpts is skipAll with f's changes.
+func withOpts(f func(o *quantprepv1.Options)) *quantprepv1.Options {
+	o := skipAll()
+	f(o)
+	return o
+}
+
 // readTree maps each regular file under dir (slash paths) to its bytes; it
 // follows no link.
 func readTree(t *testing.T, dir string) map[string][]byte {
@@ -137,11 +144,6 @@ func sameOutputs(t *testing.T, wantWhat, wantDir, what, dir string, n int) map[s
 
 func TestRemoteMatchesInProcess(t *testing.T) {
 	env := startServer(t, Config{ChunkSize: 1000}, nil) // small chunks: several per file
-	withOpts := func(f func(o *quantprepv1.Options)) *quantprepv1.Options {
-		o := skipAll()
-		f(o)
-		return o
-	}
 	tests := []struct {
 		name      string
 		locations []string // input external data files; none for an inline model

@@ -26,11 +26,6 @@ func sharedMsg(path, outDir string) *quantprepv1.PreprocessRequest {
 func TestSharedMatchesStreamed(t *testing.T) {
 	shared := t.TempDir()
 	env := startServer(t, Config{SharedDir: shared}, nil)
-	withOpts := func(f func(o *quantprepv1.Options)) *quantprepv1.Options {
-		o := skipAll()
-		f(o)
-		return o
-	}
 	tests := []struct {
 		name      string
 		locations []string
