@@ -304,18 +304,22 @@ def quant_pre_process(
                           tls_server_name) as channel:
             summary = run(channel)
     else:
-        # Beside the output, so that the output's rename into place never
-        # crosses file systems.
+        # The shared directory beside the output, so that the output's rename
+        # into place never crosses file systems, and the child's spool beside
+        # it (out of the shared directory's reach), so that its links do not
+        # either: with the model on that file system too, nothing is copied.
         out_dir = os.path.dirname(os.path.abspath(output_path))
         os.makedirs(out_dir, exist_ok=True)
-        shared = tempfile.mkdtemp(prefix=".quantprep-shared-", dir=out_dir)
+        work = tempfile.mkdtemp(prefix=".quantprep-", dir=out_dir)
+        shared = os.path.join(work, "shared")
         try:
-            with LocalServer(binary, extra_args=["--shared_dir", shared]) as local:
+            os.mkdir(shared)
+            with LocalServer(binary, temp_dir=os.path.join(work, "spool"), extra_args=["--shared_dir", shared]) as local:
                 with grpc.insecure_channel(
                         local.address, options=[("grpc.max_receive_message_length", _client.MAX_RECEIVE)]) as channel:
                     summary = run(channel)
         finally:
-            shutil.rmtree(shared, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
     level = logging.WARNING if verbose and int(verbose) > 0 else logging.DEBUG
     for w in summary.warnings:
         logger.log(level, "%s", w)
