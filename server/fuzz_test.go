@@ -55,6 +55,34 @@ func (f *fakeStream) Send(r *quantprepv1.PreprocessResponse) error {
 var fuzzLocations = []string{"a.bin", "b.bin", "../a.bin", "/abs", "", "sub/../a.bin", "m.onnx", "c.bin", `..\a.bin`,
 	"m.onnx/x.bin", "a.bin/x.bin", strings.Repeat("d/", 40) + "x", strings.Repeat("n", 300)}
 
+// fuzzShared are the paths a fuzzed shared_model may carry, in the shared
+// directory that fuzzSharedDir makes: the model, links out of the directory,
+// and bad names.
+var fuzzShared = []string{"s/m.onnx", "s/o", "s/o2", "s/link.onnx", "escape/m.onnx", "escape/o", "s/exists", "s/outdir",
+	"../m.onnx", "/abs", "", "s", "s/m.onnx/o", "s/a.bin", `s\m.onnx`, strings.Repeat("d/", 40) + "x", strings.Repeat("n", 300)}
+
+// fuzzSharedDir makes the shared directory for FuzzPreprocess: the model and
+// its external data under s/, an existing s/exists, and links out to outside.
+func fuzzSharedDir(f *testing.F, model, aBin, bBin []byte, outside string) string {
+	shared := f.TempDir()
+	s := filepath.Join(shared, "s")
+	for _, err := range []error{
+		os.MkdirAll(filepath.Join(s, "exists"), 0o755),
+		os.WriteFile(filepath.Join(s, "m.onnx"), model, 0o644),
+		os.WriteFile(filepath.Join(s, "a.bin"), aBin, 0o644),
+		os.WriteFile(filepath.Join(s, "b.bin"), bBin, 0o644),
+		os.WriteFile(filepath.Join(outside, "m.onnx"), model, 0o644),
+		os.Symlink(filepath.Join(outside, "m.onnx"), filepath.Join(s, "link.onnx")),
+		os.Symlink(outside, filepath.Join(s, "outdir")),
+		os.Symlink(outside, filepath.Join(shared, "escape")),
+	} {
+		if err != nil {
+			f.Fatal(err)
+		}
+	}
+	return shared
+}
+
 // decodeRequests turns fuzz bytes into a request list: each record is a kind
 // byte, a length byte and that many payload bytes.
 func decodeRequests(b []byte, model, aBin, bBin []byte) []*quantprepv1.PreprocessRequest {
@@ -64,7 +92,7 @@ func decodeRequests(b []byte, model, aBin, bBin []byte) []*quantprepv1.Preproces
 		b = b[2:]
 		payload := b[:min(n, len(b))]
 		b = b[len(payload):]
-		switch kind % 8 {
+		switch kind % 9 {
 		case 0: // options, from the payload's bytes if they parse
 			o := &quantprepv1.Options{}
 			if len(payload) == 0 || proto.Unmarshal(payload, o) != nil {
@@ -92,6 +120,15 @@ func decodeRequests(b []byte, model, aBin, bBin []byte) []*quantprepv1.Preproces
 			reqs = append(reqs, &quantprepv1.PreprocessRequest{})
 		case 7: // a truncated model
 			reqs = append(reqs, modelMsg(model[:min(n*16, len(model))]))
+		case 8: // a shared model and output directory, by name
+			p, o := "s/m.onnx", "s/o"
+			if len(payload) > 0 {
+				p = fuzzShared[int(payload[0])%len(fuzzShared)]
+			}
+			if len(payload) > 1 {
+				o = fuzzShared[int(payload[1])%len(fuzzShared)]
+			}
+			reqs = append(reqs, sharedMsg(p, o))
 		}
 	}
 	return reqs
@@ -119,9 +156,17 @@ func FuzzPreprocess(f *testing.F) {
 	f.Add([]byte{0, 0, 2, 5, 'h', 'e', 'l', 'l', 'o'})
 	f.Add([]byte{0, 0, 1, 0, 5, 2, 2, 'x'}) // "../a.bin"
 	f.Add([]byte{0, 4, 0x48, 0x02, 0x50, 0x01, 1, 0, 3, 0, 4, 0})
+	f.Add([]byte{0, 0, 8, 0})       // a valid shared request
+	f.Add([]byte{0, 0, 8, 2, 3, 4}) // a link out, into a link out
+	f.Add([]byte{0, 0, 8, 2, 0, 6}) // into an existing directory
+
+	// What no request may read or write: outside; the shared directory must
+	// hold only what it held, plus the output directory of a success.
+	outside := f.TempDir()
+	shared := fuzzSharedDir(f, model, aBin, bBin, outside)
 
 	tmp := f.TempDir()
-	cfg := Config{TempDir: tmp, ChunkSize: 64, MaxUploadBytes: int64(len(model) + len(aBin) + len(bBin) + 64)}.withDefaults()
+	cfg := Config{TempDir: tmp, SharedDir: shared, ChunkSize: 64, MaxUploadBytes: int64(len(model) + len(aBin) + len(bBin) + 64)}.withDefaults()
 	cfg.Limits = cfg.Limits.withDefaults(cfg)
 	svc := newPreprocessService(cfg, zap.NewNop(), PipelineRunner, newPool(1, 4, nil))
 	f.Cleanup(svc.pool.close)
@@ -142,6 +187,20 @@ func FuzzPreprocess(f *testing.F) {
 		}
 		if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
 			t.Errorf("left %d spool entries", len(entries))
+		}
+		if msg := status.Convert(err).Message(); strings.Contains(msg, shared) || strings.Contains(msg, outside) {
+			t.Errorf("a server path in %q", msg)
+		}
+		if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+			t.Errorf("%d entries outside the shared directory, want 1", len(entries))
+		}
+		// A success leaves its output directory (s/o or s/o2); remove it for
+		// the next input. Anything else new is a leak.
+		for _, o := range []string{"o", "o2"} {
+			os.RemoveAll(filepath.Join(shared, "s", o))
+		}
+		if entries, _ := os.ReadDir(filepath.Join(shared, "s")); len(entries) != 6 {
+			t.Errorf("%d entries in the shared directory, want 6", len(entries))
 		}
 	})
 }
