@@ -102,12 +102,13 @@ func (s *preprocessService) preprocess(stream quantprepv1.PreprocessService_Prep
 		// Everything that reads the model runs here, on a worker, never on
 		// the request's goroutine: a model crafted to be costly to parse
 		// costs a worker, not the server.
+		// A shared request takes exactly the files its model names; an
+		// upload's files are checked against them.
 		if up.shared != nil {
 			if err := up.takeExternal(); err != nil {
 				return err
 			}
-		}
-		if err := up.checkReferences(); err != nil {
+		} else if err := up.checkReferences(); err != nil {
 			return err
 		}
 		values, _ := countValues(up.modelPath) // unreadable: the loader says why
@@ -163,20 +164,26 @@ wait:
 	if rep == nil || len(rep.Files) == 0 {
 		return dir, errors.New("the pipeline reported no output file")
 	}
-	if up.shared != nil {
-		if err := sendShared(up.root, up.shared, outDir, rep.Files, opts.Fsync); err != nil {
-			return dir, err
-		}
-		return dir, st.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Summary{Summary: SummaryFromReport(rep, outDir)}})
-	}
+	rels := make([]string, len(rep.Files))
 	for i, f := range rep.Files {
 		rel, err := filepath.Rel(outDir, f)
 		if err != nil || !filepath.IsLocal(rel) {
 			return dir, fmt.Errorf("output file %q is outside the output directory", f)
 		}
-		if err := sendFile(st, f, filepath.ToSlash(rel), i == 0, s.cfg.ChunkSize); err != nil {
-			return dir, err
+		rels[i] = rel
+	}
+	// The output goes into the shared directory, or back over the stream.
+	if up.shared != nil {
+		err = sendShared(up.root, up.shared, outDir, rels, opts.Fsync)
+	} else {
+		for i, rel := range rels {
+			if err = sendFile(st, filepath.Join(outDir, rel), filepath.ToSlash(rel), i == 0, s.cfg.ChunkSize); err != nil {
+				break
+			}
 		}
+	}
+	if err != nil {
+		return dir, err
 	}
 	return dir, st.Send(&quantprepv1.PreprocessResponse{Payload: &quantprepv1.PreprocessResponse_Summary{Summary: SummaryFromReport(rep, outDir)}})
 }
@@ -417,10 +424,18 @@ func (s *spool) open(p string) error {
 	return nil
 }
 
-func (s *spool) write(b []byte) error {
-	s.total += int64(len(b))
+// count adds n bytes to the upload, which must stay within the limit.
+func (s *spool) count(n int64) error {
+	s.total += n
 	if s.total > s.limit {
 		return fmt.Errorf("%w: the upload exceeds the server's limit of %d bytes", errTooBig, s.limit)
+	}
+	return nil
+}
+
+func (s *spool) write(b []byte) error {
+	if err := s.count(int64(len(b))); err != nil {
+		return err
 	}
 	if err := s.disk.Reserve(int64(len(b))); err != nil {
 		return err

@@ -85,21 +85,21 @@ func sharedReason(err error) string {
 	return err.Error()
 }
 
-// spoolShared puts the open file f into the spool at p: a hard link of it, or
-// a copy counted against the upload limit and the request's disk quota.
+// spoolShared puts the open file f into the spool at p, counted against the
+// upload limit: a hard link of it, or a copy, which the request's disk quota
+// counts too.
 func spoolShared(f *os.File, size int64, p string, sp *spool) error {
+	if err := sp.count(size); err != nil {
+		return err
+	}
 	if linkOpenFile(f, p) == nil {
 		return nil
 	}
-	if err := sp.open(p); err != nil {
-		return fmt.Errorf("spool directory: %w", err)
-	}
-	sp.total += size
-	if sp.total > sp.limit {
-		return fmt.Errorf("%w: the model and its external data exceed the server's limit of %d bytes", errTooBig, sp.limit)
-	}
 	if err := sp.disk.Reserve(size); err != nil {
 		return err
+	}
+	if err := sp.open(p); err != nil {
+		return fmt.Errorf("spool directory: %w", err)
 	}
 	if _, err := io.Copy(sp.f, f); err != nil {
 		return fmt.Errorf("copy from the shared directory: %s", reason(err))
@@ -122,9 +122,6 @@ func (up *upload) receiveShared(m *quantprepv1.SharedModel, inDir string, sp *sp
 		return err
 	}
 	defer f.Close()
-	if size > sp.limit {
-		return fmt.Errorf("%w: the model exceeds the server's limit of %d bytes", errTooBig, sp.limit)
-	}
 	up.shared, up.sp = m, sp
 	up.modelPath = filepath.Join(inDir, path.Base(path.Clean(m.GetPath())))
 	up.modelBytes = size
@@ -178,19 +175,15 @@ func (up *upload) takeExternal() error {
 		}
 		up.received[loc] = true
 		up.externalBytes += size
-		if up.modelBytes+up.externalBytes > up.sp.limit {
-			return fmt.Errorf("%w: the model and its external data exceed the server's limit of %d bytes", errTooBig, up.sp.limit)
-		}
 	}
 	return nil
 }
 
-// sendShared puts the run's output files (under outDir, the model first) into
-// the new directory m.OutputDir of the shared volume. On error it removes
-// what it made there.
-// With sync (the fsync option) the directories it made are synced too; the
-// pipeline synced the files.
-func sendShared(root *os.Root, m *quantprepv1.SharedModel, outDir string, files []string, sync bool) (err error) {
+// sendShared puts the run's output files (rels, relative to outDir, the model
+// first) into the new directory m.OutputDir of the shared volume. On error it
+// removes what it made there. With sync (the fsync option) the directories it
+// made are synced too; the pipeline synced the files.
+func sendShared(root *os.Root, m *quantprepv1.SharedModel, outDir string, rels []string, sync bool) (err error) {
 	out := filepath.FromSlash(path.Clean(m.GetOutputDir()))
 	if err := root.Mkdir(out, 0o775); err != nil {
 		return fmt.Errorf("%w: shared_model.output_dir %q: %s", errProtocol, m.GetOutputDir(), sharedReason(err))
@@ -205,11 +198,8 @@ func sendShared(root *os.Root, m *quantprepv1.SharedModel, outDir string, files 
 	if err := root.Chmod(out, 0o775); err != nil {
 		return fmt.Errorf("shared_model.output_dir %q: %s", m.GetOutputDir(), sharedReason(err))
 	}
-	for _, f := range files {
-		rel, err := filepath.Rel(outDir, f)
-		if err != nil || !filepath.IsLocal(rel) {
-			return fmt.Errorf("output file %q is outside the output directory", f)
-		}
+	for _, rel := range rels {
+		f := filepath.Join(outDir, rel)
 		sub := filepath.Join(out, filepath.Dir(rel))
 		if err := root.MkdirAll(sub, 0o775); err != nil {
 			return fmt.Errorf("shared_model.output_dir %q: %s", m.GetOutputDir(), sharedReason(err))
