@@ -35,34 +35,13 @@ func PreprocessFile(ctx context.Context, conn grpc.ClientConnInterface, inPath, 
 	// The model is read twice, for its external data locations and then to
 	// upload it, rather than held in memory: it may be gigabytes of inline
 	// weights.
-	modelFile, err := os.Open(inPath)
+	modelFile, locations, opts, err := prepare(inPath, outPath, opts)
 	if err != nil {
-		return nil, fmt.Errorf("read model: %w", err)
+		return nil, err
 	}
 	defer modelFile.Close()
-	locations, err := ExternalLocationsFrom(modelFile)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(inPath), err)
-	}
 	if _, err := modelFile.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("read model: %w", err)
-	}
-	if opts == nil {
-		opts = &quantprepv1.Options{}
-	}
-	opts = proto.Clone(opts).(*quantprepv1.Options)
-	if opts.GetModelName() == "" {
-		opts.ModelName = filepath.Base(inPath)
-	}
-	if opts.GetOutputName() == "" {
-		opts.OutputName = filepath.Base(outPath)
-	}
-	// The options' values are not checked here: the server checks them, with
-	// the pipeline's one rule set, before it reads the model, and refuses
-	// them with INVALID_ARGUMENT naming the option. Only the message's own
-	// fields are (the file names, as the server's validator does).
-	if err := (&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_Options{Options: opts}}).Validate(); err != nil {
-		return nil, err
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -119,6 +98,40 @@ func PreprocessFile(ctx context.Context, conn grpc.ClientConnInterface, inPath, 
 		return nil, err
 	}
 	return sum, nil
+}
+
+// prepare opens the model at inPath and reads the external data locations it
+// names, and completes a copy of opts with the file names: model_name and
+// output_name default to the base names of the two paths.
+func prepare(inPath, outPath string, opts *quantprepv1.Options) (*os.File, []string, *quantprepv1.Options, error) {
+	modelFile, err := os.Open(inPath)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("read model: %w", err)
+	}
+	locations, err := ExternalLocationsFrom(modelFile)
+	if err != nil {
+		modelFile.Close()
+		return nil, nil, nil, fmt.Errorf("%s: %w", filepath.Base(inPath), err)
+	}
+	if opts == nil {
+		opts = &quantprepv1.Options{}
+	}
+	opts = proto.Clone(opts).(*quantprepv1.Options)
+	if opts.GetModelName() == "" {
+		opts.ModelName = filepath.Base(inPath)
+	}
+	if opts.GetOutputName() == "" {
+		opts.OutputName = filepath.Base(outPath)
+	}
+	// The options' values are not checked here: the server checks them, with
+	// the pipeline's one rule set, before it reads the model, and refuses
+	// them with INVALID_ARGUMENT naming the option. Only the message's own
+	// fields are (the file names, as the server's validator does).
+	if err := (&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_Options{Options: opts}}).Validate(); err != nil {
+		modelFile.Close()
+		return nil, nil, nil, err
+	}
+	return modelFile, locations, opts, nil
 }
 
 // recv reads the next answer; a stream that ends before the summary is an

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -41,35 +42,76 @@ func (o *output) final(loc string) string {
 	return filepath.Join(o.dir, filepath.FromSlash(loc))
 }
 
+// create starts the file at loc ("" for the model) under a temporary name
+// beside its final path, checking the name the server gave it.
+func (o *output) create(loc string) (*os.File, error) {
+	if _, ok := o.files[loc]; ok {
+		return nil, fmt.Errorf("server sent file %q twice", loc)
+	}
+	if loc != "" {
+		if err := quantprepv1.CheckLocation(loc); err != nil {
+			return nil, fmt.Errorf("server sent a bad external data location: %w", err)
+		}
+	}
+	final := o.final(loc)
+	if loc != "" && final == o.modelPath {
+		return nil, fmt.Errorf("server sent external data named like the model, %q", loc)
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return nil, fmt.Errorf("write output: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".tmp*")
+	if err != nil {
+		return nil, fmt.Errorf("write output: %w", err)
+	}
+	// CreateTemp makes the file private; outputs get the usual mode, as the
+	// pipeline gives its own.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("write output: %w", err)
+	}
+	o.files[loc] = f
+	o.order = append(o.order, loc)
+	return f, nil
+}
+
+// adopt takes the file at src as the output at loc: renamed to its temporary
+// name where one file system allows, else copied there.
+func (o *output) adopt(loc, src string) error {
+	f, err := o.create(loc)
+	if err != nil {
+		return err
+	}
+	if os.Rename(src, f.Name()) == nil {
+		// f is the empty file the rename replaced: hold the new one.
+		f.Close()
+		if f, err = os.OpenFile(f.Name(), os.O_RDWR, 0); err != nil {
+			delete(o.files, loc)
+			return fmt.Errorf("write %s: %w", o.final(loc), err)
+		}
+		o.files[loc] = f
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("read output: %w", err)
+	}
+	defer in.Close()
+	if _, err := io.Copy(f, in); err != nil {
+		return fmt.Errorf("write %s: %w", o.final(loc), err)
+	}
+	return nil
+}
+
 // write appends data to the file at loc ("" for the model).
 func (o *output) write(loc string, data []byte) error {
 	f, ok := o.files[loc]
 	if !ok {
-		if loc != "" {
-			if err := quantprepv1.CheckLocation(loc); err != nil {
-				return fmt.Errorf("server sent a bad external data location: %w", err)
-			}
-		}
-		final := o.final(loc)
-		if loc != "" && final == o.modelPath {
-			return fmt.Errorf("server sent external data named like the model, %q", loc)
-		}
-		if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-			return fmt.Errorf("write output: %w", err)
-		}
 		var err error
-		if f, err = os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".tmp*"); err != nil {
-			return fmt.Errorf("write output: %w", err)
+		if f, err = o.create(loc); err != nil {
+			return err
 		}
-		// CreateTemp makes the file private; outputs get the usual mode, as the
-		// pipeline gives its own.
-		if err := f.Chmod(0o644); err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return fmt.Errorf("write output: %w", err)
-		}
-		o.files[loc] = f
-		o.order = append(o.order, loc)
 	} else if loc != o.current {
 		return fmt.Errorf("server sent file %q again after another one", loc)
 	}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	quantprepv1 "github.com/quantprep/quantprep/api/quantprep/v1"
 )
@@ -27,26 +26,11 @@ import (
 // one user or share a group (the directory is group-writable), and the model
 // must not change until the call returns.
 func PreprocessShared(ctx context.Context, conn grpc.ClientConnInterface, sharedDir, inPath, outPath string, opts *quantprepv1.Options, onProgress func(*quantprepv1.Progress)) (*quantprepv1.Summary, error) {
-	modelFile, err := os.Open(inPath)
+	modelFile, locations, opts, err := prepare(inPath, outPath, opts)
 	if err != nil {
-		return nil, fmt.Errorf("read model: %w", err)
-	}
-	locations, err := ExternalLocationsFrom(modelFile)
-	modelFile.Close()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(inPath), err)
-	}
-	if opts == nil {
-		opts = &quantprepv1.Options{}
-	}
-	opts = proto.Clone(opts).(*quantprepv1.Options)
-	opts.ModelName = filepath.Base(inPath)
-	if opts.GetOutputName() == "" {
-		opts.OutputName = filepath.Base(outPath)
-	}
-	if err := (&quantprepv1.PreprocessRequest{Payload: &quantprepv1.PreprocessRequest_Options{Options: opts}}).Validate(); err != nil {
 		return nil, err
 	}
+	modelFile.Close()
 
 	req, err := os.MkdirTemp(sharedDir, ".quantprep-*")
 	if err != nil {
@@ -58,7 +42,7 @@ func PreprocessShared(ctx context.Context, conn grpc.ClientConnInterface, shared
 	if err := os.Chmod(req, 0o775); err != nil {
 		return nil, fmt.Errorf("shared directory: %w", err)
 	}
-	if err := putFile(inPath, filepath.Join(req, opts.ModelName), true, false); err != nil {
+	if err := placeShared(inPath, filepath.Join(req, opts.ModelName)); err != nil {
 		return nil, fmt.Errorf("place the model in the shared directory: %w", err)
 	}
 	for _, loc := range locations {
@@ -66,7 +50,7 @@ func PreprocessShared(ctx context.Context, conn grpc.ClientConnInterface, shared
 			return nil, fmt.Errorf("external data location: %w", err)
 		}
 		rel := filepath.FromSlash(path.Clean(loc))
-		if err := putFile(filepath.Join(filepath.Dir(inPath), rel), filepath.Join(req, rel), true, false); err != nil {
+		if err := placeShared(filepath.Join(filepath.Dir(inPath), rel), filepath.Join(req, rel)); err != nil {
 			return nil, fmt.Errorf("place external data %q in the shared directory: %w", loc, err)
 		}
 	}
@@ -110,77 +94,42 @@ func PreprocessShared(ctx context.Context, conn grpc.ClientConnInterface, shared
 	return sum, nil
 }
 
-// putFile makes dst the file at src without copying where one file system
-// allows, a hard link with link and a rename without, and copies it otherwise
-// (copyInto).
-func putFile(src, dst string, link, sync bool) error {
+// placeShared makes dst, in the shared directory, the file at src: a hard
+// link, or a copy where they are on different file systems.
+func placeShared(src, dst string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o775); err != nil {
 		return err
 	}
-	var err error
-	if link {
-		err = os.Link(src, dst)
-	} else {
-		err = os.Rename(src, dst)
-	}
-	if err == nil {
+	if os.Link(src, dst) == nil {
 		return nil
 	}
-	return copyInto(src, dst, sync)
+	return copyInto(src, dst)
 }
 
-// moveShared moves the files the summary names from outDir to outPath (the
-// model) and beside it (external data), the model last so that it never
-// points to external data that is not there yet.
+// moveShared takes the files the summary names from outDir as the output:
+// the model to outPath, its external data beside it, renamed into place by
+// output.commit only once all are there, the model last.
 func moveShared(outDir, outPath, outName string, sum *quantprepv1.Summary, sync bool) error {
-	var model *quantprepv1.OutputFile
-	var files []*quantprepv1.OutputFile
+	out := newOutput(outPath, sync)
+	defer out.discard()
 	for _, f := range sum.GetFiles() {
-		switch {
-		case !f.GetExternalData():
-			if f.GetName() != outName || model != nil {
-				return fmt.Errorf("the server named the output model %q, not %q", f.GetName(), outName)
-			}
-			model = f
-		default:
-			if err := quantprepv1.CheckLocation(f.GetName()); err != nil {
-				return fmt.Errorf("server sent a bad external data location: %w", err)
-			}
-			files = append(files, f)
+		loc := ""
+		if f.GetExternalData() {
+			loc = f.GetName()
+		} else if f.GetName() != outName {
+			return fmt.Errorf("the server named the output model %q, not %q", f.GetName(), outName)
+		}
+		// create checks loc before it is joined to outDir.
+		if err := out.adopt(loc, filepath.Join(outDir, filepath.FromSlash(f.GetName()))); err != nil {
+			return err
 		}
 	}
-	if model == nil {
-		return fmt.Errorf("the server sent no output model")
-	}
-	dirs := map[string]bool{}
-	for _, f := range append(files, model) {
-		src := filepath.Join(outDir, filepath.FromSlash(f.GetName()))
-		dst := outPath
-		if f != model {
-			dst = filepath.Join(filepath.Dir(outPath), filepath.FromSlash(path.Clean(f.GetName())))
-			if dst == outPath {
-				return fmt.Errorf("server sent external data named like the model, %q", f.GetName())
-			}
-		}
-		if err := putFile(src, dst, false, sync); err != nil {
-			return fmt.Errorf("write %s: %w", dst, err)
-		}
-		dirs[filepath.Dir(dst)] = true
-	}
-	if sync {
-		for d := range dirs {
-			if df, err := os.Open(d); err == nil {
-				df.Sync()
-				df.Close()
-			}
-		}
-	}
-	return nil
+	return out.commit()
 }
 
-// copyInto copies src beside dst under a temporary name, synced with sync,
-// and renames the copy to dst: no one sees a half-written dst.
-func copyInto(src, dst string, sync bool) error {
+// copyInto copies src beside dst under a temporary name and renames the copy
+// to dst: no one sees a half-written dst.
+func copyInto(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -193,9 +142,6 @@ func copyInto(src, dst string, sync bool) error {
 	err = tmp.Chmod(0o644)
 	if err == nil {
 		_, err = io.Copy(tmp, in)
-	}
-	if err == nil && sync {
-		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr

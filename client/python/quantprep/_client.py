@@ -154,29 +154,51 @@ class _Output:
             return self.model_path
         return os.path.join(self.dir, *loc.split("/"))
 
+    def _create(self, loc):
+        """Starts the file at loc ("" for the model) under a temporary name
+        beside its final path, checking the name the server gave it."""
+        if loc in self.order:
+            raise errors.InternalError("the server sent file %r again after another one" % loc)
+        if loc != "":
+            try:
+                check_location(loc)
+            except ValueError as e:
+                raise errors.InternalError("the server sent a bad external data location: %s" % e) from None
+        final = self.final(loc)
+        if loc != "" and os.path.abspath(final) == os.path.abspath(self.model_path):
+            raise errors.InternalError("the server sent external data named like the model, %r" % loc)
+        d = os.path.dirname(os.path.abspath(final))
+        os.makedirs(d, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(final) + ".tmp")
+        f = os.fdopen(fd, "wb")
+        self.files[loc] = entry = (f, tmp)
+        self.order.append(loc)
+        # mkstemp makes the file private; outputs get the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        return entry
+
+    def adopt(self, loc, src, sync):
+        """Takes the file at src as the output at loc: renamed to its
+        temporary name where one file system allows, else copied there (and
+        synced with sync; a renamed file is as synced as its writer left it)."""
+        f, tmp = self._create(loc)
+        try:
+            os.replace(src, tmp)
+            return
+        except OSError:
+            pass
+        with open(src, "rb") as s:
+            shutil.copyfileobj(s, f, 1 << 20)
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
+
     def write(self, loc, data):
         entry = self.files.get(loc)
         if entry is None:
-            if loc in self.order:
-                raise errors.InternalError("the server sent file %r again after another one" % loc)
-            if loc != "":
-                try:
-                    check_location(loc)
-                except ValueError as e:
-                    raise errors.InternalError("the server sent a bad external data location: %s" % e) from None
-            final = self.final(loc)
-            if loc != "" and os.path.abspath(final) == os.path.abspath(self.model_path):
-                raise errors.InternalError("the server sent external data named like the model, %r" % loc)
-            d = os.path.dirname(os.path.abspath(final))
-            os.makedirs(d, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(final) + ".tmp")
-            f = os.fdopen(fd, "wb")
-            self.files[loc] = entry = (f, tmp)
-            self.order.append(loc)
-            # mkstemp makes the file private; outputs get the usual mode.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
+            entry = self._create(loc)
         elif loc != self.current:
             raise errors.InternalError("the server sent file %r again after another one" % loc)
         self.current = loc
@@ -275,34 +297,6 @@ def _place(src, dst):
         shutil.copyfile(src, dst)
 
 
-def _move(src, dst, sync):
-    """Renames src to dst, or where they are on different file systems copies
-    it beside dst under a temporary name and renames that."""
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    try:
-        os.replace(src, dst)
-        return
-    except OSError:
-        pass
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dst)), prefix="." + os.path.basename(dst) + ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
-            shutil.copyfileobj(f, out, 1 << 20)
-            if sync:
-                out.flush()
-                os.fsync(out.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def preprocess_shared(channel, src, output_path, options, shared_dir, progress=None, timeout=None, metadata=None):
     """Runs one Preprocess call through a directory shared with the server (its
     --shared_dir, as mounted here): the model and its external data are
@@ -341,28 +335,21 @@ def preprocess_shared(channel, src, output_path, options, shared_dir, progress=N
             call.cancel()  # a no-op once the call has ended
         if summary is None:
             raise errors.InternalError("the server closed the stream without a summary")
-        out_dir = os.path.join(req, "out")
-        model, external = None, []
-        for f in summary.files:
-            if not f.external_data:
-                if f.name != options.output_name or model is not None:
+        # The output files, renamed into place by _Output.commit only once all
+        # are there, the model last.
+        out = _Output(output_path)
+        try:
+            for f in summary.files:
+                loc = ""
+                if f.external_data:
+                    loc = f.name
+                elif f.name != options.output_name:
                     raise errors.InternalError("the server named the output model %r, not %r" % (f.name, options.output_name))
-                model = f
-                continue
-            try:
-                check_location(f.name)
-            except ValueError as e:
-                raise errors.InternalError("the server sent a bad external data location: %s" % e) from None
-            external.append(f.name)
-        if model is None:
-            raise errors.InternalError("the server sent no output model")
-        base = os.path.dirname(os.path.abspath(output_path))
-        for loc in external:
-            dst = os.path.join(base, *posixpath.normpath(loc).split("/"))
-            if os.path.abspath(dst) == os.path.abspath(output_path):
-                raise errors.InternalError("the server sent external data named like the model, %r" % loc)
-            _move(os.path.join(out_dir, *loc.split("/")), dst, options.fsync)
-        _move(os.path.join(out_dir, model.name), output_path, options.fsync)
+                # _create checks loc before the file is read.
+                out.adopt(loc, os.path.join(req, "out", *f.name.split("/")), options.fsync)
+            out.commit()
+        finally:
+            out.discard()
         return Summary.from_proto(summary)
     finally:
         shutil.rmtree(req, ignore_errors=True)
