@@ -83,14 +83,23 @@ func (o *output) adopt(loc, src string) error {
 	if err != nil {
 		return err
 	}
-	if os.Rename(src, f.Name()) == nil {
-		// f is the empty file the rename replaced: hold the new one.
-		f.Close()
-		if f, err = os.OpenFile(f.Name(), os.O_RDWR, 0); err != nil {
-			delete(o.files, loc)
-			return fmt.Errorf("write %s: %w", o.final(loc), err)
-		}
-		o.files[loc] = f
+	// The rename goes to a free name: renaming over a file, even an empty
+	// one, makes ext4 write the renamed file out first (auto_da_alloc), 0.16 s
+	// for BERT-base here.
+	tmp := f.Name()
+	f.Close()
+	os.Remove(tmp)
+	renamed := os.Rename(src, tmp) == nil
+	flag := os.O_RDWR
+	if !renamed {
+		flag |= os.O_CREATE | os.O_EXCL
+	}
+	if f, err = os.OpenFile(tmp, flag, 0o644); err != nil {
+		delete(o.files, loc)
+		return fmt.Errorf("write %s: %w", o.final(loc), err)
+	}
+	o.files[loc] = f
+	if renamed {
 		return nil
 	}
 	in, err := os.Open(src)

@@ -184,11 +184,17 @@ class _Output:
         temporary name where one file system allows, else copied there (and
         synced with sync; a renamed file is as synced as its writer left it)."""
         f, tmp = self._create(loc)
+        # The rename goes to a free name: renaming over a file, even an empty
+        # one, makes ext4 write the renamed file out first (auto_da_alloc).
+        f.close()
+        os.remove(tmp)
         try:
             os.replace(src, tmp)
             return
         except OSError:
             pass
+        f = open(tmp, "xb")
+        self.files[loc] = (f, tmp)
         with open(src, "rb") as s:
             shutil.copyfileobj(s, f, 1 << 20)
         if sync:
