@@ -6,6 +6,7 @@ import posixpath
 import shutil
 import tempfile
 import threading
+import time
 
 import grpc
 
@@ -253,6 +254,7 @@ def preprocess(channel, src, output_path, options, progress=None, transfer=None,
     stub = pb_grpc.PreprocessServiceStub(channel)
     up = _Upload(options, src, transfer, chunk_size)
     out = _Output(output_path)
+    deadline = _deadline(timeout)
     call = stub.Preprocess(iter(up), timeout=timeout, metadata=metadata)
     up.call = call
     up.ready.set()
@@ -275,7 +277,7 @@ def preprocess(channel, src, output_path, options, progress=None, transfer=None,
         except grpc.RpcError as e:
             if up.error is not None:
                 raise up.error from None
-            raise errors.from_rpc_error(e) from None
+            raise errors.from_rpc_error(e, deadline) from None
         if up.error is not None:
             raise up.error
         if summary is None:
@@ -285,6 +287,11 @@ def preprocess(channel, src, output_path, options, progress=None, transfer=None,
     finally:
         call.cancel()  # a no-op once the call has ended
         out.discard()
+
+
+def _deadline(timeout):
+    """The deadline of a call given timeout, on time.monotonic()'s clock."""
+    return None if timeout is None else time.monotonic() + timeout
 
 
 def _report_download(transfer, done, name, n):
@@ -327,6 +334,7 @@ def preprocess_shared(channel, src, output_path, options, shared_dir, progress=N
         reqs = [pb.PreprocessRequest(options=options),
                 pb.PreprocessRequest(shared_model=pb.SharedModel(path=name + "/" + src.name, output_dir=name + "/out"))]
         stub = pb_grpc.PreprocessServiceStub(channel)
+        deadline = _deadline(timeout)
         call = stub.Preprocess(iter(reqs), timeout=timeout, metadata=metadata)
         summary = None
         try:
@@ -336,7 +344,7 @@ def preprocess_shared(channel, src, output_path, options, shared_dir, progress=N
                 else:
                     raise errors.InternalError("the server sent %s for a shared request" % kind)
         except grpc.RpcError as e:
-            raise errors.from_rpc_error(e) from None
+            raise errors.from_rpc_error(e, deadline) from None
         finally:
             call.cancel()  # a no-op once the call has ended
         if summary is None:

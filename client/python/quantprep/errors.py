@@ -6,6 +6,8 @@ exception a Python caller would catch for that kind of failure (ValueError for a
 bad model or bad options, TimeoutError, ConnectionError, ...).
 """
 
+import time
+
 import grpc
 
 
@@ -75,9 +77,19 @@ _BY_CODE = {
 }
 
 
-def from_rpc_error(err):
-    """Maps a grpc.RpcError to the QuantprepError for its status code."""
+def from_rpc_error(err, deadline=None):
+    """Maps a grpc.RpcError to the QuantprepError for its status code.
+
+    deadline is the call's deadline on time.monotonic()'s clock, if it has one.
+    A call cancelled by the peer after its deadline passed timed out: a server
+    whose deadline fires first resets the stream (RST_STREAM CANCEL), and the
+    client's own timer may not have fired yet when that arrives, so the same
+    timeout would come out as CANCELLED or as DEADLINE_EXCEEDED by chance
+    (grpc-go's client maps it the same way)."""
     code = err.code() if hasattr(err, "code") else None
     details = err.details() if hasattr(err, "details") else None
+    if code == grpc.StatusCode.CANCELLED and deadline is not None and time.monotonic() >= deadline:
+        code = grpc.StatusCode.DEADLINE_EXCEEDED
+        details = "the call's deadline passed (%s)" % (details or "cancelled")
     cls = _BY_CODE.get(code, InternalError)
     return cls(details or str(err), code=code)

@@ -293,5 +293,43 @@ def _defaults(names):
     return [params[n].default for n in names]
 
 
+class StatusTest(unittest.TestCase):
+    """Which exception a call's final status becomes."""
+
+    class Err(grpc.RpcError):
+        def __init__(self, code, details):
+            self._code, self._details = code, details
+
+        def code(self):
+            return self._code
+
+        def details(self):
+            return self._details
+
+    def test_from_rpc_error(self):
+        import time
+        from quantprep import errors
+        now = time.monotonic()
+        rst = "Received RST_STREAM with error code 8"
+        cases = [
+            # A server whose deadline fired first resets the stream; the
+            # client's own timer may not have fired yet: still a timeout.
+            ("cancelled after the deadline", grpc.StatusCode.CANCELLED, rst, now - 1, quantprep.DeadlineExceededError),
+            ("cancelled before the deadline", grpc.StatusCode.CANCELLED, rst, now + 60, quantprep.CancelledError),
+            ("cancelled without a deadline", grpc.StatusCode.CANCELLED, rst, None, quantprep.CancelledError),
+            ("deadline exceeded", grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", now - 1,
+             quantprep.DeadlineExceededError),
+            ("invalid after the deadline", grpc.StatusCode.INVALID_ARGUMENT, "bad", now - 1,
+             quantprep.InvalidArgumentError),
+            ("unknown code", grpc.StatusCode.DATA_LOSS, "lost", None, quantprep.InternalError),
+        ]
+        for name, code, details, deadline, want in cases:
+            with self.subTest(name):
+                got = errors.from_rpc_error(self.Err(code, details), deadline)
+                self.assertIs(type(got), want)
+                self.assertIn(details, got.message)
+                self.assertIsInstance(got, quantprep.QuantprepError)
+
+
 if __name__ == "__main__":
     unittest.main()
