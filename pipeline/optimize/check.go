@@ -8,19 +8,30 @@ import (
 	"github.com/quantprep/quantprep/pipeline/model"
 )
 
-// singleOutput are the operators that the rules and passes rewrite or look
-// through, each with one output in every ONNX version (onnx 1.12's schemas:
-// max_output 1). The rules take a node's output 0 for its value; a node that
-// declares more (ONNX Runtime refuses the model: "output size 2 not in range
-// [min=1, max=1]") would lose its other outputs' producer to them, so check
-// refuses it, as invalid input before the first pass.
+// singleOutput are the operators that this package names (the rules and
+// passes rewrite, fold or look through them, types.go types them), each with
+// one output in every ONNX version (onnx 1.12's schemas: max_output 1;
+// TestSingleOutputTable re-derives the list). The rules take a node's output
+// 0 for its value; a node that declares more (ONNX Runtime refuses the model:
+// "output size 2 not in range [min=1, max=1]") would lose its other outputs'
+// producer to them, so check refuses it, as invalid input before the first
+// pass.
 var singleOutput = map[string]bool{
-	"Add": true, "AveragePool": true, "Cast": true, "Clip": true, "Concat": true, "Constant": true,
-	"Conv": true, "DequantizeLinear": true, "Div": true, "Erf": true, "Expand": true, "Flatten": true,
-	"Gather": true, "Gemm": true, "Identity": true, "MatMul": true, "Mul": true, "Neg": true, "Not": true,
-	"Pad": true, "Pow": true, "ReduceMean": true, "Relu": true, "Reshape": true, "Round": true,
-	"Shape": true, "Slice": true, "Sqrt": true, "Squeeze": true, "Sub": true, "Sum": true,
-	"Transpose": true, "Unsqueeze": true, "Where": true,
+	"Abs": true, "Add": true, "And": true, "ArgMax": true, "ArgMin": true, "AveragePool": true,
+	"Bernoulli": true, "Cast": true, "Ceil": true, "Clip": true, "Concat": true, "Constant": true,
+	"ConstantOfShape": true, "Conv": true, "CumSum": true, "DequantizeLinear": true, "Div": true,
+	"Einsum": true, "Equal": true, "Erf": true, "Exp": true, "Expand": true, "Flatten": true,
+	"Floor": true, "Gather": true, "GatherElements": true, "GatherND": true, "Gemm": true,
+	"Greater": true, "GreaterOrEqual": true, "Identity": true, "IsInf": true, "IsNaN": true,
+	"Less": true, "LessOrEqual": true, "Log": true, "LogSoftmax": true, "MatMul": true, "Max": true,
+	"Mean": true, "Min": true, "Mod": true, "Mul": true, "Multinomial": true, "Neg": true,
+	"NonZero": true, "Not": true, "Or": true, "Pad": true, "Pow": true, "RandomNormal": true,
+	"RandomNormalLike": true, "RandomUniform": true, "RandomUniformLike": true, "Range": true,
+	"Reciprocal": true, "ReduceMax": true, "ReduceMean": true, "ReduceMin": true, "ReduceProd": true,
+	"ReduceSum": true, "Relu": true, "Reshape": true, "Round": true, "Shape": true, "Sigmoid": true,
+	"Sign": true, "Size": true, "Slice": true, "Softmax": true, "Sqrt": true, "Squeeze": true,
+	"Sub": true, "Sum": true, "Tanh": true, "Tile": true, "Transpose": true, "Trilu": true,
+	"Unsqueeze": true, "Where": true, "Xor": true,
 }
 
 // check verifies the invariants every pass must keep: nodes in topological

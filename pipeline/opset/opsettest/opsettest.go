@@ -27,10 +27,18 @@ var files embed.FS
 // SchemaFiles are the files Schemas reads, in order.
 var SchemaFiles = []string{"testdata/onnx_schemas.tsv", "testdata/onnx_schemas_later.tsv"}
 
-// Schemas returns, for every operator of ONNX's schemas, the versions at
-// which its schema changed, ascending.
-func Schemas() (map[opset.Key][]int64, error) {
-	out := map[opset.Key][]int64{}
+// schemaRow is one line of the schema files: an operator's schema since a
+// version, and its max_output (0 where the file does not say: the later
+// releases' rows, written by hand).
+type schemaRow struct {
+	key       opset.Key
+	since     int64
+	maxOutput int64
+}
+
+// schemaRows reads every row of SchemaFiles.
+func schemaRows() ([]schemaRow, error) {
+	var rows []schemaRow
 	for _, name := range SchemaFiles {
 		b, err := files.ReadFile(name)
 		if err != nil {
@@ -43,19 +51,37 @@ func Schemas() (map[opset.Key][]int64, error) {
 				continue
 			}
 			p := strings.Split(text, "\t")
-			if len(p) != 3 {
-				return nil, fmt.Errorf("%s:%d: want domain, op and version, got %q", name, line, text)
+			if len(p) != 3 && len(p) != 4 {
+				return nil, fmt.Errorf("%s:%d: want domain, op, version and optionally max_output, got %q", name, line, text)
 			}
-			v, err := strconv.ParseInt(p[2], 10, 64)
-			if err != nil || v < 1 {
+			r := schemaRow{key: opset.Key{Domain: model.NormDomain(p[0]), Name: p[1]}}
+			if r.since, err = strconv.ParseInt(p[2], 10, 64); err != nil || r.since < 1 {
 				return nil, fmt.Errorf("%s:%d: bad version %q", name, line, p[2])
 			}
-			k := opset.Key{Domain: model.NormDomain(p[0]), Name: p[1]}
-			out[k] = append(out[k], v)
+			if len(p) == 4 {
+				if r.maxOutput, err = strconv.ParseInt(p[3], 10, 64); err != nil || r.maxOutput < 1 {
+					return nil, fmt.Errorf("%s:%d: bad max_output %q", name, line, p[3])
+				}
+			}
+			rows = append(rows, r)
 		}
 		if err := sc.Err(); err != nil {
 			return nil, err
 		}
+	}
+	return rows, nil
+}
+
+// Schemas returns, for every operator of ONNX's schemas, the versions at
+// which its schema changed, ascending.
+func Schemas() (map[opset.Key][]int64, error) {
+	rows, err := schemaRows()
+	if err != nil {
+		return nil, err
+	}
+	out := map[opset.Key][]int64{}
+	for _, r := range rows {
+		out[r.key] = append(out[r.key], r.since)
 	}
 	for k, vs := range out {
 		sort.Slice(vs, func(i, j int) bool { return vs[i] < vs[j] })
@@ -63,6 +89,25 @@ func Schemas() (map[opset.Key][]int64, error) {
 			if vs[i] == vs[i-1] {
 				return nil, fmt.Errorf("%s version %d is listed twice", k, vs[i])
 			}
+		}
+	}
+	return out, nil
+}
+
+// MaxOutputs returns, for every operator of ONNX 1.12's schemas, the most
+// outputs a node of it may have in any version (2147483647: variadic).
+func MaxOutputs() (map[opset.Key]int64, error) {
+	rows, err := schemaRows()
+	if err != nil {
+		return nil, err
+	}
+	out := map[opset.Key]int64{}
+	for _, r := range rows {
+		out[r.key] = max(out[r.key], r.maxOutput)
+	}
+	for k, m := range out {
+		if m == 0 {
+			delete(out, k) // only in the later releases' file
 		}
 	}
 	return out, nil
