@@ -313,9 +313,9 @@ func receive(stream recvStream, inDir, sharedDir string, limit int64, disk *requ
 	}()
 	sp := &spool{limit: limit, disk: disk}
 	defer sp.closeFile()
-	if err := sp.open(up.modelPath); err != nil {
-		return nil, fmt.Errorf("%w: cannot store the model as %q: %s", errProtocol, name, reason(err))
-	}
+	// The model's spool file is created by its first chunk: a shared request
+	// has none (its model is the shared file's link, under its name).
+	modelOpen := false
 	current := "" // the external file being received
 	for {
 		req, err := stream.Recv()
@@ -329,15 +329,12 @@ func receive(stream recvStream, inDir, sharedDir string, limit int64, disk *requ
 		case *quantprepv1.PreprocessRequest_Options:
 			return nil, fmt.Errorf("%w: options may only be the first message", errProtocol)
 		case *quantprepv1.PreprocessRequest_SharedModel:
-			if up.modelBytes > 0 || current != "" || up.shared != nil {
+			if modelOpen || current != "" || up.shared != nil {
 				return nil, fmt.Errorf("%w: shared_model must come right after the options, instead of chunks", errProtocol)
 			}
 			if up.root, err = openShared(sharedDir); err != nil {
 				return nil, err
 			}
-			// The model's spool file is the shared one's link, under its name.
-			sp.closeFile()
-			os.Remove(up.modelPath)
 			if err := up.receiveShared(p.SharedModel, inDir, sp); err != nil {
 				return nil, err
 			}
@@ -347,6 +344,12 @@ func receive(stream recvStream, inDir, sharedDir string, limit int64, disk *requ
 			}
 			if current != "" {
 				return nil, fmt.Errorf("%w: model chunk after external data: the model must come first", errProtocol)
+			}
+			if !modelOpen {
+				if err := sp.open(up.modelPath); err != nil {
+					return nil, fmt.Errorf("%w: cannot store the model as %q: %s", errProtocol, name, reason(err))
+				}
+				modelOpen = true
 			}
 			up.modelBytes += int64(len(p.ModelChunk.GetData()))
 			if err := sp.write(p.ModelChunk.GetData()); err != nil {
