@@ -6,6 +6,7 @@
 package sym
 
 import (
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -323,11 +324,40 @@ func FloorDiv(a, b Dim) Dim {
 		if a.IsKnown() {
 			return Int(floorDiv(a.c, b.c))
 		}
+		if x, c, ok := nestedFloor(a, b.c); ok {
+			return FloorDiv(x, Int(c))
+		}
 	}
 	if q, ok := exactDiv(a, b); ok {
 		return q
 	}
 	return fn("floor", a, b)
+}
+
+// nestedFloor folds a division of a floor division by a constant into one:
+// for a = floor(x/c)+k with integers c > 0 and k, and an integer b > 0,
+// floor(a/b) = floor((x+k*c)/(c*b)) (floor(x/c)+k is floor((x+k*c)/c), and
+// floor(floor(y/c)/b) = floor(y/(c*b)) for positive integers c and b). A
+// chain of strided convolutions or poolings, floor((floor((h-1)/2)+1-1)/2)...,
+// then prints as one floor((h-1)/4) instead of a nest seven deep. It returns
+// x+k*c and c*b, or false where a is not of that form or c*b overflows.
+func nestedFloor(a Dim, b int64) (Dim, int64, bool) {
+	if b <= 0 || len(a.ts) != 1 || a.ts[0].k != 1 || len(a.ts[0].f) != 1 {
+		return Dim{}, 0, false
+	}
+	at := a.ts[0].f[0]
+	if at.op != "floor" {
+		return Dim{}, 0, false
+	}
+	c, known := at.args[1].Value()
+	if !known || c <= 0 || c > math.MaxInt64/b {
+		return Dim{}, 0, false
+	}
+	kc := a.c * c
+	if a.c != 0 && (kc/c != a.c) {
+		return Dim{}, 0, false
+	}
+	return Add(at.args[0], Int(kc)), c * b, true
 }
 
 // CeilDiv returns ceil(a/b).

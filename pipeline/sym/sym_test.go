@@ -51,6 +51,13 @@ func TestAlgebra(t *testing.T) {
 		{"unknown add", Add(Unknown(), Int(1)), "?"},
 		{"zero times unknown", Mul(Int(0), Unknown()), "0"},
 		{"div zero", FloorDiv(seq, Int(0)), "?"},
+		// Nested floor divisions by constants fold into one.
+		{"floor of floor", FloorDiv(FloorDiv(seq, Int(2)), Int(3)), "floor(sequence/6)"},
+		{"strided convs", FloorDiv(Add(FloorDiv(Sub(seq, Int(1)), Int(2)), Int(1-1)), Int(2)), "floor((sequence-1)/4)"},
+		{"floor plus k", FloorDiv(Add(FloorDiv(seq, Int(2)), Int(3)), Int(2)), "floor((sequence+6)/4)"},
+		{"ceil of ceil", CeilDiv(CeilDiv(seq, Int(2)), Int(2)), "floor((sequence+3)/4)"},
+		{"scaled floor stays", FloorDiv(Mul(FloorDiv(seq, Int(2)), Int(3)), Int(2)), "floor((floor(sequence/2)*3)/2)"},
+		{"symbolic divisor stays", FloorDiv(FloorDiv(seq, batch), Int(2)), "floor((floor(sequence/batch))/2)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,6 +174,28 @@ func TestEqualAndMerge(t *testing.T) {
 	}
 	if got := Mul(Max(seq, batch), Int(2)).Symbols(); len(got) != 2 || got[0] != "batch" {
 		t.Errorf("Symbols = %v", got)
+	}
+}
+
+// TestNestedFloorValues checks the folding of nested floor divisions against
+// integer arithmetic, negative values included: floor((floor((x+j)/c)+k)/b)
+// for every small j, c, k, b and x.
+func TestNestedFloorValues(t *testing.T) {
+	for c := int64(1); c <= 5; c++ {
+		for b := int64(1); b <= 5; b++ {
+			for j := int64(-3); j <= 3; j++ {
+				for k := int64(-3); k <= 3; k++ {
+					d := FloorDiv(Add(FloorDiv(Add(seq, Int(j)), Int(c)), Int(k)), Int(b))
+					for x := int64(-30); x <= 30; x++ {
+						got := d.Subst(func(string) (Dim, bool) { return Int(x), true })
+						want := floorDiv(floorDiv(x+j, c)+k, b)
+						if v, ok := got.Value(); !ok || v != want {
+							t.Fatalf("%s at sequence=%d: got %s, want %d", d, x, got, want)
+						}
+					}
+				}
+			}
+		}
 	}
 }
 
