@@ -30,6 +30,7 @@ const (
 	grpcPort      = 50051
 	serviceName   = "quantprep.v1.PreprocessService"
 	tempDirEnv    = "QUANTPREP_TEMP_DIR"
+	sharedDirEnv  = "QUANTPREP_SHARED_DIR"
 	image         = "quantprep"
 	kustomization = "kustomization.yaml"
 )
@@ -304,17 +305,12 @@ func checkQuantprep(c corev1.Container, volumes map[string]corev1.Volume) []stri
 			bad("QUANTPREP_METRICS_LISTEN %q is not on a port named metrics", e.Value)
 		}
 	}
-	if e, ok := envValue(c, tempDirEnv); ok {
-		mounted := false
-		for _, m := range c.VolumeMounts {
-			if filepath.Clean(m.MountPath) == filepath.Clean(e.Value) && !m.ReadOnly {
-				if v, ok := volumes[m.Name]; ok && v.EmptyDir != nil {
-					mounted = true
-				}
+	for _, env := range []string{tempDirEnv, sharedDirEnv} {
+		if e, ok := envValue(c, env); ok {
+			m, ok := mountOf(c, e.Value)
+			if v, isVol := volumes[m.Name]; !ok || m.ReadOnly || !isVol || v.EmptyDir == nil {
+				bad("%s %s is not in a writable emptyDir mount (the root filesystem is read-only)", env, e.Value)
 			}
-		}
-		if !mounted {
-			bad("%s %s is not a writable emptyDir mount (the root filesystem is read-only)", tempDirEnv, e.Value)
 		}
 	}
 	return out
@@ -381,6 +377,33 @@ func TestSharedService(t *testing.T) {
 	}
 }
 
+// mountOf returns the mount of container c that holds path: the one with the
+// longest mount path that is path or a parent of it.
+func mountOf(c corev1.Container, path string) (corev1.VolumeMount, bool) {
+	var best corev1.VolumeMount
+	found := false
+	path = filepath.Clean(path)
+	for _, m := range c.VolumeMounts {
+		mp := filepath.Clean(m.MountPath)
+		if (path == mp || strings.HasPrefix(path, mp+"/")) && (!found || len(mp) > len(best.MountPath)) {
+			best, found = m, true
+			best.MountPath = mp
+		}
+	}
+	return best, found
+}
+
+// volumePath is where path of container c lies in its volume: the volume's
+// name and the path inside it ("" for its root).
+func volumePath(c corev1.Container, path string) (string, string, bool) {
+	m, ok := mountOf(c, path)
+	if !ok {
+		return "", "", false
+	}
+	rel, _ := filepath.Rel(m.MountPath, filepath.Clean(path))
+	return m.Name, filepath.Clean(filepath.Join(m.SubPath, rel)), true
+}
+
 func TestSidecarExample(t *testing.T) {
 	m := manifests(t)
 	dep := only[*appsv1.Deployment](t, m["sidecar-example.yaml"])
@@ -403,6 +426,40 @@ func TestSidecarExample(t *testing.T) {
 		host, port, err := net.SplitHostPort(e.Value)
 		if !ok || err != nil || (host != "localhost" && host != "127.0.0.1") || port != strconv.Itoa(grpcPort) {
 			t.Errorf("sidecar-example.yaml: container %s: QUANTPREP_SERVER %q, want localhost:%d", c.Name, e.Value, grpcPort)
+		}
+	}
+	// The shared directory is the same place of the same volume in quantprep
+	// and in every application container, and quantprep's spool is on the
+	// same mount as it there: a hard link cannot cross mounts, so otherwise
+	// the server copies the model into its spool and its output back.
+	var qp corev1.Container
+	for _, c := range append(spec.InitContainers, spec.Containers...) {
+		if isQuantprep(c) {
+			qp = c
+		}
+	}
+	shared, ok := envValue(qp, sharedDirEnv)
+	if !ok {
+		t.Fatalf("sidecar-example.yaml: quantprep has no %s", sharedDirEnv)
+	}
+	vol, where, ok := volumePath(qp, shared.Value)
+	if !ok {
+		t.Fatalf("sidecar-example.yaml: quantprep's %s %s is on no volume", sharedDirEnv, shared.Value)
+	}
+	temp, _ := envValue(qp, tempDirEnv)
+	sm, _ := mountOf(qp, shared.Value)
+	if tm, ok := mountOf(qp, temp.Value); !ok || tm.MountPath != sm.MountPath {
+		t.Errorf("sidecar-example.yaml: quantprep's %s %q is not on the mount of its %s %s (%s): links cannot cross mounts",
+			tempDirEnv, temp.Value, sharedDirEnv, shared.Value, sm.MountPath)
+	}
+	for _, c := range apps {
+		e, ok := envValue(c, sharedDirEnv)
+		if !ok {
+			t.Errorf("sidecar-example.yaml: container %s: no %s", c.Name, sharedDirEnv)
+			continue
+		}
+		if v, w, ok := volumePath(c, e.Value); !ok || v != vol || w != where {
+			t.Errorf("sidecar-example.yaml: container %s: %s %s is %s:%s, quantprep's is %s:%s", c.Name, sharedDirEnv, e.Value, v, w, vol, where)
 		}
 	}
 	np := only[*networkingv1.NetworkPolicy](t, m["sidecar-example.yaml"])
@@ -541,7 +598,7 @@ func TestChecksFindGaps(t *testing.T) {
 			s.Containers[0].SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
 		}, "container quantprep: seccomp profile Unconfined, want RuntimeDefault"},
 		{"no temp dir mount", func(s *corev1.PodSpec) { s.Containers[0].VolumeMounts = nil },
-			"container quantprep: QUANTPREP_TEMP_DIR /tmp is not a writable emptyDir mount (the root filesystem is read-only)"},
+			"container quantprep: QUANTPREP_TEMP_DIR /tmp is not in a writable emptyDir mount (the root filesystem is read-only)"},
 		{"no worker limit", func(s *corev1.PodSpec) {
 			s.Containers[0].Env = slices.DeleteFunc(s.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == "QUANTPREP_WORKERS" })
 		}, "container quantprep: env QUANTPREP_WORKERS not set"},

@@ -43,7 +43,7 @@ type Config struct {
 	// SharedDir, if set, is a directory in a volume the server shares with its
 	// clients (a sidecar's): requests may then name their model there
 	// (shared_model) instead of uploading it, and get their output written
-	// there. Empty: such requests get FAILED_PRECONDITION.
+	// there. Created if missing. Empty: such requests get FAILED_PRECONDITION.
 	SharedDir string
 	// MaxUploadBytes bounds the model and external data of one request together.
 	MaxUploadBytes int64
@@ -137,6 +137,12 @@ func New(cfg Config, log *zap.Logger, runner Runner, opts ...Option) (*Server, e
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
 	if cfg.SharedDir != "" {
+		// Created if missing, as TempDir is: a sidecar's shared directory
+		// may be a directory of a volume that the application container
+		// mounts by subPath, and the sidecar starts first.
+		if err := os.MkdirAll(cfg.SharedDir, 0o775); err != nil {
+			return nil, fmt.Errorf("shared dir: %w", err)
+		}
 		r, err := os.OpenRoot(cfg.SharedDir)
 		if err != nil {
 			return nil, fmt.Errorf("shared dir: %w", err)

@@ -251,3 +251,41 @@ func sameDevice(t *testing.T, a, b string) bool {
 	db, ok2 := sb.Sys().(*syscall.Stat_t)
 	return !ok1 || !ok2 || da.Dev == db.Dev
 }
+
+// The shared directory is created when missing (a sidecar starts before the
+// application container whose subPath mount would create it), and a path that
+// cannot be one is refused at start, naming it.
+func TestSharedDirAtStart(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, dir string
+		ok        bool
+	}{
+		{"existing", base, true},
+		{"missing", filepath.Join(base, "work", "shared"), true},
+		{"a file", file, false},
+		{"under a file", filepath.Join(file, "shared"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, err := New(Config{TempDir: t.TempDir(), SharedDir: tt.dir}, nil, nil)
+			if (err == nil) != tt.ok {
+				t.Fatalf("New(SharedDir %s) = %v, want ok %v", tt.dir, err, tt.ok)
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), "shared dir") {
+					t.Errorf("error %q does not say it is the shared dir", err)
+				}
+				return
+			}
+			srv.Stop()
+			if fi, err := os.Stat(tt.dir); err != nil || !fi.IsDir() {
+				t.Errorf("shared dir %s not a directory after New: %v", tt.dir, err)
+			}
+		})
+	}
+}
