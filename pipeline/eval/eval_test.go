@@ -57,6 +57,8 @@ func TestKernels(t *testing.T) {
 		{op: "Unsqueeze", opset: 11, attrs: []*onnxpb.AttributeProto{intsAttr("axes", -1)}, in: []*tensor.Tensor{i64([]int64{2}, 5, 6)},
 			want: []*tensor.Tensor{i64([]int64{2, 1}, 5, 6)}},
 		{op: "Squeeze", in: []*tensor.Tensor{i64([]int64{1, 2, 1}, 5, 6)}, want: []*tensor.Tensor{i64([]int64{2}, 5, 6)}},
+		// Empty axes are no axes, as ONNX Runtime runs them.
+		{op: "Squeeze", in: []*tensor.Tensor{i64([]int64{1, 2, 1}, 5, 6), i64([]int64{0})}, want: []*tensor.Tensor{i64([]int64{2}, 5, 6)}},
 		{op: "Concat", attrs: []*onnxpb.AttributeProto{intAttr("axis", 1)},
 			in:   []*tensor.Tensor{i64([]int64{2, 1}, 1, 2), i64([]int64{2, 2}, 3, 4, 5, 6)},
 			want: []*tensor.Tensor{i64([]int64{2, 3}, 1, 3, 4, 2, 5, 6)}},

@@ -189,6 +189,8 @@ func evalSqueeze(c *Ctx, form int64) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Empty axes are no axes: ONNX Runtime squeezes every dim of size 1.
+	ok = ok && len(axes) > 0
 	drop := make([]bool, len(x.Dims))
 	if !ok {
 		for i, d := range x.Dims {

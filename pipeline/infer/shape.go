@@ -207,6 +207,9 @@ func axesArg(c *Context, fromInput bool, input int) ([]int64, bool, error) {
 func inferSqueeze(c *Context, form int64) error {
 	elem := c.Elem(0)
 	axes, has, err := axesArg(c, form >= 13, 1)
+	// Empty axes (an empty attribute or tensor) are no axes: ONNX Runtime
+	// squeezes every dim of size 1, where ONNX's own inference keeps them all.
+	has = has && len(axes) > 0
 	sh, ok := c.Shape(0)
 	if err != nil || !ok {
 		if n, ok2 := c.Shape(1); ok && ok2 && len(n) == 1 {
