@@ -51,6 +51,9 @@ type window struct {
 	kernel, strides, dilations, pads []int64
 	autoPad                          string
 	ceil                             bool
+	// pool: a pooling window, sized as ONNX Runtime's pooling kernels size
+	// it (poolOut), not as its convolutions do.
+	pool bool
 }
 
 func readWindow(c *Context, kernel []int64) (window, error) {
@@ -82,10 +85,25 @@ func readWindow(c *Context, kernel []int64) (window, error) {
 	return w, nil
 }
 
-// out is the window's output size along axis i for an input of size in.
+// out is the window's output size along axis i for an input of size in;
+// unknown where that would be negative (the runtime refuses such an input).
 func (w window) out(c *Context, i int, in sym.Dim) sym.Dim {
+	o := w.size(c, i, in)
+	if v, ok := o.Value(); ok && v < 0 {
+		return sym.Unknown()
+	}
+	return o
+}
+
+// size is out before its check.
+func (w window) size(c *Context, i int, in sym.Dim) sym.Dim {
 	s := w.strides[i]
 	ek := (w.kernel[i]-1)*w.dilations[i] + 1
+	if w.pool {
+		if o, done := w.poolOut(c, i, in); done {
+			return o
+		}
+	}
 	switch w.autoPad {
 	case "SAME_UPPER", "SAME_LOWER":
 		return sym.CeilDiv(in, sym.Int(s))
@@ -111,6 +129,52 @@ func (w window) out(c *Context, i int, in sym.Dim) sym.Dim {
 		return o
 	}
 	return c.NewDim()
+}
+
+// poolOut sizes a pooling window where ONNX Runtime's pooling kernels differ
+// from the convolution's arithmetic (measured over kernels 1-5, strides 1-3,
+// dilations 1-2, pads 0-1 and inputs 1-12 against ORT 1.30), and reports
+// whether it did:
+//   - without ceil_mode, ORT divides by the stride rounding toward zero, not
+//     down: an input one short of the kernel still gives one output (kernel
+//     2, stride 2, input 1: 1, where floor gives 0). A symbolic size keeps
+//     the floor only where the span is known to be >= 0 (a pooled dim is at
+//     least 1: ORT refuses an empty one), or the stride is 1; otherwise it is
+//     left unknown rather than wrong at small inputs;
+//   - VALID is NOTSET with no pads (with ceil_mode, the last window must
+//     start inside the input, as for NOTSET);
+//   - SAME sizes ceil(in/stride) only with no dilation and a kernel longer
+//     than the stride; ORT's sizes differ otherwise, and stay unknown.
+func (w window) poolOut(c *Context, i int, in sym.Dim) (sym.Dim, bool) {
+	s := w.strides[i]
+	ek := (w.kernel[i]-1)*w.dilations[i] + 1
+	switch w.autoPad {
+	case "SAME_UPPER", "SAME_LOWER":
+		if w.dilations[i] == 1 && w.kernel[i] > s {
+			return sym.CeilDiv(in, sym.Int(s)), true
+		}
+		return sym.Unknown(), true
+	case "VALID":
+		nw := w
+		nw.autoPad = "NOTSET"
+		nw.pads = make([]int64, len(w.pads))
+		return nw.out(c, i, in), true
+	}
+	if w.ceil {
+		return sym.Dim{}, false // as the convolution's, below
+	}
+	span := sym.Sub(sym.Add(in, sym.Int(w.pads[i]+w.pads[i+len(w.kernel)])), sym.Int(ek))
+	if v, ok := span.Value(); ok {
+		if o := v/s + 1; o >= 0 { // Go's division rounds toward zero, as ORT's
+			return sym.Int(o), true
+		}
+		return sym.Unknown(), true // ORT refuses the input
+	}
+	lb, ok := in.LowerBound()
+	if s == 1 || (ok && max(lb, 1)+w.pads[i]+w.pads[i+len(w.kernel)]-ek >= 0) {
+		return sym.Add(sym.FloorDiv(span, sym.Int(s)), sym.Int(1)), true
+	}
+	return sym.Unknown(), true
 }
 
 func inferConv(ix, iw int, elem tensor.DType) func(*Context) error {
@@ -247,6 +311,7 @@ func inferPool(c *Context) error {
 	if err != nil {
 		return err
 	}
+	win.pool = true
 	out := []sym.Dim{x[0], x[1]}
 	for i := range kernel {
 		out = append(out, c.orNew(win.out(c, i, x[2+i])))

@@ -509,6 +509,10 @@ func (d Dim) shiftedNonNegative() bool {
 	return ok && lb >= 0
 }
 
+// LowerBound returns an integer that d is known to be at least, if one is
+// known (see lowerBound).
+func (d Dim) LowerBound() (int64, bool) { return d.lowerBound() }
+
 // lowerBound returns an integer that d is known to be at least: symbols are
 // dims (>= 0); floor(a/b) by a known b > 0 is at least floor(lb(a)/b), and
 // by a dim b is >= 0 when a is; Mod by a positive divisor, Max, Min and the
