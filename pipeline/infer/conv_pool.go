@@ -125,7 +125,10 @@ func (w window) size(c *Context, i int, in sym.Dim) sym.Dim {
 		}
 		return o
 	}
-	if w.pads[i] == 0 && w.pads[i+len(w.kernel)] == 0 {
+	// Without pads and with a window at least as long as the stride, the
+	// last window starts inside the input: (o-1)*s <= in-ek+s-1 < in. A shorter window (kernel 1, stride 2)
+	// may start past the end, and ORT then drops it.
+	if w.pads[i] == 0 && w.pads[i+len(w.kernel)] == 0 && ek >= s {
 		return o
 	}
 	return c.NewDim()
@@ -138,9 +141,10 @@ func (w window) size(c *Context, i int, in sym.Dim) sym.Dim {
 //   - without ceil_mode, ORT divides by the stride rounding toward zero, not
 //     down: an input one short of the kernel still gives one output (kernel
 //     2, stride 2, input 1: 1, where floor gives 0). A symbolic size keeps
-//     the floor only where the span is known to be >= 0 (a pooled dim is at
-//     least 1: ORT refuses an empty one), or the stride is 1; otherwise it is
-//     left unknown rather than wrong at small inputs;
+//     the floor where the span is known to be >= 0 (a pooled dim is at least
+//     1: ORT refuses an empty one) or the stride is 1, takes Max(floor, 0)
+//     where the span is known to be > -stride, and is left unknown
+//     otherwise rather than wrong at small inputs;
 //   - VALID is NOTSET with no pads (with ceil_mode, the last window must
 //     start inside the input, as for NOTSET);
 //   - SAME sizes ceil(in/stride) only with no dilation and a kernel longer
@@ -171,8 +175,13 @@ func (w window) poolOut(c *Context, i int, in sym.Dim) (sym.Dim, bool) {
 		return sym.Unknown(), true // ORT refuses the input
 	}
 	lb, ok := in.LowerBound()
-	if s == 1 || (ok && max(lb, 1)+w.pads[i]+w.pads[i+len(w.kernel)]-ek >= 0) {
+	lb = max(lb, 1) + w.pads[i] + w.pads[i+len(w.kernel)] - ek // the span's
+	switch {
+	case s == 1 || (ok && lb >= 0):
 		return sym.Add(sym.FloorDiv(span, sym.Int(s)), sym.Int(1)), true
+	case ok && lb > -s:
+		// A span in (-s, 0) rounds to 0 toward zero, where floor gives -1.
+		return sym.Add(sym.Max(sym.FloorDiv(span, sym.Int(s)), sym.Int(0)), sym.Int(1)), true
 	}
 	return sym.Unknown(), true
 }
