@@ -95,10 +95,21 @@ func (w window) out(c *Context, i int, in sym.Dim) sym.Dim {
 	return o
 }
 
+// extent is the dilated kernel's length along axis i.
+func (w window) extent(i int) int64 { return (w.kernel[i]-1)*w.dilations[i] + 1 }
+
+// pad is the padding along axis i, both ends.
+func (w window) pad(i int) int64 { return w.pads[i] + w.pads[i+len(w.kernel)] }
+
+// span is how far the first window can move along axis i: in+pad-extent.
+func (w window) span(i int, in sym.Dim) sym.Dim {
+	return sym.Sub(sym.Add(in, sym.Int(w.pad(i))), sym.Int(w.extent(i)))
+}
+
 // size is out before its check.
 func (w window) size(c *Context, i int, in sym.Dim) sym.Dim {
 	s := w.strides[i]
-	ek := (w.kernel[i]-1)*w.dilations[i] + 1
+	ek := w.extent(i)
 	if w.pool {
 		if o, done := w.poolOut(c, i, in); done {
 			return o
@@ -113,7 +124,7 @@ func (w window) size(c *Context, i int, in sym.Dim) sym.Dim {
 		}
 		return sym.Add(sym.FloorDiv(sym.Sub(in, sym.Int(ek)), sym.Int(s)), sym.Int(1))
 	}
-	span := sym.Sub(sym.Add(in, sym.Int(w.pads[i]+w.pads[i+len(w.kernel)])), sym.Int(ek))
+	span := w.span(i, in)
 	if !w.ceil {
 		return sym.Add(sym.FloorDiv(span, sym.Int(s)), sym.Int(1))
 	}
@@ -126,9 +137,10 @@ func (w window) size(c *Context, i int, in sym.Dim) sym.Dim {
 		return o
 	}
 	// Without pads and with a window at least as long as the stride, the
-	// last window starts inside the input: (o-1)*s <= in-ek+s-1 < in. A shorter window (kernel 1, stride 2)
-	// may start past the end, and ORT then drops it.
-	if w.pads[i] == 0 && w.pads[i+len(w.kernel)] == 0 && ek >= s {
+	// last window starts inside the input: (o-1)*s <= in-ek+s-1 < in. A
+	// shorter window (kernel 1, stride 2) may start past the end, and ORT
+	// then drops it.
+	if w.pad(i) == 0 && ek >= s {
 		return o
 	}
 	return c.NewDim()
@@ -151,7 +163,6 @@ func (w window) size(c *Context, i int, in sym.Dim) sym.Dim {
 //     than the stride; ORT's sizes differ otherwise, and stay unknown.
 func (w window) poolOut(c *Context, i int, in sym.Dim) (sym.Dim, bool) {
 	s := w.strides[i]
-	ek := (w.kernel[i]-1)*w.dilations[i] + 1
 	switch w.autoPad {
 	case "SAME_UPPER", "SAME_LOWER":
 		if w.dilations[i] == 1 && w.kernel[i] > s {
@@ -167,7 +178,7 @@ func (w window) poolOut(c *Context, i int, in sym.Dim) (sym.Dim, bool) {
 	if w.ceil {
 		return sym.Dim{}, false // as the convolution's, below
 	}
-	span := sym.Sub(sym.Add(in, sym.Int(w.pads[i]+w.pads[i+len(w.kernel)])), sym.Int(ek))
+	span := w.span(i, in)
 	if v, ok := span.Value(); ok {
 		if o := v/s + 1; o >= 0 { // Go's division rounds toward zero, as ORT's
 			return sym.Int(o), true
@@ -175,7 +186,7 @@ func (w window) poolOut(c *Context, i int, in sym.Dim) (sym.Dim, bool) {
 		return sym.Unknown(), true // ORT refuses the input
 	}
 	lb, ok := in.LowerBound()
-	lb = max(lb, 1) + w.pads[i] + w.pads[i+len(w.kernel)] - ek // the span's
+	lb = max(lb, 1) + w.pad(i) - w.extent(i) // the span's
 	switch {
 	case s == 1 || (ok && lb >= 0):
 		return sym.Add(sym.FloorDiv(span, sym.Int(s)), sym.Int(1)), true
